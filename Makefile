@@ -1,0 +1,75 @@
+# cloudnet.cilium_eks: one entry point for the sandbox, the tests and the build.
+# Everything is installed by the targets themselves: a fresh machine needs python3, go and make.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SANDBOX_NAME ?= cilium-eks-sandbox
+PYTEST_ARGS ?=
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export PYTHONPATH := $(CURDIR)/tests/platform
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+SANDBOX := $(PY) -m eks_sandbox
+
+.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration build bench-cold lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --requirement requirements-dev.lock
+	touch $@
+
+deps: $(VENV)/.installed ## venv with pinned Python packages, plus kubernetes.core and amazon.aws
+	$(PY) scripts/install_collections.py
+
+platform: deps ## build/fetch the local platform's tools and Cilium charts (cached by version)
+	$(SANDBOX) build
+	$(SANDBOX) charts
+
+sandbox: platform ## the main job on the local sandbox: playbooks/site.yml against inventories/sandbox
+	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint
+	eval "$$($(SANDBOX) env --name $(SANDBOX_NAME))" && \
+	  $(VENV)/bin/ansible-playbook -i inventories/sandbox playbooks/site.yml
+
+sandbox-up: platform ## start the sandbox only (kwok EKS look-alike + moto)
+	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint
+
+sandbox-down: deps ## stop the sandbox, leaving no process behind
+	$(SANDBOX) down --name $(SANDBOX_NAME)
+
+test: platform sanity lint units integration ## everything CI runs
+
+sanity: deps ## ansible-test sanity
+	$(PY) scripts/run_ansible_test.py sanity --python 3.11 --color no
+
+lint: deps ## ansible-lint, production profile
+	$(VENV)/bin/ansible-lint --profile production
+
+units: deps ## unit tests (module_utils, parsers, platform tool)
+	$(PY) -m pytest tests/unit tests/platform $(PYTEST_ARGS)
+
+integration: platform ## integration tests on the local platform
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+build: deps ## build the collection tarball
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/
+
+bench-cold: deps ## time a cold platform build (fresh tool, Go module and Go build caches)
+	$(PY) bench/cold_platform_build.py
+
+lock: ## re-resolve requirements-dev.in into requirements-dev.lock
+	rm -rf build/lockvenv && $(PYTHON) -m venv build/lockvenv
+	build/lockvenv/bin/pip install --quiet -r requirements-dev.in
+	{ echo "# Exact versions for development and CI. Regenerate: make lock"; \
+	  build/lockvenv/bin/pip freeze | grep -vE '^(pip|setuptools)=='; } > requirements-dev.lock
+
+clean: ## remove the venv and build outputs (the tool cache outside the repo stays)
+	rm -rf $(VENV) .collections build .pytest_cache

@@ -1,0 +1,209 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the cloudnet.cilium_eks project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""``cilium connectivity test`` through the shared runner: argv, report, verdict and namespace cleanup.
+
+The pure parts (``build_argv``, ``is_test_namespace``, ``verdict``) are unit tested; ``run_module`` is the
+entry point of the ``cilium_connectivity_test`` module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import (
+    CiliumEksError,
+    CommandError,
+    ValidationError,
+    format_argv,
+    tail,
+)
+
+CLI_LABEL = ("app.kubernetes.io/name", "cilium-cli")  # the CLI labels the namespaces it creates
+# Namespaces the CLI creates with fixed names besides --test-namespace (cilium-cli/connectivity/check/deployment.go).
+FIXED_TEST_NAMESPACES = re.compile(r"^cilium-test-(ccnp\d+|ztunnel-[a-z0-9-]+)$")
+NAMESPACE_GONE_TIMEOUT = 60
+
+
+class ConnectivityTestFailed(CiliumEksError):
+    """Tests failed that were not expected to."""
+
+
+def build_argv(params):
+    """Arguments after ``cilium`` for the module parameters."""
+    args = ["connectivity", "test", "--namespace", params["cilium_namespace"],
+            "--test-namespace", params["namespace"]]
+    if params.get("context"):
+        args += ["--context", params["context"]]
+    for test in params.get("tests") or []:
+        args += ["--test", test]
+    if params.get("junit_file"):
+        args += ["--junit-file", params["junit_file"]]
+    for flag in params.get("extra_flags") or []:
+        if not isinstance(flag, str) or not flag:
+            raise ValidationError("extra_flags", "every element must be a non-empty string", value=flag)
+        args.append(flag)
+    return args
+
+
+def is_test_namespace(name, test_namespace):
+    """Is ``name`` one of the namespaces ``--test-namespace test_namespace`` makes the CLI create?"""
+    if name == test_namespace or re.match(r"^%s-\d+$" % re.escape(test_namespace), name):
+        return True
+    return bool(FIXED_TEST_NAMESPACES.match(name))
+
+
+def namespaces_to_clean(before, after, test_namespace):
+    """Test namespaces to delete: created during the run, or labelled by the CLI (left by an earlier run).
+
+    ``before``: names before the run; ``after``: ``{name: labels}`` after it."""
+    doomed = []
+    for name, labels in sorted(after.items()):
+        if not is_test_namespace(name, test_namespace):
+            continue
+        if name not in before or (labels or {}).get(CLI_LABEL[0]) == CLI_LABEL[1]:
+            doomed.append(name)
+    return doomed
+
+
+def verdict(report, expected_failures):
+    """(ok, message, details) for a parsed report."""
+    split = parsers.classify_failures(report, expected_failures)
+    failed_tests = []
+    for test in report["failed_tests"]:
+        failed_tests.append(dict(test, expected=test["name"] in split["expected"]))
+    hint = parsers.security_group_hint(report)
+    details = {
+        "result": report["result"], "tests": report["tests"], "actions": report["actions"],
+        "tests_failed": report["tests_failed"], "actions_failed": report["actions_failed"],
+        "tests_skipped": report["tests_skipped"], "scenarios_skipped": report["scenarios_skipped"],
+        "test_namespace": report["test_namespace"], "failed_tests": failed_tests,
+        "expected_failures_seen": split["expected"], "hint": hint,
+    }
+    if report["result"] == "success":
+        return True, "All %s tests (%s actions) successful" % (report["tests"], report["actions"]), details
+    if not split["unexpected"] and not split["unlisted"]:
+        return True, "%d tests failed, all expected (%s)" % (report["tests_failed"], ", ".join(split["expected"])), details
+    lines = ["%s/%s tests failed (%s/%s actions)" % (report["tests_failed"], report["tests"], report["actions_failed"],
+                                                     report["actions"])]
+    for test in failed_tests:
+        if test["expected"]:
+            continue
+        lines.append("- %s" % test["name"])
+        for action in test["actions"][:5]:
+            lines.append("    %s: %s -> %s%s" % (action["name"], action["source"] or "?", action["destination"] or "?",
+                                                 (": " + action["message"]) if action["message"] else ""))
+        if len(test["actions"]) > 5:
+            lines.append("    ... and %d more failed actions" % (len(test["actions"]) - 5))
+    if split["unlisted"]:
+        lines.append("- %d more failed tests the output does not list" % split["unlisted"])
+    if split["expected"]:
+        lines.append("Expected failures (ignored): %s" % ", ".join(split["expected"]))
+    unexpected_hint = parsers.security_group_hint(report, tests=split["unexpected"])
+    if unexpected_hint:
+        lines.append("These failures are what a node security group closed to ICMP and NodePorts causes: "
+                     + unexpected_hint + ", or list them in expected_failures (e.g. '*/pod-to-host', '*nodeport*').")
+    return False, "Cilium connectivity test failed: " + "\n".join(lines), details
+
+
+class NamespaceJanitor:
+    """Lists and deletes the test namespaces through the Kubernetes API."""
+
+    def __init__(self, api_client, test_namespace, sleep=time.sleep, clock=time.monotonic):
+        from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import import_kubernetes
+
+        kubernetes = import_kubernetes()
+        self.core = kubernetes.client.CoreV1Api(api_client)
+        self.test_namespace = test_namespace
+        self.sleep = sleep
+        self.clock = clock
+
+    def current(self):
+        return {ns.metadata.name: dict(ns.metadata.labels or {}) for ns in self.core.list_namespace().items}
+
+    def clean(self, before, timeout=NAMESPACE_GONE_TIMEOUT):
+        """Delete the run's namespaces and wait (up to ``timeout``) for them to go; returns (deleted, remaining)."""
+        from kubernetes.client.rest import ApiException
+
+        doomed = namespaces_to_clean(before, self.current(), self.test_namespace)
+        for name in doomed:
+            try:
+                self.core.delete_namespace(name, propagation_policy="Background")
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise CiliumEksError("Could not delete test namespace %s: %s %s" % (name, exc.status, exc.reason),
+                                         namespace=name) from exc
+        deadline = self.clock() + timeout
+        remaining = list(doomed)
+        while remaining and self.clock() < deadline:
+            names = set(self.current())
+            remaining = [n for n in remaining if n in names]
+            if remaining:
+                self.sleep(0.5)
+        return doomed, remaining
+
+
+def run_module(module):
+    """Entry point of the ``cilium_connectivity_test`` module."""
+    params = module.params
+    if params["timeout"] <= 0:
+        raise ValidationError("timeout", "must be a positive number of seconds", value=params["timeout"])
+    args = build_argv(params)
+    if module.check_mode:
+        return {"changed": False, "skipped": True, "namespaces_deleted": [], "namespaces_kept": [],
+                "msg": "check mode: `cilium %s` not run" % format_argv(args)}
+    cli = module.runner("cilium", path_option="cilium_path")
+    cli.executable  # pylint: disable=pointless-statement  # CommandNotFoundError before touching the cluster
+    janitor = NamespaceJanitor(module.k8s_client(), params["namespace"])
+    before = set(janitor.current())
+    if params.get("junit_file"):
+        parent = os.path.dirname(os.path.abspath(params["junit_file"]))
+        if not os.path.isdir(parent):
+            os.makedirs(parent)
+    env = {"KUBECONFIG": params["kubeconfig"]} if params.get("kubeconfig") else None
+
+    result = error = None
+    deleted, kept = [], []
+    try:
+        try:
+            result = cli.run(args, check=False, env=env)
+        except CommandError as exc:  # timed out (the runner killed the CLI's process group)
+            error = exc
+    finally:
+        if params["keep_namespaces"]:
+            kept = [n for n in janitor.current() if is_test_namespace(n, params["namespace"])]
+        else:
+            deleted, remaining = janitor.clean(before)
+            if remaining:
+                module.warn("Test namespaces still terminating after %ss: %s" % (NAMESPACE_GONE_TIMEOUT,
+                                                                                 ", ".join(remaining)))
+    if error is not None:
+        error.details.update(namespaces_deleted=deleted, namespaces_kept=kept)
+        raise error
+
+    output = result.stdout + ("\n" + result.stderr if result.stderr else "")
+    report = parsers.parse_connectivity_report(output)
+    # Not "rc": Ansible fails any task whose result has a non-zero "rc", even when the failures were expected.
+    common = {"cmd": format_argv(result.argv), "exit_code": result.rc, "duration": round(result.duration, 1),
+              "stdout_tail": tail(result.stdout), "namespaces_deleted": deleted, "namespaces_kept": kept}
+    if report["result"] is None or (report["result"] == "success" and result.rc != 0):
+        failure = CommandError(result.argv, result.rc, stdout=result.stdout, stderr=result.stderr,
+                               duration=round(result.duration, 1))
+        reason = "no test report in its output" if report["result"] is None else "a success report but exit code %s" % result.rc
+        failure.msg = "cilium connectivity test did not complete (%s). %s" % (reason, failure.msg)
+        failure.details.update(namespaces_deleted=deleted, namespaces_kept=kept)
+        raise failure
+    ok, message, details = verdict(report, params["expected_failures"])
+    details.update(common)
+    if params.get("junit_file"):
+        details["junit_file"] = params["junit_file"]
+    if not ok:
+        raise ConnectivityTestFailed(message, **details)
+    details["msg"] = message
+    created_and_kept = [n for n in kept if n not in before]
+    details["changed"] = bool(created_and_kept)
+    return details

@@ -1,0 +1,425 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the cloudnet.cilium_eks project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Pure parsers of what Cilium prints: agent ``status`` (JSON and text) and ``cilium connectivity test`` reports.
+
+No I/O and no Ansible import: every function takes text or plain data and returns plain data, so they
+are tested on recorded real outputs (``tests/recordings/cilium``).
+
+Normalized agent status (``parse_status_json`` and ``parse_status_text`` return the same keys)::
+
+    {"state": "Ok", "message": "1.18.4 (v1.18.4-afda2aa9)", "version": "1.18.4",
+     "components": {"kubernetes": "Ok", "kvstore": "Disabled", ...},
+     "chaining_mode": "none", "kube_proxy_replacement_mode": "True", "kube_proxy_replacement": True,
+     "routing_mode": "native" | "tunnel" | None, "tunnel_protocol": "vxlan" | None, "host_routing": "BPF",
+     "bandwidth_manager": {"enabled": True, "congestion_control": "bbr", "devices": ["eth0"]},
+     "ipam": "IPv4: 2/254 allocated from 10.100.1.0/24,",
+     "controllers": {"healthy": 16, "total": 16, "failing": []} | None,
+     "modules": {"stopped": 11, "degraded": 0, "ok": 77} | None,
+     "cluster_health": {"reachable": 3, "total": 3} | None}
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+
+VERSION_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+_BAD_STATES = ("Failure", "Warning")
+# Components of the agent's status whose Warning/Failure makes the agent unhealthy (the others only warn).
+CRITICAL_COMPONENTS = ("kubernetes", "kvstore", "container-runtime", "cni-file", "cilium-health")
+
+SECURITY_GROUP_HINT = (
+    "open ICMP and NodePorts 30000-32767 on the node security group (eks_cluster_open_nodeport_icmp: true)"
+)
+
+
+# ------------------------------------------------------------------------------------------- versions
+
+
+def parse_version(text):
+    """``"v1.18.10"``, ``"1.18.10@sha256:..."``, ``"1.18"`` -> ``(1, 18, 10)`` / ``(1, 18, None)``; else None."""
+    match = VERSION_RE.search(text or "")
+    if not match:
+        return None
+    patch = match.group(3)
+    return int(match.group(1)), int(match.group(2)), int(patch) if patch is not None else None
+
+
+def version_string(version):
+    """``(1, 18, 10)`` -> ``"1.18.10"``; ``(1, 18, None)`` -> ``"1.18"``."""
+    if not version:
+        return None
+    return ".".join(str(part) for part in version if part is not None)
+
+
+def image_version(image):
+    """Version in an image reference's tag: ``quay.io/cilium/cilium:v1.18.11@sha256:ab..`` -> ``"1.18.11"``."""
+    if not image:
+        return None
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return None
+    return version_string(parse_version(last.split(":", 1)[1]))
+
+
+def version_matches(expected, actual):
+    """``expected`` ``"1.18"`` matches any 1.18 patch; ``"1.18.11"``/``"v1.18.11"`` only that patch."""
+    want, have = parse_version(expected), parse_version(actual)
+    if not want or not have:
+        return False
+    if want[:2] != have[:2]:
+        return False
+    return want[2] is None or want[2] == have[2]
+
+
+def agent_cli(version):
+    """Name of the agent's CLI in its image: ``cilium-dbg`` from 1.15 (``cilium`` before); None if unknown."""
+    parsed = parse_version(version) if isinstance(version, str) else version
+    if not parsed:
+        return None
+    return "cilium-dbg" if parsed[:2] >= (1, 15) else "cilium"
+
+
+# -------------------------------------------------------------------------------------- agent status
+
+
+def _empty_status():
+    return {
+        "state": None, "message": None, "version": None, "components": {},
+        "chaining_mode": None, "kube_proxy_replacement_mode": None, "kube_proxy_replacement": None,
+        "routing_mode": None, "tunnel_protocol": None, "host_routing": None,
+        "bandwidth_manager": {"enabled": None, "congestion_control": None, "devices": []},
+        "ipam": None, "controllers": None, "modules": None, "cluster_health": None,
+    }
+
+
+def kpr_enabled(mode):
+    """``True``/``Strict``/``Partial``/``Probe`` -> True; ``False``/``Disabled`` -> False; None stays None."""
+    if mode is None:
+        return None
+    return str(mode).strip().lower() not in ("false", "disabled", "")
+
+
+def _version_of_message(message):
+    # "1.18.4 (v1.18.4-afda2aa9)"
+    match = re.match(r"^\s*v?(\d+\.\d+\.\d+\S*)", message or "")
+    return match.group(1) if match else None
+
+
+def parse_status_json(text):
+    """Normalize ``cilium-dbg status -o json`` (the StatusResponse model). Raises ``ValueError`` if not JSON."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("agent status JSON is not an object")
+    out = _empty_status()
+    cilium = data.get("cilium") or {}
+    out["state"] = cilium.get("state")
+    out["message"] = cilium.get("msg")
+    out["version"] = _version_of_message(cilium.get("msg"))
+    for key in ("kubernetes", "kvstore", "container-runtime", "cni-file", "hubble", "proxy"):
+        value = data.get(key)
+        if isinstance(value, dict) and value.get("state"):
+            out["components"][key] = value["state"]
+    health = (data.get("cluster") or {}).get("ciliumHealth") or {}
+    if health.get("state"):
+        out["components"]["cilium-health"] = health["state"]
+    out["chaining_mode"] = (data.get("cni-chaining") or {}).get("mode")
+    kpr = data.get("kube-proxy-replacement") or {}
+    out["kube_proxy_replacement_mode"] = kpr.get("mode")
+    out["kube_proxy_replacement"] = kpr_enabled(kpr.get("mode"))
+    routing = data.get("routing")
+    if isinstance(routing, dict) and routing:
+        inter = routing.get("inter-host-routing-mode")
+        out["routing_mode"] = inter.lower() if inter else None
+        out["tunnel_protocol"] = routing.get("tunnel-protocol") if out["routing_mode"] == "tunnel" else None
+        out["host_routing"] = routing.get("intra-host-routing-mode")
+    else:
+        out["host_routing"] = (data.get("host-routing") or {}).get("mode")
+    bwm = data.get("bandwidth-manager") or {}
+    out["bandwidth_manager"] = {
+        "enabled": bool(bwm.get("enabled")),
+        "congestion_control": (bwm.get("congestionControl") or "").lower() or None if bwm.get("enabled") else None,
+        "devices": list(bwm.get("devices") or []) if bwm.get("enabled") else [],
+    }
+    out["ipam"] = ((data.get("ipam") or {}).get("status") or "").strip() or None
+    controllers = data.get("controllers")
+    if isinstance(controllers, list):
+        failing = sorted(c.get("name", "?") for c in controllers
+                         if ((c.get("status") or {}).get("consecutive-failure-count") or 0) > 0)
+        out["controllers"] = {"healthy": len(controllers) - len(failing), "total": len(controllers),
+                              "failing": failing}
+    nodes = (data.get("cluster") or {}).get("nodes")
+    if isinstance(nodes, list) and nodes:
+        reachable = sum(1 for n in nodes if _node_reachable(n))
+        out["cluster_health"] = {"reachable": reachable, "total": len(nodes)}
+    return out
+
+
+def _node_reachable(node):
+    health = node.get("primary-address") or {}
+    icmp = (health.get("icmp") or {}).get("status", "")
+    http = (health.get("http") or {}).get("status", "")
+    return not icmp and not http
+
+
+_KEY_RE = re.compile(r"^([A-Za-z][A-Za-z0-9 /._-]*?):\s+(.*?)\s*$")
+
+
+def _text_fields(text):
+    """Top-level ``Key:   value`` lines of the text status (indented detail lines are skipped)."""
+    fields = {}
+    for line in (text or "").splitlines():
+        if not line or line[0].isspace():
+            continue
+        match = _KEY_RE.match(line)
+        if match and match.group(1) not in fields:
+            fields[match.group(1)] = match.group(2)
+    return fields
+
+
+def _first_word(value):
+    return (value or "").split()[0] if (value or "").split() else None
+
+
+def _bracketed(value):
+    return re.findall(r"\[([^\]]*)\]", value or "")
+
+
+def parse_status_text(text):
+    """Normalize the text ``cilium status`` / ``cilium-dbg status`` (any version from 1.13). Raises ``ValueError``
+    when the text has no ``Cilium:`` line (not a status output)."""
+    fields = _text_fields(text)
+    if "Cilium" not in fields:
+        raise ValueError("no `Cilium:` line in the agent status text")
+    out = _empty_status()
+    cilium = fields["Cilium"]
+    out["state"] = _first_word(cilium)
+    out["message"] = cilium[len(out["state"]):].strip() if out["state"] else cilium
+    out["version"] = _version_of_message(out["message"])
+    for key, component in (("Kubernetes", "kubernetes"), ("KVStore", "kvstore"),
+                           ("ContainerRuntime", "container-runtime"), ("Cilium health daemon", "cilium-health"),
+                           ("Hubble", "hubble")):
+        if key in fields:
+            out["components"][component] = _first_word(fields[key])
+    out["chaining_mode"] = fields.get("CNI Chaining")
+    kpr = fields.get("KubeProxyReplacement")
+    out["kube_proxy_replacement_mode"] = _first_word(kpr)
+    out["kube_proxy_replacement"] = kpr_enabled(out["kube_proxy_replacement_mode"])
+    routing = fields.get("Routing")
+    if routing and routing.startswith("Network:"):  # 1.16+: "Network: Tunnel [vxlan]   Host: Legacy"
+        match = re.match(r"^Network:\s+(\w+)(?:\s+\[(\w+)\])?\s+Host:\s+(\w+)", routing)
+        if match:
+            out["routing_mode"] = match.group(1).lower()
+            out["tunnel_protocol"] = match.group(2) if out["routing_mode"] == "tunnel" else None
+            out["host_routing"] = match.group(3)
+    else:
+        out["host_routing"] = _first_word(fields.get("Host Routing") or routing)
+    bwm = fields.get("BandwidthManager")
+    if bwm is not None:
+        if bwm.startswith("EDT"):  # "EDT with BPF [BBR] [eth0, eth1]"
+            groups = _bracketed(bwm)
+            out["bandwidth_manager"] = {
+                "enabled": True,
+                "congestion_control": groups[0].strip().lower() if groups else None,
+                "devices": [d.strip() for d in groups[1].split(",") if d.strip()] if len(groups) > 1 else [],
+            }
+        else:
+            out["bandwidth_manager"] = {"enabled": False, "congestion_control": None, "devices": []}
+    out["ipam"] = fields.get("IPAM")
+    match = re.match(r"^(\d+)/(\d+) healthy", fields.get("Controller Status", ""))
+    if match:
+        healthy, total = int(match.group(1)), int(match.group(2))
+        out["controllers"] = {"healthy": healthy, "total": total, "failing": _failing_controllers(text)}
+    match = re.search(r"Stopped\((\d+)\)\s+Degraded\((\d+)\)\s+OK\((\d+)\)", fields.get("Modules Health", ""))
+    if match:
+        out["modules"] = {"stopped": int(match.group(1)), "degraded": int(match.group(2)), "ok": int(match.group(3))}
+    match = re.match(r"^(\d+)/(\d+) reachable", fields.get("Cluster health", ""))
+    if match:
+        out["cluster_health"] = {"reachable": int(match.group(1)), "total": int(match.group(2))}
+    return out
+
+
+def _failing_controllers(text):
+    """Names of controllers whose ``Count`` (consecutive failures) is not 0 in a ``--verbose`` table."""
+    failing, in_table = [], False
+    for line in (text or "").splitlines():
+        if line.startswith("Controller Status:"):
+            in_table = True
+            continue
+        if in_table:
+            if not line.startswith("  "):
+                break
+            cols = re.split(r"\s{2,}", line.strip())
+            if cols[0] == "Name" or len(cols) < 5:
+                continue
+            if cols[3].isdigit() and int(cols[3]) > 0:
+                failing.append(cols[0])
+    return sorted(failing)
+
+
+def parse_agent_status(stdout, prefer_json=True):
+    """(normalized status, ``"json"`` | ``"text"``): JSON first, then the text form; ``ValueError`` if neither."""
+    errors = []
+    if prefer_json:
+        try:
+            return parse_status_json(stdout), "json"
+        except ValueError as exc:
+            errors.append("not JSON (%s)" % exc)
+    try:
+        return parse_status_text(stdout), "text"
+    except ValueError as exc:
+        errors.append(str(exc))
+    raise ValueError("; ".join(errors))
+
+
+def status_problems(status):
+    """(problems, warnings) of one agent's normalized status: problems make the agent unhealthy."""
+    problems, warnings = [], []
+    if status.get("state") != "Ok":
+        detail = (" (%s)" % status["message"]) if status.get("message") and status.get("state") != "Ok" else ""
+        problems.append("agent state is %s%s" % (status.get("state") or "unknown", detail))
+    for component, state in sorted((status.get("components") or {}).items()):
+        if state in _BAD_STATES:
+            (problems if component in CRITICAL_COMPONENTS else warnings).append("%s is %s" % (component, state))
+    controllers = status.get("controllers")
+    if controllers and controllers["healthy"] < controllers["total"]:
+        names = ": %s" % ", ".join(controllers["failing"]) if controllers.get("failing") else ""
+        problems.append("%d/%d controllers failing%s" % (controllers["total"] - controllers["healthy"],
+                                                         controllers["total"], names))
+    modules = status.get("modules")
+    if modules and modules["degraded"]:
+        warnings.append("%d modules degraded" % modules["degraded"])
+    health = status.get("cluster_health")
+    if health and health["reachable"] < health["total"]:
+        warnings.append("cluster health: %d/%d nodes reachable" % (health["reachable"], health["total"]))
+    return problems, warnings
+
+
+# ---------------------------------------------------------------------------- connectivity test report
+
+_SUCCESS_RE = re.compile(
+    r"^✅ (?:\[(?P<ns>[^\]]+)\] )?All (?P<tests>\d+) tests \((?P<actions>\d+) actions\) successful, "
+    r"(?P<skipped>\d+) tests skipped, (?P<scenarios>\d+) scenarios skipped\.?\s*$")
+_FAILURE_RE = re.compile(
+    r"^❌ (?P<failed>\d+)/(?P<tests>\d+) tests failed \((?P<failed_actions>\d+)/(?P<actions>\d+) actions\), "
+    r"(?P<skipped>\d+) tests skipped, (?P<scenarios>\d+) scenarios skipped:?\s*$")
+_REPORT_RE = re.compile(r"^📋 Test Report(?: \[(?P<ns>[^\]]+)\])?\s*$")
+_TEST_RE = re.compile(r"^Test \[(?P<test>[^\]]+)\]:\s*$")
+_ACTION_RE = re.compile(r"^\s+(?:🟥|❌)\s+(?P<body>.*)$")
+_ACTION_BODY_RE = re.compile(r"^(?P<name>\S+?): (?P<source>.+?) -> (?P<destination>\S+ \([^)]*\))(?:: (?P<message>.*))?$")
+_TRAILER_RE = re.compile(r"(?:^|: )\[(?P<ns>[^\]]+)\] (?P<failed>\d+) tests failed\s*$")
+
+
+def _parse_action(body):
+    match = _ACTION_BODY_RE.match(body)
+    if match:
+        action = {key: match.group(key) for key in ("name", "source", "destination", "message")}
+    else:
+        name, _sep, rest = body.partition(": ")
+        action = {"name": name.strip(), "source": None, "destination": None, "message": rest.strip() or None}
+    parts = action["name"].split("/")
+    action["test"] = parts[0]
+    action["scenario"] = parts[1].split(":", 1)[0] if len(parts) > 1 else None
+    return action
+
+
+def parse_connectivity_report(text):
+    """Summary of a ``cilium connectivity test`` output (old ``✅ All 42 tests ...`` / ``❌ 4/42 tests failed`` forms
+    and the current ``[cilium-test-1]`` / ``🟥`` ones).
+
+    Returns ``{"result": "success" | "failure" | None, "test_namespace", "tests" (run, not skipped),
+    "actions", "tests_failed", "actions_failed", "tests_skipped", "scenarios_skipped",
+    "failed_tests": [{"name", "actions": [{"name", "test", "scenario", "source", "destination", "message"}]}]}``.
+    ``result`` is None when no summary line was found (the run did not get to its report).
+    """
+    report = {"result": None, "test_namespace": None, "tests": None, "actions": None, "tests_failed": 0,
+              "actions_failed": 0, "tests_skipped": None, "scenarios_skipped": None, "failed_tests": []}
+    current = None
+    in_report = False
+    for raw in (text or "").splitlines():
+        line = raw.rstrip("\r")
+        match = _REPORT_RE.match(line)
+        if match:
+            in_report = True
+            report["test_namespace"] = match.group("ns") or report["test_namespace"]
+            continue
+        match = _SUCCESS_RE.match(line)
+        if match:
+            report.update(result="success", tests=int(match.group("tests")), actions=int(match.group("actions")),
+                          tests_skipped=int(match.group("skipped")), scenarios_skipped=int(match.group("scenarios")),
+                          tests_failed=0, actions_failed=0)
+            report["test_namespace"] = match.group("ns") or report["test_namespace"]
+            continue
+        match = _FAILURE_RE.match(line)
+        if match:
+            in_report = True
+            report.update(result="failure", tests=int(match.group("tests")), actions=int(match.group("actions")),
+                          tests_failed=int(match.group("failed")), actions_failed=int(match.group("failed_actions")),
+                          tests_skipped=int(match.group("skipped")), scenarios_skipped=int(match.group("scenarios")))
+            continue
+        match = _TRAILER_RE.search(line)
+        if match:
+            report["test_namespace"] = report["test_namespace"] or match.group("ns")
+            if report["result"] is None:
+                report.update(result="failure", tests_failed=int(match.group("failed")))
+            continue
+        if not in_report:
+            continue
+        match = _TEST_RE.match(line)
+        if match:
+            current = {"name": match.group("test"), "actions": []}
+            report["failed_tests"].append(current)
+            continue
+        match = _ACTION_RE.match(line)
+        if match and current is not None:
+            current["actions"].append(_parse_action(match.group("body")))
+    return report
+
+
+def _matches(patterns, *names):
+    return next((p for p in patterns for n in names if n and fnmatch.fnmatchcase(n, p)), None)
+
+
+def classify_failures(report, expected_failures=()):
+    """Split the failed tests into expected and unexpected ones.
+
+    A pattern (``fnmatch``) matches a test name (``no-policies``), a test/scenario (``*/pod-to-host``) or an
+    action name (``no-policies/pod-to-host/ping-ipv4-1``). A failed test is expected when every one of its
+    failed actions is matched (a failed test without listed actions needs its name matched).
+    Returns ``{"expected": [names], "unexpected": [names], "unlisted": int}``: ``unlisted`` counts failed
+    tests the summary counted but the report did not list (a truncated output): they count as unexpected.
+    """
+    patterns = list(expected_failures or ())
+    expected, unexpected = [], []
+    for test in report.get("failed_tests") or []:
+        if test["actions"]:
+            ok = all(_matches(patterns, a["name"], "%s/%s" % (a["test"], a["scenario"]), a["test"])
+                     for a in test["actions"])
+        else:
+            ok = bool(_matches(patterns, test["name"]))
+        (expected if ok else unexpected).append(test["name"])
+    unlisted = max(0, (report.get("tests_failed") or 0) - len(report.get("failed_tests") or []))
+    return {"expected": expected, "unexpected": unexpected, "unlisted": unlisted}
+
+
+def is_security_group_failure(action):
+    """The failures a closed EKS node security group causes: ICMP to the nodes (``pod-to-host`` pings) and
+    NodePort traffic (``pod-to-*-nodeport``, ``*nodeport*``)."""
+    scenario = (action.get("scenario") or "").lower()
+    name = (action.get("name") or "").lower()
+    if scenario == "pod-to-host" and "ping" in name:
+        return True
+    return "nodeport" in scenario
+
+
+def security_group_hint(report, tests=None):
+    """The hint to print when the failed actions (of ``tests``, default all) include security-group failures."""
+    actions = [a for t in report.get("failed_tests") or [] if tests is None or t["name"] in tests
+               for a in t["actions"]]
+    if actions and any(is_security_group_failure(a) for a in actions):
+        return SECURITY_GROUP_HINT
+    return None

@@ -1,0 +1,238 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the cloudnet.cilium_eks project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The one Kubernetes client factory of this collection.
+
+``get_api_client()`` builds a ``kubernetes.client.ApiClient`` from a kubeconfig file (+ context),
+an in-memory kubeconfig dict, or the in-cluster service account, without touching the
+``kubernetes`` library's global default configuration. ``check_reachable()`` probes ``/version``
+and turns every failure into a ``ClusterUnreachableError`` that says which server, which
+kubeconfig/context and what to do. ``kubernetes`` is imported lazily: this file imports without it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import (
+    CiliumEksError,
+    ClusterUnreachableError,
+    MissingLibraryError,
+    ValidationError,
+)
+
+SOURCE_ATTR = "cilium_eks_source"  # attribute set on the ApiClients we build: {"kubeconfig": ..., "context": ...}
+IN_MEMORY = "<in-memory kubeconfig>"
+IN_CLUSTER = "<in-cluster service account>"
+_DEFAULT_KUBECONFIG = os.path.join("~", ".kube", "config")
+
+
+def k8s_auth_argument_spec():
+    """Module options shared by every module that talks to the Kubernetes API (kubernetes.core AUTH_ARG_SPEC subset)."""
+    from ansible.module_utils.basic import env_fallback
+
+    return dict(
+        kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
+        context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
+        validate_certs=dict(type="bool", aliases=["verify_ssl"], fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
+    )
+
+
+def import_kubernetes():
+    """Return the ``kubernetes`` package, or raise ``MissingLibraryError`` telling how to install it."""
+    try:
+        import kubernetes
+        import kubernetes.client
+        import kubernetes.config
+    except ImportError as exc:
+        raise MissingLibraryError("kubernetes", reason=str(exc)) from exc
+    return kubernetes
+
+
+def _context_names(raw):
+    names = []
+    for item in raw.get("contexts") or []:
+        item = getattr(item, "value", item)  # KubeConfigMerger wraps merged entries in ConfigNode
+        if isinstance(item, dict) and item.get("name"):
+            names.append(item["name"])
+    return names
+
+
+def _default_kubeconfig_paths():
+    spec = os.environ.get("KUBECONFIG") or _DEFAULT_KUBECONFIG
+    return spec, [os.path.expanduser(p) for p in spec.split(os.pathsep) if p]
+
+
+def _load_incluster(configuration, why):
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.incluster_config import load_incluster_config
+
+    try:
+        load_incluster_config(client_configuration=configuration)
+    except ConfigException as exc:
+        raise CiliumEksError("In-cluster Kubernetes configuration is unavailable (%s): %s" % (why, exc)) from exc
+
+
+def get_api_client(kubeconfig=None, context=None, validate_certs=None, in_cluster=False):
+    """Build an ``ApiClient``.
+
+    ``kubeconfig``: a path (``~`` expanded; several joined by ``os.pathsep`` are merged like kubectl does)
+    or a kubeconfig ``dict``. ``None``: ``$KUBECONFIG`` or ``~/.kube/config``, and if neither exists but
+    the process runs in a pod, the in-cluster service account. ``context``: overrides ``current-context``.
+    ``validate_certs``: ``None`` keeps what the kubeconfig says, ``True``/``False`` force it.
+    ``in_cluster=True``: use the pod's service account only.
+
+    Raises ``ValidationError`` (missing/invalid kubeconfig, unknown context), ``MissingLibraryError``.
+    The returned client carries ``cilium_eks_source`` (kubeconfig and context used) for error messages.
+    """
+    kubernetes = import_kubernetes()
+    import yaml
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
+
+    configuration = kubernetes.client.Configuration()
+    source = {"kubeconfig": None, "context": None}
+
+    if in_cluster:
+        if kubeconfig is not None or context is not None:
+            raise ValidationError("in_cluster", "cannot be combined with kubeconfig or context")
+        _load_incluster(configuration, "requested")
+        source["kubeconfig"] = IN_CLUSTER
+    elif kubeconfig is None:
+        spec, paths = _default_kubeconfig_paths()
+        existing = [p for p in paths if os.path.isfile(p)]
+        if existing:
+            kubeconfig = os.pathsep.join(existing)
+        elif context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            _load_incluster(configuration, "no kubeconfig found at %s" % spec)
+            source["kubeconfig"] = IN_CLUSTER
+        else:
+            raise ValidationError(
+                "kubeconfig", "not set, and no kubeconfig exists at the default location %s" % spec,
+                accepted="path of a kubeconfig file (the `kubeconfig` option or K8S_AUTH_KUBECONFIG), "
+                         "e.g. the one `eksctl utils write-kubeconfig` writes",
+            )
+
+    if source["kubeconfig"] != IN_CLUSTER:
+        try:
+            if isinstance(kubeconfig, dict):
+                raw, label = kubeconfig, IN_MEMORY
+            else:
+                label = kubeconfig = str(kubeconfig)
+                for path in [os.path.expanduser(p) for p in kubeconfig.split(os.pathsep) if p]:
+                    if not os.path.isfile(path):
+                        raise ValidationError(
+                            "kubeconfig", "file %s does not exist or is not a regular file" % path,
+                            accepted="path of an existing kubeconfig file",
+                        )
+                    if not os.access(path, os.R_OK):
+                        raise ValidationError("kubeconfig", "file %s is not readable" % path,
+                                              accepted="a kubeconfig file readable by this user")
+                raw = KubeConfigMerger(kubeconfig).config
+                if raw is None:
+                    raise ValidationError("kubeconfig", "%s holds no configuration" % kubeconfig)
+            raw_dict = getattr(raw, "value", raw)
+            if not isinstance(raw_dict, dict):
+                raise ValidationError("kubeconfig", "%s is not a kubeconfig mapping" % label)
+            names = _context_names(raw_dict)
+            if context is not None and context not in names:
+                raise ValidationError("context", "no such context in %s" % label, accepted=names, value=context)
+            if context is None and not raw_dict.get("current-context"):
+                raise ValidationError("context", "%s sets no current-context, so a context must be given" % label,
+                                      accepted=names)
+            loader = KubeConfigLoader(config_dict=raw, active_context=context, config_base_path=None)
+            loader.load_and_set(configuration)
+        except (ConfigException, yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
+            raise ValidationError("kubeconfig", "cannot load %s: %s" % (label, exc)) from exc
+        current = loader.current_context  # the context entry: {"name": ..., "context": {...}}
+        source = {"kubeconfig": label, "context": current.get("name") if isinstance(current, dict) else current}
+
+    if validate_certs is not None:
+        configuration.verify_ssl = bool(validate_certs)
+    api_client = kubernetes.client.ApiClient(configuration=configuration)
+    setattr(api_client, SOURCE_ATTR, source)
+    return api_client
+
+
+def _chain(exc):
+    """The exception, its urllib3 ``reason`` and its ``__cause__``/``__context__`` chain."""
+    seen = []
+    while exc is not None and exc not in seen and len(seen) < 10:
+        seen.append(exc)
+        reason = getattr(exc, "reason", None)
+        exc = reason if isinstance(reason, BaseException) else (exc.__cause__ or exc.__context__)
+    return seen
+
+
+def _classify(exc, timeout):
+    """(reason, advice) for a failed ``/version`` probe."""
+    status = getattr(exc, "status", None)
+    if status == 401:
+        return ("401 Unauthorized: the API server rejected the credentials",
+                "EKS tokens (`aws eks get-token`) expire after 15 minutes and the AWS identity needs an EKS "
+                "access entry for this cluster: check the AWS profile/role the kubeconfig's exec command uses")
+    if status == 403:
+        return ("403 Forbidden: the credentials were accepted but may not GET /version",
+                "grant this identity access to the cluster (EKS access entry / access policy)")
+    chain = _chain(exc)
+    names = " ".join(type(e).__name__ for e in chain)
+    text = " ".join(str(e) for e in chain)
+    detail = str(chain[-1]) or type(chain[-1]).__name__
+    if "SSL" in names or "SSLError" in text or "CERTIFICATE_VERIFY_FAILED" in text:
+        return ("TLS handshake failed (%s)" % detail,
+                "the kubeconfig's certificate-authority-data must match the cluster (regenerate it with "
+                "`aws eks update-kubeconfig` or `eksctl utils write-kubeconfig`); validate_certs=false is only "
+                "for throwaway test clusters")
+    if "ConnectionRefused" in names or "Connection refused" in text:
+        return ("connection refused (%s)" % detail,
+                "nothing listens at that address: check that the cluster exists and the kubeconfig is not stale")
+    if "NameResolution" in names or "Name or service not known" in text or "name resolution" in text \
+            or "nodename nor servname" in text:
+        return ("DNS lookup failed (%s)" % detail,
+                "the endpoint name does not resolve: the cluster may be deleted or the kubeconfig stale; a "
+                "private-only EKS endpoint resolves only inside its VPC")
+    if "Timeout" in names or "timed out" in text:
+        return ("no answer within %ss (%s)" % (timeout, detail),
+                "the EKS endpoint may be private-only, or a security group / network ACL / proxy blocks port 443 "
+                "from here: check endpointPublicAccess and publicAccessCidrs")
+    if status:
+        return ("HTTP %s %s" % (status, getattr(exc, "reason", "")), None)
+    if isinstance(exc, ValueError):
+        return ("the answer to /version is not JSON (%s)" % exc,
+                "the URL may point at a proxy or at something that is not a Kubernetes API server")
+    return ("%s: %s" % (type(exc).__name__, detail), None)
+
+
+def check_reachable(api_client, timeout=10):
+    """GET ``/version`` (one attempt, no retries, ``timeout`` s to connect and to read) and return it as a dict
+    (``major``, ``minor``, ``gitVersion``, ...). Raises ``ClusterUnreachableError``.
+    """
+    kubernetes = import_kubernetes()
+    source = getattr(api_client, SOURCE_ATTR, None) or {}
+    probe_configuration = copy.deepcopy(api_client.configuration)
+    probe_configuration.retries = 0  # urllib3 would retry a refused connection 3 times by default
+    probe = kubernetes.client.ApiClient(configuration=probe_configuration)
+    try:
+        # Raw JSON rather than the VersionInfo model: newer clients validate every field strictly.
+        # A (connect, read) tuple: kubernetes < 30 silently ignores a single float timeout.
+        response = kubernetes.client.VersionApi(probe).get_code(
+            _preload_content=False, _request_timeout=(timeout, timeout))
+        status = getattr(response, "status", 200)
+        if not 200 <= status < 300:  # some client versions leave status checks to the caller here
+            raise kubernetes.client.ApiException(status=status, reason=getattr(response, "reason", ""))
+        version = json.loads(response.data)
+    except Exception as exc:
+        reason, advice = _classify(exc, timeout)
+        raise ClusterUnreachableError(
+            api_client.configuration.host, reason,
+            kubeconfig=source.get("kubeconfig"), context=source.get("context"), advice=advice,
+        ) from exc
+    finally:
+        probe.close()
+    if not isinstance(version, dict):
+        raise ClusterUnreachableError(api_client.configuration.host, "/version did not return a JSON object",
+                                      kubeconfig=source.get("kubeconfig"), context=source.get("context"))
+    return version

@@ -1,0 +1,312 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the cloudnet.cilium_eks project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The one way this collection runs external CLIs (eksctl, helm, cilium, kubectl when unavoidable).
+
+* argv lists only, never a shell; a ``str`` command raises ``TypeError``.
+* The binary comes from an explicit path or from ``PATH``; if absent -> ``CommandNotFoundError``.
+* Each command runs in its own process group; on timeout the whole group gets SIGTERM, then
+  SIGKILL after a short grace, so helpers it spawned (plugins, ``aws eks get-token``...) die too.
+* ``env`` is merged over ``os.environ`` (a ``None`` value removes a variable).
+* ``redact`` values are replaced by ``********`` in the returned argv, in errors and in the lines
+  given to ``on_line``. ``stdout``/``stderr`` in the result are left intact because callers parse
+  them: a module returning them should also register its secrets as no_log values.
+* ``on_line(stream, line)`` is called for every output line while the command runs
+  (``stream`` is ``"stdout"`` or ``"stderr"``), e.g. to log progress of a 20-minute eksctl run.
+
+Pure stdlib, POSIX only; importable without Ansible.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import select
+import selectors
+import shutil
+import signal
+import subprocess
+import time
+
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import (
+    CiliumEksError,
+    CommandError,
+    CommandNotFoundError,
+    format_argv,
+    redact as redact_text,
+)
+
+KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL of a timed-out process group
+_DRAIN = 2.0  # seconds we keep reading after the command exited while a leftover child holds the pipes
+_POLL = 0.5
+_UNSET = object()
+
+
+class CommandResult(collections.namedtuple("CommandResult", "argv rc stdout stderr duration")):
+    """Outcome of one command: redacted ``argv`` (list), ``rc``, decoded ``stdout``/``stderr``, ``duration`` (s)."""
+
+    __slots__ = ()
+
+    @property
+    def ok(self):
+        return self.rc == 0
+
+    def to_dict(self):
+        """Plain dict, e.g. to return from a module."""
+        return {
+            "argv": list(self.argv),
+            "rc": self.rc,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "duration": round(self.duration, 3),
+        }
+
+
+def resolve_binary(name, path=None, option=None):
+    """Absolute path of ``name``: ``path`` if given (must be an executable file), else looked up on PATH.
+
+    ``option`` names the module option that sets the path (default ``<name>_path``), for the error message.
+    """
+    if path:
+        path = os.path.abspath(os.path.expanduser(path))
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+        raise CommandNotFoundError(name, path=path, option=option)
+    found = shutil.which(name)
+    if not found:
+        raise CommandNotFoundError(os.path.basename(name), option=option)
+    return os.path.abspath(found)
+
+
+def _check_argv(argv):
+    if isinstance(argv, (str, bytes)):
+        raise TypeError(
+            "commands must be argv lists such as ['helm', 'version'], not a string: %r "
+            "(this collection never runs a shell)" % (argv,)
+        )
+    if not isinstance(argv, (list, tuple)):
+        raise TypeError("argv must be a list or tuple, got %s" % type(argv).__name__)
+    checked = []
+    for arg in argv:
+        if isinstance(arg, bool) or not isinstance(arg, (str, int, os.PathLike)):
+            raise TypeError("argv elements must be str, int or path-like, got %r" % (arg,))
+        checked.append(os.fspath(arg) if isinstance(arg, os.PathLike) else str(arg))
+    return checked
+
+
+def _merged_env(env):
+    merged = dict(os.environ)
+    for key, value in (env or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = str(value)
+    return merged
+
+
+def _kill_group(proc, grace):
+    """SIGTERM the process group, give the leader ``grace`` seconds, then SIGKILL whatever is left."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+class _LineSplitter:
+    """Turns the chunks read from one pipe into redacted lines for ``on_line``."""
+
+    def __init__(self, stream, on_line, secrets):
+        self.stream = stream
+        self.on_line = on_line
+        self.secrets = secrets
+        self.pending = b""
+
+    def feed(self, data):
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
+        for line in lines:
+            self._emit(line)
+
+    def close(self):
+        if self.pending:
+            self._emit(self.pending)
+            self.pending = b""
+
+    def _emit(self, raw):
+        line = raw.decode("utf-8", "replace").rstrip("\r")
+        self.on_line(self.stream, redact_text(line, self.secrets))
+
+
+def run_command(argv, check=True, timeout=None, env=None, redact=(), stdin=None, cwd=None, on_line=None,
+                option=None, kill_grace=KILL_GRACE):
+    """Run ``argv`` (list; ``argv[0]`` a name looked up on PATH or a path) and return a ``CommandResult``.
+
+    ``check``: raise ``CommandError`` on a non-zero exit code (a timeout always raises).
+    ``timeout``: seconds (``None``: no limit). ``stdin``: ``str``/``bytes`` fed to the command
+    (otherwise stdin is ``/dev/null``). ``option``: module option naming the binary path, for errors.
+    """
+    argv = _check_argv(argv)
+    if not argv:
+        raise TypeError("argv must not be empty")
+    secrets = [str(s) for s in (redact or ()) if s not in (None, "")]
+    name = os.path.basename(argv[0])
+    argv[0] = resolve_binary(name, path=argv[0] if os.sep in argv[0] else None, option=option)
+    shown_argv = [redact_text(arg, secrets) for arg in argv]
+    if isinstance(stdin, str):
+        stdin = stdin.encode("utf-8")
+
+    start = time.monotonic()
+    deadline = None if timeout is None else start + timeout
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=_merged_env(env),
+            start_new_session=True,  # own process group, so a timeout can kill the whole tree
+            close_fds=True,
+        )
+    except OSError as exc:  # e.g. exec format error, missing cwd
+        raise CiliumEksError(
+            "Could not start `%s`: %s" % (format_argv(shown_argv), redact_text(str(exc), secrets)),
+            cmd=format_argv(shown_argv), argv=shown_argv, cwd=cwd,
+        ) from exc
+    output = {"stdout": [], "stderr": []}
+    splitters = {}
+    if on_line is not None:
+        splitters = {name: _LineSplitter(name, on_line, secrets) for name in output}
+    timed_out = False
+    finished = False
+    sel = selectors.DefaultSelector()
+    try:
+        sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
+        sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
+        stdin_offset = 0
+        if stdin is not None:
+            if stdin:
+                sel.register(proc.stdin, selectors.EVENT_WRITE, "stdin")
+            else:
+                proc.stdin.close()
+
+        drain_until = None
+        while sel.get_map():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                timed_out = True
+                break
+            if drain_until is None and proc.poll() is not None:
+                drain_until = now + _DRAIN
+            if drain_until is not None and now >= drain_until:
+                break  # the command exited; a leftover child keeps the pipes open: stop waiting for it
+            wait = _POLL if deadline is None else min(_POLL, deadline - now)
+            for key, _events in sel.select(wait):
+                if key.data == "stdin":
+                    try:
+                        stdin_offset += os.write(key.fd, stdin[stdin_offset:stdin_offset + select.PIPE_BUF])
+                    except BrokenPipeError:
+                        stdin_offset = len(stdin)
+                    if stdin_offset >= len(stdin):
+                        sel.unregister(key.fileobj)
+                        key.fileobj.close()
+                    continue
+                data = os.read(key.fd, 65536)
+                if not data:
+                    sel.unregister(key.fileobj)
+                    key.fileobj.close()
+                    if key.data in splitters:
+                        splitters[key.data].close()
+                    continue
+                output[key.data].append(data)
+                if key.data in splitters:
+                    splitters[key.data].feed(data)
+
+        if not timed_out:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                proc.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:  # closed its pipes but kept running
+                timed_out = True
+        if timed_out:
+            _kill_group(proc, kill_grace)
+        rc = proc.wait()
+        finished = True
+    finally:
+        if not finished:  # on_line raised, or we were interrupted: do not leave the command behind
+            _kill_group(proc, 0)
+            proc.wait()
+        for key in list(sel.get_map().values()):
+            key.fileobj.close()
+        sel.close()
+        for splitter in splitters.values():
+            if finished:
+                splitter.close()
+
+    result = CommandResult(
+        argv=shown_argv,
+        rc=rc,
+        stdout=b"".join(output["stdout"]).decode("utf-8", "replace"),
+        stderr=b"".join(output["stderr"]).decode("utf-8", "replace"),
+        duration=time.monotonic() - start,
+    )
+    if timed_out or (check and rc != 0):
+        raise CommandError(
+            shown_argv, rc,
+            stdout=redact_text(result.stdout, secrets),
+            stderr=redact_text(result.stderr, secrets),
+            timed_out=timed_out, timeout=timeout, duration=round(result.duration, 3),
+        )
+    return result
+
+
+class CommandRunner:
+    """A binary bound to its defaults: ``CommandRunner("helm", path=params["helm_path"], timeout=300).run(["version"])``.
+
+    The binary is resolved lazily on first use (so building a runner never fails). ``run`` takes
+    the arguments after the binary and the keyword arguments of ``run_command``; its ``env`` is
+    merged over the runner's, its ``redact`` added to the runner's.
+    """
+
+    def __init__(self, binary, path=None, option=None, timeout=None, env=None, redact=(), cwd=None):
+        self.binary = binary
+        self.path = path
+        self.option = option or "%s_path" % binary
+        self.timeout = timeout
+        self.env = dict(env or {})
+        self.redact = list(redact or ())
+        self.cwd = cwd
+        self._executable = None
+
+    @property
+    def executable(self):
+        """Absolute path of the binary (``CommandNotFoundError`` if it is missing)."""
+        if self._executable is None:
+            self._executable = resolve_binary(self.binary, path=self.path, option=self.option)
+        return self._executable
+
+    def run(self, args, check=True, timeout=_UNSET, env=None, redact=(), stdin=None, cwd=None, on_line=None):
+        """Run ``[binary] + args``; see ``run_command``. ``timeout`` defaults to the runner's."""
+        args = _check_argv(args)
+        merged_env = dict(self.env)
+        merged_env.update(env or {})
+        return run_command(
+            [self.executable] + args,
+            check=check,
+            timeout=self.timeout if timeout is _UNSET else timeout,
+            env=merged_env,
+            redact=self.redact + list(redact or ()),
+            stdin=stdin,
+            cwd=cwd if cwd is not None else self.cwd,
+            on_line=on_line,
+            option=self.option,
+        )

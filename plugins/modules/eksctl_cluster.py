@@ -1,0 +1,325 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the cloudnet.cilium_eks project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: eksctl_cluster
+short_description: Create, adjust or delete an EKS cluster with eksctl, idempotently
+version_added: "0.1.0"
+description:
+  - Renders an eksctl C(ClusterConfig) from structured options (or takes a complete one in O(config)) and
+    makes the cluster match it.
+  - The cluster and its managed node groups are read through the EKS API (boto3); changes go through eksctl.
+  - C(state=present) creates the cluster when it does not exist (C(eksctl create cluster -f)), adds missing node
+    groups (C(eksctl create nodegroup -f --include)), scales node groups (C(eksctl scale nodegroup)) and, only with
+    O(allow_upgrade=true), upgrades the control plane one minor version per run (C(eksctl upgrade cluster)).
+  - What eksctl cannot change in place (instance type, volume size, AMI family, labels, taints, cluster tags,
+    node groups not in the configuration, a lower version) is listed in RV(drift) and warned about, never ignored
+    and never "fixed" by deleting anything.
+  - A create that failed half-way is reported with eksctl's diagnosis and the failed CloudFormation stack events;
+    the next run resumes from what exists, or says exactly which stacks to delete. The module never deletes what
+    it was not asked to delete.
+  - C(state=absent) runs C(eksctl delete cluster --wait), and refuses clusters that do not carry the tag
+    C(cloudnet.cilium_eks/managed=true) (set on every cluster this module creates) unless O(force=true).
+  - Creating a cluster takes 15 to 20 minutes; run the task with C(async) and poll it (the
+    C(cloudnet.cilium_eks.eks_cluster) role does this and prints the CloudFormation status while it waits).
+author:
+  - cloudnet.cilium_eks contributors (@cloudnet)
+options:
+  state:
+    description: Whether the cluster should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  name:
+    description:
+      - Cluster name. Starts with a letter; letters, digits and hyphens; at most 100 characters.
+      - Required unless O(config) holds C(metadata.name).
+    type: str
+  region:
+    description:
+      - AWS region. Defaults to C(metadata.region) of O(config), then C(AWS_REGION), then C(AWS_DEFAULT_REGION).
+        There is no built-in default region.
+    type: str
+  version:
+    description:
+      - Kubernetes minor version of the control plane, for example C("1.33") (quote it in YAML).
+      - When omitted on creation, eksctl picks its default version; an existing cluster's version is left alone.
+    type: str
+  nodegroups:
+    description:
+      - Managed node groups. Sizes left out keep eksctl's defaults on creation and the current values afterwards.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Node group name.
+        type: str
+        required: true
+      instance_type:
+        description: EC2 instance type, for example V(t3.medium). eksctl's default is V(m5.large).
+        type: str
+      desired_size:
+        description: Desired number of nodes (eksctl's default is 2).
+        type: int
+      min_size:
+        description: Minimum number of nodes.
+        type: int
+      max_size:
+        description: Maximum number of nodes.
+        type: int
+      volume_size:
+        description: Root volume size in GiB (eksctl's default is 80).
+        type: int
+      labels:
+        description: Kubernetes labels of the nodes.
+        type: dict
+      taints:
+        description:
+          - Kubernetes taints of the nodes, each with C(key), C(value) (optional) and C(effect) (one of
+            C(NoSchedule), C(PreferNoSchedule), C(NoExecute)).
+          - Cilium's C(node.cilium.io/agent-not-ready=true:NoExecute) keeps application pods off a node until the
+            Cilium agent runs there.
+        type: list
+        elements: dict
+      ami_family:
+        description: eksctl AMI family (V(AmazonLinux2023), V(Bottlerocket), V(Ubuntu2404), ...).
+        type: str
+      tags:
+        description: AWS tags of the node group.
+        type: dict
+  vpc:
+    description: eksctl's C(vpc) section as is (an existing C(id), C(subnets), C(clusterEndpoints), C(cidr)...).
+    type: dict
+  iam_oidc:
+    description: Create the cluster's IAM OIDC provider (C(iam.withOIDC)), needed for IAM roles for service accounts.
+    type: bool
+    default: false
+  addons:
+    description: eksctl's C(addons) list as is (each with C(name), optionally C(version), C(configurationValues)...).
+    type: list
+    elements: dict
+  disable_default_addons:
+    description:
+      - Create the cluster without the default add-ons (VPC CNI, kube-proxy, CoreDNS), i.e.
+        C(addonsConfig.disableDefaultAddons), for a cluster whose CNI (Cilium) is installed afterwards.
+    type: bool
+    default: false
+  tags:
+    description:
+      - AWS tags of the cluster (C(metadata.tags)). C(cloudnet.cilium_eks/managed=true) is always added.
+    type: dict
+  config:
+    description:
+      - A complete eksctl C(ClusterConfig) (as a dict), used instead of the structured options above.
+      - O(name), O(region) and O(version), when also given, must agree with its C(metadata).
+      - Only C(managedNodeGroups) are compared with what exists; other sections are applied on creation only.
+    type: dict
+  allow_upgrade:
+    description:
+      - Allow C(eksctl upgrade cluster) when O(version) is above the cluster's version (one minor per run).
+      - Node groups are not upgraded by this module.
+    type: bool
+    default: false
+  force:
+    description: With O(state=absent), delete the cluster even without the collection's ownership tag.
+    type: bool
+    default: false
+  kubeconfig:
+    description:
+      - Where to write the cluster's kubeconfig (C(eksctl utils write-kubeconfig)), with mode 0600.
+      - Not written when omitted. The kubeconfig authenticates with the AWS CLI exec plugin, as eksctl writes it.
+    type: path
+  eksctl_path:
+    description: Path of the eksctl binary. Looked up on C(PATH) when omitted.
+    type: path
+  timeout:
+    description: Seconds each eksctl command may run before it is killed.
+    type: int
+    default: 3600
+notes:
+  - AWS credentials and the endpoint come from the environment like any boto3/eksctl program (C(AWS_PROFILE),
+    C(AWS_ACCESS_KEY_ID)..., C(AWS_ENDPOINT_URL)).
+  - Check mode reports the planned RV(actions) without running any eksctl command that changes something.
+  - Supports C(--diff) (the rendered ClusterConfig against what exists).
+requirements:
+  - eksctl
+  - boto3 (Python package)
+  - PyYAML (Python package)
+attributes:
+  check_mode:
+    description: Reports the planned actions and drift without running an eksctl command that changes anything.
+    support: full
+  diff_mode:
+    description: Shows the rendered ClusterConfig against a ClusterConfig view of what exists.
+    support: full
+seealso:
+  - module: cloudnet.cilium_eks.eksctl_cluster_info
+  - name: eksctl config file schema
+    description: Every field of the ClusterConfig that O(config), O(vpc) and O(addons) take.
+    link: https://eksctl.io/usage/schema/
+"""
+
+EXAMPLES = r"""
+- name: The blog's cluster, tainted for Cilium
+  cloudnet.cilium_eks.eksctl_cluster:
+    name: basic-cilium
+    region: us-east-1
+    version: "1.33"
+    nodegroups:
+      - name: ng-1
+        instance_type: t3.medium
+        desired_size: 2
+        taints:
+          - key: node.cilium.io/agent-not-ready
+            value: "true"
+            effect: NoExecute
+    kubeconfig: "{{ playbook_dir }}/kubeconfig-basic-cilium"
+  async: 3600
+  poll: 30
+
+- name: A cluster without the default add-ons (Cilium will be the CNI)
+  cloudnet.cilium_eks.eksctl_cluster:
+    name: cilium-only
+    region: eu-west-3
+    disable_default_addons: true
+    nodegroups:
+      - name: ng-1
+        instance_type: m6i.large
+
+- name: Scale ng-1 to 4 nodes
+  cloudnet.cilium_eks.eksctl_cluster:
+    name: basic-cilium
+    region: us-east-1
+    nodegroups:
+      - name: ng-1
+        desired_size: 4
+        max_size: 4
+
+- name: From a complete ClusterConfig
+  cloudnet.cilium_eks.eksctl_cluster:
+    config: "{{ lookup('ansible.builtin.file', 'eks-cilium.yaml') | from_yaml }}"
+
+- name: Delete the cluster (only if this collection created it)
+  cloudnet.cilium_eks.eksctl_cluster:
+    name: basic-cilium
+    region: us-east-1
+    state: absent
+"""
+
+RETURN = r"""
+name:
+  description: Cluster name.
+  returned: always
+  type: str
+  sample: basic-cilium
+region:
+  description: AWS region.
+  returned: always
+  type: str
+  sample: us-east-1
+version:
+  description: Kubernetes version of the control plane (null when the cluster does not exist).
+  returned: always
+  type: str
+  sample: "1.33"
+status:
+  description: EKS status of the cluster (C(ACTIVE), C(CREATING)...), null when it does not exist.
+  returned: always
+  type: str
+  sample: ACTIVE
+endpoint:
+  description: API server URL.
+  returned: always
+  type: str
+  sample: https://0123456789ABCDEF.gr7.us-east-1.eks.amazonaws.com
+arn:
+  description: Cluster ARN.
+  returned: always
+  type: str
+nodegroups:
+  description: Managed node groups as EKS reports them after the run.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "ng-1", "status": "ACTIVE", "instance_type": "t3.medium", "desired_size": 2, "min_size": 2,
+            "max_size": 2, "version": "1.33"}]
+config:
+  description: The rendered eksctl ClusterConfig.
+  returned: when state is present
+  type: dict
+actions:
+  description: What was done (or, in check mode, would be done), in order.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"action": "scale_nodegroup", "nodegroup": "ng-1", "desired_size": 3, "min_size": 2, "max_size": 3,
+            "from": {"desired_size": 2, "min_size": 2, "max_size": 2}}]
+drift:
+  description: Differences eksctl cannot fix in place; each is also a warning.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"field": "instance_type", "nodegroup": "ng-1", "desired": "t3.large", "actual": "t3.medium",
+            "reason": "immutable for a managed node group: create a new node group with the new value and delete the old one"}]
+kubeconfig:
+  description: Path of the kubeconfig written (mode 0600), null when O(kubeconfig) is not set.
+  returned: always
+  type: str
+commands:
+  description: The eksctl commands run, with exit code, duration and the last lines of their output.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl import ensure
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.module_base import CiliumEksModule
+
+NODEGROUP_SPEC = dict(
+    name=dict(type="str", required=True),
+    instance_type=dict(type="str"),
+    desired_size=dict(type="int"),
+    min_size=dict(type="int"),
+    max_size=dict(type="int"),
+    volume_size=dict(type="int"),
+    labels=dict(type="dict"),
+    taints=dict(type="list", elements="dict"),
+    ami_family=dict(type="str"),
+    tags=dict(type="dict"),
+)
+
+
+def main():
+    module = CiliumEksModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            name=dict(type="str"),
+            region=dict(type="str"),
+            version=dict(type="str"),
+            nodegroups=dict(type="list", elements="dict", default=[], options=NODEGROUP_SPEC),
+            vpc=dict(type="dict"),
+            iam_oidc=dict(type="bool", default=False),
+            addons=dict(type="list", elements="dict"),
+            disable_default_addons=dict(type="bool", default=False),
+            tags=dict(type="dict"),
+            config=dict(type="dict"),
+            allow_upgrade=dict(type="bool", default=False),
+            force=dict(type="bool", default=False),
+            kubeconfig=dict(type="path"),
+            eksctl_path=dict(type="path"),
+            timeout=dict(type="int", default=3600),
+        ),
+        required_one_of=[("name", "config")],
+        mutually_exclusive=[("config", "nodegroups"), ("config", "vpc"), ("config", "addons"), ("config", "tags")],
+        supports_check_mode=True,
+    )
+    module.run(ensure)
+
+
+if __name__ == "__main__":
+    main()

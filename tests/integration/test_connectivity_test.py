@@ -1,0 +1,174 @@
+"""cilium_connectivity_test against a sandbox running the real Cilium chart.
+
+* The REAL cilium CLI (built from source by gobuild) runs against the sandbox: there is no datapath, so
+  it fails; the module must turn that into a clean structured error and clean up the test namespaces.
+* A RECORDING REPLAY (a tiny executable that prints a recorded `cilium connectivity test` report
+  verbatim, after creating the test namespace the way the CLI does) exercises the report parsing and
+  the verdict end-to-end through the module. It is not a cilium CLI and is named as what it is.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from eks_sandbox import charts, gobuild, kube, versions
+
+NAME = "it-connectivity"
+CILIUM = versions.CILIUM_CHARTS["1.18"]
+RECORDINGS = Path(__file__).resolve().parents[1] / "recordings" / "cilium"
+SG_HINT = "open ICMP and NodePorts 30000-32767 on the node security group (eks_cluster_open_nodeport_icmp: true)"
+
+REPLAY = '''#!{python}
+"""RECORDING REPLAY, not the cilium CLI: creates <--test-namespace>-1 labelled like the CLI does, then prints
+the recorded connectivity test output named by $CILIUM_RECORDING verbatim and exits with $CILIUM_RECORDING_RC."""
+import os
+import sys
+
+from kubernetes import client, config
+
+args = sys.argv[1:]
+assert args[:2] == ["connectivity", "test"], args
+namespace = args[args.index("--test-namespace") + 1] + "-1"
+core = client.CoreV1Api(config.new_client_from_config())
+core.create_namespace({{"metadata": {{"name": namespace, "labels": {{"app.kubernetes.io/name": "cilium-cli"}}}}}})
+with open(os.environ["CILIUM_RECORDING"], encoding="utf-8") as handle:
+    sys.stdout.write(handle.read())
+sys.exit(int(os.environ["CILIUM_RECORDING_RC"]))
+'''
+
+
+@pytest.fixture(scope="module")
+def box(sandbox_factory, helm):
+    box = sandbox_factory(NAME, nodes=2, agent_not_ready_taint=True, aws=False)
+    subprocess.run([str(helm), "install", "cilium", str(charts.ensure_chart(CILIUM)), "--namespace", "kube-system",
+                    "--set", "eni.enabled=true", "--set", "ipam.mode=eni", "--set", "routingMode=native",
+                    "--set", "operator.replicas=1", "--wait", "--timeout", "5m"],
+                   env=dict(os.environ, **box.env), check=True, capture_output=True, timeout=400)
+    return box
+
+
+@pytest.fixture(scope="module")
+def cilium_cli():
+    """The real cilium CLI built from source, or skip saying why it cannot be built here."""
+    reason = gobuild.unavailable_reason("cilium-cli")
+    if reason:
+        pytest.skip(reason)
+    return gobuild.ensure("cilium-cli")["cilium"]
+
+
+@pytest.fixture(scope="module")
+def core(box):
+    return client.CoreV1Api(config.new_client_from_config(config_file=box.kubeconfig))
+
+
+@pytest.fixture
+def replay(tmp_path):
+    path = tmp_path / "bin" / "cilium"
+    path.parent.mkdir()
+    path.write_text(REPLAY.format(python=sys.executable))
+    path.chmod(0o755)
+    return path
+
+
+def namespace_gone_or_terminating(core, name):
+    found = [n for n in core.list_namespace().items if n.metadata.name == name]
+    return not found or found[0].status.phase == "Terminating"
+
+
+def run_module(run_playbook, tmp_path, box, args, environment=None, check=False, name="connectivity test"):
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    task = {"name": name, "cloudnet.cilium_eks.cilium_connectivity_test": dict({"kubeconfig": box.kubeconfig}, **args)}
+    if environment:
+        task["environment"] = environment
+    playbook = tmp_path / "connectivity.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
+    result = run_playbook(playbook, inventory, dict(os.environ, **box.env), check=check)
+    tasks = result.task_results(name)
+    assert tasks, result
+    return result, tasks[0]["localhost"]
+
+
+def test_real_cli_failure_is_a_clean_structured_error(box, core, run_playbook, tmp_path, cilium_cli):
+    cli = cilium_cli
+    # What an interrupted earlier run leaves behind: a labelled test namespace. It must be cleaned up too.
+    core.create_namespace({"metadata": {"name": "cilium-test-1", "labels": {"app.kubernetes.io/name": "cilium-cli"}}})
+    args = {"cilium_path": str(cli), "timeout": 300, "tests": ["no-policies"]}
+    result, out = run_module(run_playbook, tmp_path, box, args)
+    assert result.rc != 0 and out["failed"] is True
+    assert out["error_type"] == "CommandError"
+    assert out["cmd"].startswith(f"{cli} connectivity test --namespace kube-system --test-namespace cilium-test")
+    assert out["rc"] == 1 and out["timed_out"] is False
+    assert out["stderr"], out  # the real CLI's own reason, e.g. it cannot read the agent's runtime config
+    assert out["msg"].startswith("cilium connectivity test did not complete (no test report in its output).")
+    assert "cilium-test-1" in out["namespaces_deleted"]
+    kube.wait_for(lambda: namespace_gone_or_terminating(core, "cilium-test-1"), "cilium-test-1 deleted", timeout=60)
+    print(f"real cilium CLI: rc={out['rc']} stderr tail: {out['stderr'][-300:]!r}")
+
+
+def test_real_cli_timeout_kills_it_and_cleans_up(box, run_playbook, tmp_path, cilium_cli):
+    cli = cilium_cli
+    result, out = run_module(run_playbook, tmp_path, box, {"cilium_path": str(cli), "timeout": 1})
+    assert result.rc != 0 and out["error_type"] == "CommandError"
+    assert out["timed_out"] is True and "timed out after 1s" in out["msg"]
+    assert out["namespaces_kept"] == []
+
+
+@pytest.mark.parametrize("recording, rc", [
+    ("1.17.4/connectivity-test-success.txt", 0),
+    ("1.13.3/connectivity-test-success.txt", 0),
+])
+def test_recorded_success_reports(box, core, run_playbook, tmp_path, replay, recording, rc):
+    result, out = run_module(run_playbook, tmp_path, box, {"cilium_path": str(replay)},
+                             environment={"CILIUM_RECORDING": str(RECORDINGS / recording), "CILIUM_RECORDING_RC": rc})
+    assert result.rc == 0, out
+    assert out["changed"] is False and out["result"] == "success" and out["tests_failed"] == 0
+    assert out["tests"] in (72, 42)
+    assert out["namespaces_deleted"] == ["cilium-test-1"]
+    kube.wait_for(lambda: namespace_gone_or_terminating(core, "cilium-test-1"), "cilium-test-1 deleted", timeout=60)
+
+
+def test_recorded_blog_failure_says_to_open_the_security_group(box, run_playbook, tmp_path, replay):
+    env = {"CILIUM_RECORDING": str(RECORDINGS / "1.13.3/connectivity-test-failure.txt"), "CILIUM_RECORDING_RC": 1}
+    result, out = run_module(run_playbook, tmp_path, box, {"cilium_path": str(replay)}, environment=env)
+    assert result.rc != 0 and out["error_type"] == "ConnectivityTestFailed"
+    assert out["msg"].startswith("Cilium connectivity test failed: 4/42 tests failed (20/300 actions)")
+    assert SG_HINT in out["msg"]
+    assert [t["name"] for t in out["failed_tests"]] == ["no-policies", "no-policies-extra", "allow-all-except-world",
+                                                        "host-entity"]
+    assert out["namespaces_deleted"] == ["cilium-test-1"]
+
+    result, out = run_module(run_playbook, tmp_path, box, {"cilium_path": str(replay), "expected_failures":
+                                                           ["*/pod-to-host", "*nodeport*"]}, environment=env)
+    assert result.rc == 0, out["msg"]
+    assert out["changed"] is False and out["result"] == "failure" and out["hint"] == SG_HINT
+    assert out["expected_failures_seen"] == ["no-policies", "no-policies-extra", "allow-all-except-world", "host-entity"]
+
+
+def test_recorded_current_failure_form(box, run_playbook, tmp_path, replay):
+    env = {"CILIUM_RECORDING": str(RECORDINGS / "1.18.2/connectivity-test-failure.excerpt.txt"), "CILIUM_RECORDING_RC": 1}
+    result, out = run_module(run_playbook, tmp_path, box, {"cilium_path": str(replay)}, environment=env)
+    assert result.rc != 0
+    assert out["test_namespace"] == "cilium-test-1" and out["tests_failed"] == 11
+    assert "- client-egress-l7\n" in out["msg"] and SG_HINT not in out["msg"]
+
+
+def test_kept_namespaces_are_a_change(box, core, run_playbook, tmp_path, replay):
+    env = {"CILIUM_RECORDING": str(RECORDINGS / "1.17.4/connectivity-test-success.txt"), "CILIUM_RECORDING_RC": 0}
+    result, out = run_module(run_playbook, tmp_path, box, {"cilium_path": str(replay), "keep_namespaces": True,
+                                                           "namespace": "ct-kept"}, environment=env)
+    assert result.rc == 0 and out["changed"] is True and out["namespaces_kept"] == ["ct-kept-1"]
+    assert core.read_namespace("ct-kept-1").status.phase == "Active"
+    core.delete_namespace("ct-kept-1")
+
+
+def test_check_mode_runs_nothing(box, core, run_playbook, tmp_path, replay):
+    env = {"CILIUM_RECORDING": str(RECORDINGS / "1.17.4/connectivity-test-success.txt"), "CILIUM_RECORDING_RC": 0}
+    result, out = run_module(run_playbook, tmp_path, box, {"cilium_path": str(replay), "namespace": "ct-check"},
+                             environment=env, check=True)
+    assert result.rc == 0 and out["changed"] is False and out.get("skipped") is True
+    assert "ct-check-1" not in {n.metadata.name for n in core.list_namespace().items}

@@ -1,0 +1,272 @@
+"""The eks_cluster role and the eksctl_cluster modules on the local platform.
+
+Everything the user gets runs for real (ansible-playbook, the role, the modules, boto3 against the
+sandbox's EKS proxy + moto, kubernetes.core against kwok); only the eksctl binary is the contract
+double (tests/platform/eks_sandbox/eksctl_double.py, first on PATH), because real eksctl cannot be
+had here. The double registers clusters and node groups in moto and kwok Nodes in the sandbox.
+"""
+import os
+import stat
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+
+from eks_sandbox import aws, kube, sandbox
+
+SANDBOX = "eks-cluster-it"
+REGION = "us-east-1"
+SHIM_DIR = Path(__file__).resolve().parents[1] / "platform" / "eks_sandbox" / "eksctl_shim"
+HOST = "localhost"
+
+
+@pytest.fixture(scope="module")
+def platform(sandbox_factory):
+    """A sandbox with no node and no EKS record (the double creates them), plus its own moto + proxy."""
+    box = sandbox_factory(SANDBOX, nodes=0, aws=False, vpc_cni=False)
+    state = sandbox.aws_state(SANDBOX)
+    moto = aws.MotoServer(state=state).start()
+    proxy = aws.EksProxyServer(upstream=moto["endpoint"], state=state).start()  # stopped by sandbox.down
+    env = dict(os.environ, **aws.client_env(proxy["endpoint"], REGION))
+    env.update(EKSCTL_DOUBLE_SANDBOX=SANDBOX, EKSCTL_DOUBLE_PYTHON=sys.executable,
+               PATH=os.pathsep.join([str(SHIM_DIR), env.get("PATH", "")]))
+    env.pop("EKSCTL_DOUBLE_FAIL", None)
+    return {"box": box, "env": env, "endpoint": proxy["endpoint"]}
+
+
+def _client(platform, service):
+    return boto3.session.Session(region_name=REGION, **{k.lower(): v for k, v in aws.DUMMY_CREDENTIALS.items()}) \
+        .client(service, endpoint_url=platform["endpoint"])
+
+
+def clusters(platform):
+    return _client(platform, "eks").list_clusters()["clusters"]
+
+
+def stacks(platform, cluster):
+    return sorted(s["StackName"] for s in _client(platform, "cloudformation").describe_stacks()["Stacks"]
+                  if s["StackName"].startswith(f"eksctl-{cluster}-") and s["StackStatus"] != "DELETE_COMPLETE")
+
+
+def nodes(platform, cluster):
+    core = kube.core_v1(platform["box"].kubeconfig)
+    return core.list_node(label_selector=f"alpha.eksctl.io/cluster-name={cluster}").items
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    path = tmp_path / "inventory.ini"
+    path.write_text(f"{HOST} ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    return path
+
+
+def role_playbook(tmp_path, **variables):
+    path = tmp_path / "eks_cluster.yml"
+    path.write_text(yaml.safe_dump([{"name": "EKS cluster", "hosts": HOST, "gather_facts": False,
+                                     "roles": [{"role": "cloudnet.cilium_eks.eks_cluster", "vars": variables}]}]))
+    return path
+
+
+def module_playbook(tmp_path, **params):
+    path = tmp_path / "module.yml"
+    path.write_text(yaml.safe_dump([{"name": "eksctl_cluster", "hosts": HOST, "gather_facts": False, "tasks": [
+        {"name": "eksctl_cluster", "cloudnet.cilium_eks.eksctl_cluster": params}]}]))
+    return path
+
+
+def task(result, name):
+    """Per-host results of the role's (or playbook's) task called ``name`` (role tasks are shown with their
+    role's name in front)."""
+    return [t["hosts"] for play in result.report.get("plays", []) for t in play["tasks"]
+            if t["task"]["name"] == name or t["task"]["name"].endswith(" : " + name)]
+
+
+def module_result(result):
+    return task(result, "eksctl_cluster")[0][HOST]
+
+
+def failure_message(result):
+    for play in result.report.get("plays", []):
+        for task in play["tasks"]:
+            host = task["hosts"].get(HOST, {})
+            if host.get("failed"):
+                items = [item.get("msg", "") for item in host.get("results", []) if item.get("failed")]
+                return " ".join([host.get("msg", "")] + items)
+    return ""
+
+
+def role_vars(tmp_path, name, **extra):
+    return dict(eks_cluster_name=name, eks_cluster_region=REGION, eks_cluster_kubeconfig=str(tmp_path / "kubeconfig"),
+                eks_cluster_poll_interval=2, eks_cluster_node_wait_timeout=120, **extra)
+
+
+@pytest.mark.parametrize("variables, expected", [
+    ({"eks_cluster_version": "1.27"}, "`eks_cluster_version` \"1.27\": accepted values: 1.31, 1.32, 1.33"),
+    ({"eks_cluster_name": "9-lives"}, "`eks_cluster_name` \"9-lives\": it must start with a letter"),
+    ({"eks_cluster_region": "us-east"}, "`eks_cluster_region` \"us-east\": not an AWS region name"),
+    ({"eks_cluster_nodegroups": [{"name": "ng-1", "desired_size": 1, "min_size": 3, "max_size": 4}]},
+     "min_size <= desired_size <= max_size and max_size >= 1, got min_size=3, desired_size=1"),
+    ({"eks_cluster_nodegroups": [{"name": "ng-1", "instance_type": "t3-medium"}]},
+     "instance_type \"t3-medium\" is not an EC2 instance type"),
+    ({"eks_cluster_nodegroups": [{"name": "ng-1", "taints": [{"key": "a", "effect": "NoRun"}]}]},
+     "accepted effects: NoSchedule, PreferNoSchedule, NoExecute"),
+])
+def test_bad_input_fails_before_any_aws_call(platform, run_playbook, inventory, tmp_path, variables, expected):
+    merged = role_vars(tmp_path, "bad-input")
+    merged.update(variables)
+    result = run_playbook(role_playbook(tmp_path, **merged), inventory, platform["env"])
+    assert result.rc != 0, result
+    assert expected in " ".join(failure_message(result).split()), failure_message(result)
+    assert task(result, "Resolve the region")  # the role ran its validation...
+    assert task(result, "Plan the changes (read-only; the whole run in check mode)") == []  # ...and stopped there
+    assert clusters(platform) == [] or "bad-input" not in clusters(platform)
+    assert stacks(platform, "bad-input") == []
+
+
+def test_no_region_anywhere_is_refused(platform, run_playbook, inventory, tmp_path):
+    env = {k: v for k, v in platform["env"].items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    variables = role_vars(tmp_path, "no-region")
+    variables["eks_cluster_region"] = ""
+    result = run_playbook(role_playbook(tmp_path, **variables), inventory, env)
+    assert result.rc != 0
+    assert "No AWS region: set `eks_cluster_region`" in failure_message(result)
+    assert stacks(platform, "no-region") == []
+
+
+def test_check_mode_creates_nothing(platform, run_playbook, inventory, tmp_path):
+    result = run_playbook(role_playbook(tmp_path, **role_vars(tmp_path, "dry-run")), inventory, platform["env"],
+                          check=True, diff=True)
+    assert result.rc == 0, result
+    assert result.changed(HOST) == 1  # the plan: a cluster to create
+    plan = task(result, "Plan the changes (read-only; the whole run in check mode)")[0][HOST]
+    assert [a["action"] for a in plan["actions"]] == ["create_cluster"]
+    assert plan["config"]["managedNodeGroups"][0]["taints"] == [
+        {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NoExecute"}]
+    assert "dry-run" not in clusters(platform)
+    assert stacks(platform, "dry-run") == []
+    assert nodes(platform, "dry-run") == []
+    assert not (tmp_path / "kubeconfig").exists()
+
+
+def test_role_create_rerun_scale_delete(platform, run_playbook, inventory, tmp_path):
+    name = "life-cycle"
+    variables = role_vars(tmp_path, name, eks_cluster_open_nodeport_icmp=True)
+    first = run_playbook(role_playbook(tmp_path, **variables), inventory, platform["env"])
+    assert first.rc == 0, first
+    assert first.changed(HOST) >= 2  # the cluster, the security group rules
+    progress = task(first, "Show the progress")
+    assert progress and "elapsed: cluster life-cycle is" in progress[0][HOST]["msg"]
+    created = task(first, "Collect the result of eksctl")[0][HOST]
+    assert [a["action"] for a in created["actions"]] == ["create_cluster"]
+
+    eks = _client(platform, "eks")
+    cluster = eks.describe_cluster(name=name)["cluster"]
+    assert cluster["version"] == "1.33"
+    assert cluster["tags"]["cloudnet.cilium_eks/managed"] == "true"
+    assert cluster["endpoint"] == platform["box"].api_server
+    ng = eks.describe_nodegroup(clusterName=name, nodegroupName="ng-1")["nodegroup"]
+    assert (ng["instanceTypes"], ng["scalingConfig"]["desiredSize"]) == (["t3.medium"], 2)
+    assert stacks(platform, name) == [f"eksctl-{name}-cluster", f"eksctl-{name}-nodegroup-ng-1"]
+    registered = nodes(platform, name)
+    assert len(registered) == 2
+    assert all(("node.cilium.io/agent-not-ready", "true", "NoExecute") in
+               [(t.key, t.value, t.effect) for t in n.spec.taints or []] for n in registered)
+    kubeconfig = tmp_path / "kubeconfig"
+    assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
+    assert yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == platform["box"].api_server
+    ec2 = _client(platform, "ec2")
+    group = ec2.describe_security_groups(Filters=[{"Name": "tag:aws:eks:cluster-name", "Values": [name]}])
+    rules = {(p["IpProtocol"], p.get("FromPort"), p.get("ToPort")): [r["CidrIp"] for r in p["IpRanges"]]
+             for p in group["SecurityGroups"][0]["IpPermissions"]}
+    assert rules[("icmp", -1, -1)] == [aws.VPC_CIDR]
+    assert rules[("tcp", 30000, 32767)] == [aws.VPC_CIDR]
+    assert ("-1", None, None) in rules  # EKS's own rule kept (purge_rules: false)
+
+    second = run_playbook(role_playbook(tmp_path, **variables), inventory, platform["env"])
+    assert second.rc == 0, second
+    assert second.changed(HOST) == 0, second.stats
+    rules_after = ec2.describe_security_groups(GroupIds=[group["SecurityGroups"][0]["GroupId"]])
+    assert len(rules_after["SecurityGroups"][0]["IpPermissions"]) == len(rules)
+
+    variables["eks_cluster_nodegroups"] = [{"name": "ng-1", "instance_type": "t3.medium", "desired_size": 3,
+                                            "min_size": 2, "max_size": 3}]
+    scaled = run_playbook(role_playbook(tmp_path, **variables), inventory, platform["env"])
+    assert scaled.rc == 0, scaled
+    result = task(scaled, "Collect the result of eksctl")[0][HOST]
+    assert result["changed"] is True
+    assert result["actions"] == [{"action": "scale_nodegroup", "nodegroup": "ng-1", "desired_size": 3,
+                                  "min_size": 2, "max_size": 3,
+                                  "from": {"desired_size": 2, "min_size": 2, "max_size": 2}}]
+    assert eks.describe_nodegroup(clusterName=name, nodegroupName="ng-1")["nodegroup"]["scalingConfig"] == \
+        {"minSize": 2, "maxSize": 3, "desiredSize": 3}
+    assert len(nodes(platform, name)) == 3
+    again = run_playbook(role_playbook(tmp_path, **variables), inventory, platform["env"])
+    assert again.changed(HOST) == 0, again.stats
+
+    check_delete = run_playbook(module_playbook(tmp_path, name=name, region=REGION, state="absent"), inventory,
+                                platform["env"], check=True)
+    assert module_result(check_delete)["changed"] is True
+    assert name in clusters(platform)
+    deleted = run_playbook(module_playbook(tmp_path, name=name, region=REGION, state="absent"), inventory,
+                           platform["env"])
+    assert module_result(deleted)["changed"] is True, deleted
+    assert name not in clusters(platform)
+    assert stacks(platform, name) == []
+    assert nodes(platform, name) == []
+    gone = run_playbook(module_playbook(tmp_path, name=name, region=REGION, state="absent"), inventory,
+                        platform["env"])
+    assert module_result(gone)["changed"] is False
+
+
+def test_delete_refuses_a_cluster_this_collection_did_not_create(platform, run_playbook, inventory, tmp_path):
+    aws.seed_eks(platform["endpoint"], REGION, "foreign", "1.33", ["ng-1"], managed=False)
+    refused = run_playbook(module_playbook(tmp_path, name="foreign", region=REGION, state="absent"), inventory,
+                           platform["env"])
+    assert refused.rc != 0
+    message = module_result(refused)["msg"]
+    assert "does not carry the tag cloudnet.cilium_eks/managed=true" in message and "force: true" in message
+    assert "foreign" in clusters(platform)
+
+    forced = run_playbook(module_playbook(tmp_path, name="foreign", region=REGION, state="absent", force=True),
+                          inventory, platform["env"])
+    assert module_result(forced)["changed"] is True, forced
+    assert "foreign" not in clusters(platform)
+
+
+def test_failed_create_is_reported_and_the_next_runs_resume(platform, run_playbook, inventory, tmp_path):
+    name = "half-made"
+    params = dict(name=name, region=REGION, version="1.33", kubeconfig=str(tmp_path / "kubeconfig"),
+                  nodegroups=[{"name": "ng-1", "instance_type": "t3.medium", "desired_size": 2}])
+    failing_env = dict(platform["env"], EKSCTL_DOUBLE_FAIL="create-nodegroup")
+    failed = run_playbook(module_playbook(tmp_path, **params), inventory, failing_env)
+    assert failed.rc != 0
+    result = module_result(failed)
+    assert "eksctl failed to create cluster for EKS cluster half-made" in result["msg"]
+    assert "AWS::EKS::Nodegroup/ManagedNodeGroup: CREATE_FAILED" in result["msg"]
+    assert "NodeCreationFailure" in result["msg"]
+    assert f"Left behind: eksctl-{name}-nodegroup-ng-1" in result["msg"]
+    assert result["delete_commands"] == [
+        f"aws cloudformation delete-stack --region {REGION} --stack-name eksctl-{name}-nodegroup-ng-1"]
+    assert result["failed_resources"][0]["logical_id"] == "ManagedNodeGroup"
+    assert name in clusters(platform)  # the control plane was made; nothing was deleted
+    assert _client(platform, "eks").list_nodegroups(clusterName=name)["nodegroups"] == []
+
+    blocked = run_playbook(module_playbook(tmp_path, **params), inventory, platform["env"])
+    assert blocked.rc != 0
+    message = module_result(blocked)["msg"]
+    assert "left CloudFormation stack(s) behind that block eksctl" in message
+    assert "never deletes what you did not ask it to delete" in message
+    assert f"eksctl-{name}-nodegroup-ng-1" in stacks(platform, name)
+
+    # The user follows the advice.
+    _client(platform, "cloudformation").delete_stack(StackName=f"eksctl-{name}-nodegroup-ng-1")
+    resumed = run_playbook(module_playbook(tmp_path, **params), inventory, platform["env"])
+    assert resumed.rc == 0, resumed
+    result = module_result(resumed)
+    assert [a["action"] for a in result["actions"]] == ["create_nodegroup"]
+    assert [ng["name"] for ng in result["nodegroups"]] == ["ng-1"]
+    assert len(nodes(platform, name)) == 2
+    final = run_playbook(module_playbook(tmp_path, **params), inventory, platform["env"])
+    assert module_result(final)["changed"] is False

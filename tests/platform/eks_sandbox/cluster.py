@@ -1,0 +1,231 @@
+"""The Kubernetes half of the sandbox: a kwok cluster of real control-plane binaries.
+
+``kwokctl --runtime binary`` runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+and kwok-controller as local processes, every one bound to 127.0.0.1, with RBAC on. The nodes and
+kube-system add-ons of a fresh EKS cluster are then created through the real API server.
+"""
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from . import cache, versions
+
+SERVICE_CIDR = "10.100.0.0/16"
+POD_CIDR = "192.168.64.0/18"
+AGENT_CONTAINERS = ["cilium-agent"]
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be brought up or down; the message says which step and why."""
+
+
+def kwok_workdir() -> Path:
+    return cache.state_dir() / "kwok"
+
+
+def cluster_dir(name: str) -> Path:
+    return kwok_workdir() / "clusters" / name
+
+
+def exec_shim_dir() -> Path:
+    """Folder put first on kwok-controller's PATH: ``cilium``/``cilium-dbg`` there answer execs."""
+    return cache.state_dir() / "exec-shims"
+
+
+def kwokctl_config(binaries: dict, bind_address: str = "127.0.0.1", egress_selector_file: Path = None) -> list:
+    """The documents passed to ``kwokctl create cluster --config``.
+
+    ``egress_selector_file``: kube-apiserver reaches the kubelets (kwok-controller) through the HTTP
+    CONNECT proxy it names (``agent_sim.egress_selector_config``): the EKS-like node addresses are not local."""
+    options = {
+        "runtime": "binary",
+        "bindAddress": bind_address,
+        "kubeAuthorization": True,
+        "disableQPSLimits": True,
+        "kubeApiserverBinary": str(binaries["kube-apiserver"]),
+        "kubeControllerManagerBinary": str(binaries["kube-controller-manager"]),
+        "kubeSchedulerBinary": str(binaries["kube-scheduler"]),
+        "etcdBinary": str(binaries["etcd"]),
+        "kwokControllerBinary": str(binaries["kwok"]),
+        "enableCRDs": ["Exec", "ClusterExec"],
+        "kubeVersion": versions.KUBERNETES,
+    }
+    if "kubectl" in binaries:
+        options["kubectlBinary"] = str(binaries["kubectl"])
+    return [
+        {
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "kind": "KwokctlConfiguration",
+            "options": options,
+            "componentsPatches": [
+                {"name": "kube-apiserver",
+                 "extraArgs": [{"key": "service-cluster-ip-range", "value": SERVICE_CIDR}] + (
+                     [{"key": "egress-selector-config-file", "value": str(egress_selector_file)}]
+                     if egress_selector_file else [])},
+                {"name": "kube-controller-manager",
+                 "extraArgs": [{"key": "service-cluster-ip-range", "value": SERVICE_CIDR}]},
+                # Pod IPs from the VPC range, as the VPC CNI or Cilium ENI IPAM hand out.
+                {"name": "kwok-controller", "extraArgs": [{"key": "cidr", "value": POD_CIDR}]},
+            ],
+        },
+    ]
+
+
+def agent_exec_rules(kubeconfig: Path) -> dict:
+    """ClusterExec routing ``kubectl exec`` into Cilium agent containers to the recorded-output replay."""
+    shims = exec_shim_dir()
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "ClusterExec",
+        "metadata": {"name": "cilium-agent-replay"},
+        "spec": {
+            "selector": {"matchNamespaces": ["kube-system"]},
+            "execs": [{
+                "containers": AGENT_CONTAINERS,
+                "local": {
+                    "workDir": str(shims),
+                    "envs": [
+                        {"name": "KUBECONFIG", "value": str(kubeconfig)},
+                        {"name": "PATH", "value": f"{shims}:{os.environ.get('PATH', '/usr/bin:/bin')}"},
+                        {"name": "PYTHONPATH", "value": str(Path(__file__).resolve().parent.parent)},
+                    ],
+                },
+            }],
+        },
+    }
+
+
+def write_exec_shims() -> Path:
+    """Executables named like the agent's CLIs that hand their argv to ``eks_sandbox.agent_replay``."""
+    shims = exec_shim_dir()
+    shims.mkdir(parents=True, exist_ok=True)
+    for program in ("cilium", "cilium-dbg"):
+        path = shims / program
+        path.write_text(
+            f"#!{sys.executable}\n"
+            "import sys\n"
+            "from eks_sandbox import agent_replay\n"
+            f"sys.exit(agent_replay.main([{program!r}] + sys.argv[1:]))\n")
+        path.chmod(0o755)
+    return shims
+
+
+def _kwokctl(binaries: dict, args: list, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    argv = [str(binaries["kwokctl"])] + args
+    try:
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise SandboxError(f"{' '.join(argv)} did not finish within {timeout}s") from exc
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).splitlines()[-20:])
+        raise SandboxError(f"{' '.join(argv)} failed with exit code {result.returncode}:\n{tail}")
+    return result
+
+
+def kwokctl_env(extra_path: Path = None) -> dict:
+    env = dict(os.environ, KWOK_WORKDIR=str(kwok_workdir()))
+    if extra_path:
+        env["PATH"] = f"{extra_path}:{env.get('PATH', '')}"
+    return env
+
+
+def component_pids(name: str) -> dict:
+    """Processes kwokctl started for a cluster, from its pid files: component -> pid."""
+    pids = {}
+    pid_dir = cluster_dir(name) / "pids"
+    if pid_dir.is_dir():
+        for pid_file in pid_dir.glob("*.pid"):
+            try:
+                pids[pid_file.stem] = int(pid_file.read_text().strip())
+            except ValueError:
+                continue
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+def create(name: str, kubeconfig: Path, binaries: dict, egress_proxy_socket: Path = None) -> None:
+    cfg_path = cache.state_dir() / f"{name}.kwokctl.yaml"
+    cfg_path.parent.mkdir(parents=True, exist_ok=True)
+    egress_file = None
+    if egress_proxy_socket:
+        from .agent_sim import egress_selector_config
+        egress_file = cache.state_dir() / f"{name}.egress-selector.yaml"
+        egress_file.write_text(yaml.safe_dump(egress_selector_config(egress_proxy_socket)))
+    cfg_path.write_text(yaml.safe_dump_all(kwokctl_config(binaries, egress_selector_file=egress_file)))
+    shims = write_exec_shims()
+    kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    _kwokctl(binaries, ["create", "cluster", "--name", name, "--config", str(cfg_path),
+                        "--kubeconfig", str(kubeconfig), "--wait", "120s", "--quiet-pull"],
+             env=kwokctl_env(shims))
+    kubeconfig.chmod(0o600)
+
+
+def delete(name: str, binaries: dict, grace: float = 15) -> list:
+    """Delete the cluster and make sure none of its processes survive.
+
+    kwokctl signals the components and returns; kube-apiserver takes a few seconds to drain.
+    Whatever is still alive after ``grace`` seconds is killed and returned, so callers can report it.
+    """
+    pids = component_pids(name)
+    if cluster_dir(name).exists():
+        try:
+            _kwokctl(binaries, ["delete", "cluster", "--name", name], env=kwokctl_env(), timeout=120)
+        except SandboxError:
+            pass  # fall through to killing what is left
+    _wait_exit(pids.values(), grace)
+    survivors = [f"{component}[{pid}]" for component, pid in pids.items() if alive(pid)]
+    for pid in pids.values():
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    _wait_exit(pids.values(), 10)
+    return survivors
+
+
+def _wait_exit(pids, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def is_running(name: str) -> bool:
+    pids = component_pids(name)
+    return bool(pids) and all(alive(pid) for pid in pids.values())
+
+
+def describe_components(name: str) -> dict:
+    return {component: {"pid": pid, "alive": alive(pid)} for component, pid in sorted(component_pids(name).items())}
+
+
+def kubeconfig_server(kubeconfig: Path) -> str:
+    config = yaml.safe_load(kubeconfig.read_text())
+    return config["clusters"][0]["cluster"]["server"]
+
+
+def kubeconfig_ca_data(kubeconfig: Path) -> str:
+    """The API server's CA (base64), as EKS returns it in ``certificateAuthority.data``."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    cluster_entry = config["clusters"][0]["cluster"]
+    if "certificate-authority-data" in cluster_entry:
+        return cluster_entry["certificate-authority-data"]
+    return base64.b64encode(Path(cluster_entry["certificate-authority"]).read_bytes()).decode()
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True)

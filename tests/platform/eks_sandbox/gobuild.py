@@ -1,0 +1,553 @@
+"""Build the platform's Go tools from the Go module proxy into the cache, at pinned versions.
+
+Each tool is a ``Recipe``: Go module(s) at one version, the main packages to build, the
+binaries they become and the ``-X`` ldflags that stamp version information. One generic
+build serves every recipe:
+
+1. ``go mod download`` each module and read its upstream ``go.mod`` (``go mod edit -json``).
+2. Write a throwaway module that ``require``s them. Upstream ``replace`` directives are
+   copied over; the ones pointing at local directories (``k8s.io/api => ./staging/...``,
+   ``go.etcd.io/etcd/api/v3 => ../api``), which make ``go install pkg@version`` refuse, are
+   turned into the published sibling module at the matching version. The upstream
+   go.sum files seed the throwaway one (the checksum database here lacks some versions).
+3. ``go build -trimpath -ldflags ...`` every binary into a temporary folder next to the
+   cache entry, run a version smoke check, then rename the folder into place. A folder
+   whose ``build.json`` does not match the recipe, or that lacks a binary, is not cached.
+
+A warm ``ensure()`` only stats files and reads one small JSON: it never runs ``go``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from . import cache, versions
+
+STDERR_TAIL_LINES = 40
+SMOKE_TIMEOUT_SECONDS = 30
+THROWAWAY_MODULE_PREFIX = "gobuild.local/"
+
+
+class GoBuildError(RuntimeError):
+    """A command of a tool's build failed; the message names tool, command and stderr tail."""
+
+    def __init__(self, tool: str, argv: Sequence[str], returncode: int, stderr: str):
+        self.tool, self.argv, self.returncode = tool, list(argv), returncode
+        self.stderr_tail = stderr_tail(stderr)
+        super().__init__(
+            f"{tool}: build step failed (exit {returncode}): {shlex.join(argv)}\n"
+            f"--- last lines of stderr ---\n{self.stderr_tail}"
+        )
+
+
+class ToolUnavailable(RuntimeError):
+    """The tool cannot be built here; ``str(exc)`` is the reason, fit for ``pytest.skip``."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    version: str | None
+    modules: tuple[str, ...]
+    binaries: Mapping[str, str]  # binary name -> main package import path
+    ldflags: Mapping[str, str] = field(default_factory=dict)  # -X symbol -> value template
+    # Version of a sibling module that an upstream go.mod replaces with a local directory;
+    # None means "the same version as the tool" (etcd). Kubernetes staging is v0.MINOR.PATCH.
+    sibling_version: str | None = None
+    # binary -> arguments printing its version; the output must contain the version.
+    version_args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    unavailable: str | None = None
+
+    def fingerprint(self) -> str:
+        """Hash of everything that decides the build output; a changed recipe rebuilds."""
+        inputs = {
+            "version": self.version,
+            "modules": list(self.modules),
+            "binaries": dict(self.binaries),
+            "ldflags": dict(self.ldflags),
+            "sibling_version": self.sibling_version,
+        }
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --- version stamps -------------------------------------------------------------------
+
+def _major_minor(version: str) -> tuple[str, str]:
+    major, minor = version.lstrip("v").split(".")[:2]
+    return major, minor
+
+
+def kubernetes_staging_version(version: str) -> str:
+    """``v1.34.4`` -> ``v0.34.4``: how k8s.io/kubernetes' staging modules are published."""
+    minor_and_patch = version.lstrip("v").split(".", 1)[1]
+    return f"v0.{minor_and_patch}"
+
+
+def kubernetes_version_ldflags(version: str) -> dict[str, str]:
+    """What hack/lib/version.sh stamps, into both packages that report the version.
+
+    No gitCommit: the proxy does not tell it. The compatibility version
+    (component-base/version/base.go's DefaultKubeBinaryVersion, "1.34") is a constant of the
+    k8s.io/component-base v0.MINOR.PATCH the build uses, so it matches without a flag.
+    """
+    major, minor = _major_minor(version)
+    values = {
+        "gitVersion": version,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": "{build_date}",
+    }
+    return {
+        f"{package}.{key}": value
+        for package in ("k8s.io/client-go/pkg/version", "k8s.io/component-base/version")
+        for key, value in values.items()
+    }
+
+
+def helm_version_ldflags(version: str, kube_version: str) -> dict[str, str]:
+    """helm's Makefile stamps: its version, and the Kubernetes version assumed offline
+    (``helm template``'s ``.Capabilities.KubeVersion``), here the sandbox cluster's."""
+    major, minor = _major_minor(kube_version)
+    flags = {
+        "helm.sh/helm/v3/internal/version.version": version,
+        "helm.sh/helm/v3/internal/version.gitTreeState": "clean",
+    }
+    for package in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+        flags[f"{package}.k8sVersionMajor"] = major
+        flags[f"{package}.k8sVersionMinor"] = minor
+    return flags
+
+
+def _kubernetes_recipe() -> Recipe:
+    version = versions.KUBERNETES
+    components = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    version_args = {c: ("--version",) for c in components}
+    version_args["kubectl"] = ("version", "--client")  # kubectl: rollout status, exec, as users run them
+    return Recipe(
+        name="kubernetes",
+        version=version,
+        modules=("k8s.io/kubernetes",),
+        binaries={c: f"k8s.io/kubernetes/cmd/{c}" for c in version_args},
+        ldflags=kubernetes_version_ldflags(version),
+        sibling_version=kubernetes_staging_version(version),
+        version_args=version_args,
+    )
+
+
+def _cilium_cli_recipe() -> Recipe:
+    version = versions.CILIUM_CLI
+    return Recipe(
+        name="cilium-cli",
+        version=version,
+        modules=("github.com/cilium/cilium",),
+        binaries={"cilium": "github.com/cilium/cilium/cilium-cli/cmd/cilium"},
+        # cilium-cli/Makefile stamps `git describe --tags`; the module version stands in.
+        ldflags={"github.com/cilium/cilium/cilium-cli/defaults.CLIVersion": version or ""},
+        version_args={"cilium": ("version", "--client")},
+        unavailable=None if version else (
+            "unavailable: no github.com/cilium/cilium version on the Go module proxy here "
+            "ships the cilium-cli/ sources"
+        ),
+    )
+
+
+def _recipes() -> dict[str, Recipe]:
+    """The tools, in build order (kwok first: the rest of the platform waits on it)."""
+    kube_version = versions.KUBERNETES
+    recipes = [
+        Recipe(
+            name="kwok",
+            version=versions.KWOK,
+            modules=("sigs.k8s.io/kwok",),
+            binaries={"kwok": "sigs.k8s.io/kwok/cmd/kwok", "kwokctl": "sigs.k8s.io/kwok/cmd/kwokctl"},
+            ldflags={
+                "sigs.k8s.io/kwok/pkg/consts.Version": versions.KWOK,
+                # Default --kube-version of kwokctl: the Kubernetes the sandbox runs.
+                "sigs.k8s.io/kwok/pkg/consts.KubeVersion": kube_version.lstrip("v"),
+            },
+            version_args={"kwok": ("--version",), "kwokctl": ("--version",)},
+        ),
+        Recipe(
+            name="etcd",
+            version=versions.ETCD,
+            # etcd 3.6 keeps the server's main package at the root of the server module.
+            modules=("go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/etcdctl/v3"),
+            binaries={"etcd": "go.etcd.io/etcd/server/v3", "etcdctl": "go.etcd.io/etcd/etcdctl/v3"},
+            # etcd's only stamp is api/v3/version.GitSHA, a commit the proxy does not give.
+            version_args={"etcd": ("--version",), "etcdctl": ("version",)},
+        ),
+        _kubernetes_recipe(),
+        Recipe(
+            name="helm",
+            version=versions.HELM,
+            modules=("helm.sh/helm/v3",),
+            binaries={"helm": "helm.sh/helm/v3/cmd/helm"},
+            ldflags=helm_version_ldflags(versions.HELM, kube_version),
+            version_args={"helm": ("version", "--short")},
+        ),
+        _cilium_cli_recipe(),
+        Recipe(
+            name="eksctl",
+            version=versions.EKSCTL,
+            modules=("github.com/eksctl-io/eksctl",),
+            binaries={"eksctl": "github.com/eksctl-io/eksctl/cmd/eksctl"},
+            unavailable=None if versions.EKSCTL else (
+                "unavailable: the Go module proxy here refuses github.com/eksctl-io/eksctl (403)"
+            ),
+        ),
+    ]
+    return {recipe.name: recipe for recipe in recipes}
+
+
+RECIPES: dict[str, Recipe] = _recipes()
+
+
+# --- pure helpers (unit-tested) --------------------------------------------------------
+
+def compose_ldflags(variables: Mapping[str, str], strip: bool = True) -> str:
+    """``-s -w -X sym=value ...`` as one ``-ldflags`` argument; values with spaces are
+    quoted the way the go command splits ``-ldflags``."""
+    parts = ["-s", "-w"] if strip else []
+    for symbol, value in variables.items():
+        assignment = f"{symbol}={value}"
+        if any(ch.isspace() for ch in assignment) or "'" in assignment or '"' in assignment:
+            if "'" in assignment:
+                raise ValueError(f"ldflags value cannot contain a single quote: {assignment!r}")
+            assignment = f"'{assignment}'"
+        parts += ["-X", assignment]
+    return " ".join(parts)
+
+
+def resolve_ldflags(templates: Mapping[str, str], **context: str) -> dict[str, str]:
+    """Fill build-time placeholders such as ``{build_date}`` into the ldflags values."""
+    return {symbol: value.format_map(context) for symbol, value in templates.items()}
+
+
+def is_local_path(path: str) -> bool:
+    """A replace target that is a directory, not a module (go.mod's own rule)."""
+    return path.startswith(("./", "../", "/")) or path in (".", "..")
+
+
+def rewrite_replaces(
+    upstream_go_mods: Iterable[Mapping],
+    version: str,
+    sibling_version: str | None = None,
+) -> list[tuple[str, str]]:
+    """The replace directives a throwaway module needs to build the upstream modules.
+
+    ``upstream_go_mods`` are ``go mod edit -json`` documents. Module replacements are kept
+    as they are (forks, pinned versions). Local-directory replacements of a module that the
+    upstream requires become that published module at ``sibling_version`` (default
+    ``version``); local ones for modules it does not require are guards
+    (``=> ./FORBIDDEN_DEPENDENCY``) and dropped. Returns ``(old, new)`` pairs as
+    ``go mod edit -replace`` spells them: ``path`` or ``path@version``.
+    """
+    targets = {doc["Module"]["Path"] for doc in upstream_go_mods}
+    rewritten: dict[str, str] = {}
+    for doc in upstream_go_mods:
+        required = {req["Path"] for req in doc.get("Require") or ()}
+        for replace in doc.get("Replace") or ():
+            old, new = replace["Old"], replace["New"]
+            if old["Path"] in targets:
+                continue
+            if is_local_path(new["Path"]):
+                if old["Path"] not in required:
+                    continue
+                new_spec = f"{old['Path']}@{sibling_version or version}"
+            else:
+                new_spec = f"{new['Path']}@{new['Version']}"
+            old_spec = f"{old['Path']}@{old['Version']}" if old.get("Version") else old["Path"]
+            if rewritten.setdefault(old_spec, new_spec) != new_spec:
+                raise ValueError(
+                    f"conflicting replacements for {old_spec}: {rewritten[old_spec]} and {new_spec}"
+                )
+    return sorted(rewritten.items())
+
+
+def _newest_go_version(upstream_go_mods: Iterable[Mapping]) -> str:
+    def key(go: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in go.split("."))
+
+    return max((doc.get("Go") or "1.21" for doc in upstream_go_mods), key=key)
+
+
+def render_go_mod(
+    name: str,
+    go_version: str,
+    requires: Mapping[str, str],
+    replaces: Sequence[tuple[str, str]],
+) -> str:
+    """Text of the throwaway module's go.mod."""
+    def spec(module_at_version: str) -> str:
+        return " ".join(module_at_version.split("@", 1))
+
+    lines = [f"module {THROWAWAY_MODULE_PREFIX}{name}", "", f"go {go_version}", ""]
+    lines += ["require ("] + [f"\t{path} {ver}" for path, ver in requires.items()] + [")", ""]
+    if replaces:
+        lines += ["replace ("] + [f"\t{spec(old)} => {spec(new)}" for old, new in replaces] + [")", ""]
+    return "\n".join(lines)
+
+
+def merge_go_sums(texts: Iterable[str]) -> str:
+    """The go.sum lines of several modules, deduplicated and sorted."""
+    lines = {line.strip() for text in texts for line in text.splitlines() if line.strip()}
+    return "".join(f"{line}\n" for line in sorted(lines))
+
+
+def stderr_tail(stderr: str, lines: int = STDERR_TAIL_LINES) -> str:
+    return "\n".join(stderr.strip().splitlines()[-lines:])
+
+
+def build_date(info_time: str) -> str:
+    """Release time of a module version (its proxy ``.info``) in Kubernetes' buildDate format."""
+    moment = datetime.fromisoformat(info_time.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- cache -----------------------------------------------------------------------------
+
+def _install_dir(recipe: Recipe) -> Path:
+    """``<cache>/tools/<name>-<version>``: the unit that is renamed into place."""
+    return cache.tool_dir(recipe.name, recipe.version).parent
+
+
+def _binary_paths(recipe: Recipe) -> dict[str, Path]:
+    bin_dir = cache.tool_dir(recipe.name, recipe.version)
+    return {binary: bin_dir / binary for binary in recipe.binaries}
+
+
+def _cached(recipe: Recipe) -> dict[str, Path] | None:
+    try:
+        record = json.loads((_install_dir(recipe) / "build.json").read_text())
+    except (OSError, ValueError):
+        return None
+    paths = _binary_paths(recipe)
+    if record.get("fingerprint") != recipe.fingerprint():
+        return None
+    if not all(os.access(path, os.X_OK) for path in paths.values()):
+        return None
+    return paths
+
+
+@contextlib.contextmanager
+def _lock(recipe: Recipe) -> Iterator[None]:
+    """One builder per tool version at a time, across processes."""
+    lock_dir = cache.cache_root() / "tools" / ".locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{recipe.name}-{recipe.version}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- building --------------------------------------------------------------------------
+
+def _go_env() -> dict[str, str]:
+    """The go command's environment: this toolchain only, no cgo, no workspace, and
+    go.mod/go.sum of the throwaway module updated as needed (``-mod=mod``)."""
+    env = dict(os.environ)
+    inherited = [flag for flag in env.get("GOFLAGS", "").split()
+                 if not flag.startswith(("-mod=", "-buildvcs="))]
+    env.update(
+        GOTOOLCHAIN="local",
+        CGO_ENABLED="0",
+        GOWORK="off",
+        # Setting GOFLAGS here hides the one of `go env -w`, so say everything needed.
+        GOFLAGS=" ".join(inherited + ["-mod=mod", "-buildvcs=false"]),
+    )
+    return env
+
+
+def _run(tool: str, argv: Sequence[str], cwd: Path | None = None, timeout: float | None = None) -> str:
+    try:
+        result = subprocess.run(
+            list(argv), cwd=cwd, env=_go_env(), capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise GoBuildError(tool, argv, 127, str(exc)) from None
+    except subprocess.TimeoutExpired as exc:
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+        raise GoBuildError(tool, argv, -1, f"{stderr or ''}\ntimed out after {timeout}s") from None
+    if result.returncode != 0:
+        raise GoBuildError(tool, argv, result.returncode, result.stderr or result.stdout)
+    return result.stdout
+
+
+def _download(tool: str, module: str, version: str, cwd: Path) -> dict:
+    """``go mod download -json``: fetch the module; returns paths of its go.mod and .info.
+    (On failure the go command prints its JSON, with the "Error", on stdout: _run shows it.)"""
+    return json.loads(_run(tool, ["go", "mod", "download", "-json", f"{module}@{version}"], cwd=cwd))
+
+
+def _smoke_check(recipe: Recipe, binary: str, path: Path) -> str:
+    """Run the binary's version command; its output must show the version it was built at."""
+    args = recipe.version_args.get(binary)
+    if not args:
+        return ""
+    argv = [str(path), *args]
+    output = _run(recipe.name, argv, timeout=SMOKE_TIMEOUT_SECONDS).strip()
+    if recipe.version.lstrip("v") not in output:
+        raise GoBuildError(
+            recipe.name, argv, 0, f"version output does not show {recipe.version}:\n{output}"
+        )
+    return output.splitlines()[0] if output else ""
+
+
+def _build(recipe: Recipe) -> dict[str, Path]:
+    tools_root = cache.cache_root() / "tools"
+    tools_root.mkdir(parents=True, exist_ok=True)
+    # Same file system as the destination, so the final rename is atomic. A build killed
+    # before its cleanup leaves its folder behind: drop those (we hold the tool's lock).
+    staging_prefix = f".build-{recipe.name}-{recipe.version}-"
+    for leftover in tools_root.glob(f"{staging_prefix}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=staging_prefix, dir=tools_root))
+    try:
+        module_dir = staging / "module"
+        output_dir = staging / "out"
+        (output_dir / "bin").mkdir(parents=True)
+        module_dir.mkdir()
+
+        upstream, upstream_sums, release_times = [], [], []
+        for module in recipe.modules:
+            downloaded = _download(recipe.name, module, recipe.version, cwd=module_dir)
+            edit_json = ["go", "mod", "edit", "-json", downloaded["GoMod"]]
+            upstream.append(json.loads(_run(recipe.name, edit_json, cwd=module_dir)))
+            release_times.append(json.loads(Path(downloaded["Info"]).read_text())["Time"])
+            upstream_go_sum = Path(downloaded["Dir"]) / "go.sum"
+            if upstream_go_sum.is_file():
+                upstream_sums.append(upstream_go_sum.read_text())
+
+        (module_dir / "go.mod").write_text(render_go_mod(
+            recipe.name,
+            _newest_go_version(upstream),
+            {module: recipe.version for module in recipe.modules},
+            rewrite_replaces(upstream, recipe.version, recipe.sibling_version),
+        ))
+        # The upstream go.sum vouches for its dependencies: without it the go command asks
+        # the checksum database, which here lacks some pseudo-versions (404).
+        (module_dir / "go.sum").write_text(merge_go_sums(upstream_sums))
+        ldflags = compose_ldflags(resolve_ldflags(recipe.ldflags, build_date=build_date(min(release_times))))
+
+        versions_seen = {}
+        for binary, package in recipe.binaries.items():
+            target = output_dir / "bin" / binary
+            _run(recipe.name, ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(target), package],
+                 cwd=module_dir)
+            versions_seen[binary] = _smoke_check(recipe, binary, target)
+
+        for record in ("go.mod", "go.sum"):  # the exact dependency set, for the curious
+            if (module_dir / record).exists():
+                shutil.copy2(module_dir / record, output_dir / record)
+        (output_dir / "build.json").write_text(json.dumps({
+            "tool": recipe.name,
+            "version": recipe.version,
+            "fingerprint": recipe.fingerprint(),
+            "modules": list(recipe.modules),
+            "binaries": dict(recipe.binaries),
+            "ldflags": ldflags,
+            "version_output": versions_seen,
+            "built_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }, indent=2) + "\n")
+
+        destination = _install_dir(recipe)
+        if destination.exists():  # a stale entry: move it aside first, drop it after
+            os.rename(destination, staging / "stale")
+        os.rename(output_dir, destination)
+        return _binary_paths(recipe)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# --- public API ------------------------------------------------------------------------
+
+def get_recipe(name: str) -> Recipe:
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise KeyError(f"no Go tool named {name!r}; known: {', '.join(RECIPES)}") from None
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why a tool cannot be built here (for ``pytest.skip``), or None."""
+    return get_recipe(name).unavailable
+
+
+def ensure(name: str) -> dict[str, Path]:
+    """Binaries of one tool, built first if missing from the cache: ``{binary: path}``."""
+    tool = get_recipe(name)
+    if tool.unavailable:
+        raise ToolUnavailable(f"{name}: {tool.unavailable}")
+    label = f"{tool.name} {tool.version}"
+    paths = _cached(tool)
+    if paths:
+        print(f"{label}: cached", flush=True)
+        return paths
+    with _lock(tool):
+        paths = _cached(tool)  # another process may have built it meanwhile
+        if paths:
+            print(f"{label}: cached", flush=True)
+            return paths
+        # Progress note for long builds; the one-line summary goes to stdout below.
+        print(f"{label}: building {', '.join(tool.binaries)} from {', '.join(tool.modules)} ...",
+              file=sys.stderr, flush=True)
+        started = time.monotonic()
+        paths = _build(tool)
+    print(f"{label}: built {', '.join(tool.binaries)} in {time.monotonic() - started:.1f}s", flush=True)
+    return paths
+
+
+def ensure_all(names: Iterable[str] | None = None) -> dict[str, dict[str, Path]]:
+    """Build every missing tool (all recipes when ``names`` is None, skipping the
+    unavailable ones with a printed reason; named unavailable tools raise)."""
+    if names is None:
+        selected = list(RECIPES)
+    else:
+        selected = list(dict.fromkeys(names))
+        for name in selected:
+            get_recipe(name)  # fail on a typo before building anything
+    built = {}
+    for name in selected:
+        if names is None and RECIPES[name].unavailable:
+            print(f"{name}: skipped, {RECIPES[name].unavailable}", flush=True)
+            continue
+        built[name] = ensure(name)
+    return built
+
+
+def main_build(argv: Sequence[str] | None = None) -> int:
+    """``python -m eks_sandbox build [--only NAME ...]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m eks_sandbox build",
+        description="Build the platform's Go tools at their pinned versions into "
+        f"{cache.cache_root() / 'tools'} (only what is missing).",
+    )
+    parser.add_argument(
+        "--only", metavar="NAME", action="append", choices=list(RECIPES),
+        help=f"build only this tool (repeatable): {', '.join(RECIPES)}",
+    )
+    args = parser.parse_args(argv)
+    try:
+        ensure_all(args.only)
+    except (GoBuildError, ToolUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

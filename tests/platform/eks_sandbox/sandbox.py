@@ -1,0 +1,336 @@
+"""One sandbox = one kwok cluster dressed as EKS + moto holding the matching AWS records.
+
+``up`` is idempotent (a running sandbox is reused); ``down`` stops every process it started
+and checks that none is left; ``status`` reports what is running.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from . import aws, cache, charts, cluster, eks_objects, gobuild, kube, versions
+
+DEFAULT_NAME = "cilium-eks-sandbox"
+EKSCTL_DOUBLE_SHIM = Path(__file__).resolve().parent / "eksctl_shim" / "eksctl"
+KWOK_TOOLS = ("kwok", "etcd", "kubernetes")
+
+
+@dataclass
+class SandboxSpec:
+    name: str = DEFAULT_NAME
+    region: str = "us-east-1"
+    nodes: int = 3
+    nodegroup: str = "ng-1"
+    instance_type: str = "t3.medium"
+    agent_not_ready_taint: bool = False
+    vpc_cni: bool = True
+    vpc_cni_tag: str = eks_objects.VPC_CNI_TAG
+    aws: bool = True
+    kernel_version: str = eks_objects.KERNEL_VERSION
+
+
+@dataclass
+class Sandbox:
+    spec: SandboxSpec
+    kubeconfig: str
+    api_server: str
+    aws_env: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict:
+        """Environment a client (ansible-playbook, kubectl, boto3) needs to use this sandbox.
+
+        Besides KUBECONFIG and the moto endpoint: the built helm, the newest Cilium chart, and the
+        eksctl contract double (eksctl itself cannot be built here), as inventories/sandbox reads them.
+        """
+        newest = max(versions.CILIUM_CHARTS.values(), key=lambda v: tuple(int(p) for p in v.split(".")))
+        helm = gobuild.ensure("helm")["helm"]
+        kubectl = gobuild.ensure("kubernetes")["kubectl"]
+        path = [str(helm.parent), str(kubectl.parent), os.environ.get("PATH", "")]
+        return dict(
+            self.aws_env,
+            KUBECONFIG=self.kubeconfig,
+            PATH=os.pathsep.join(path),  # helm and kubectl of the platform, first
+            CILIUM_EKS_HELM=str(helm),
+            CILIUM_EKS_CHART=str(charts.ensure_chart(newest)),
+            CILIUM_EKS_EKSCTL=str(EKSCTL_DOUBLE_SHIM),
+            EKSCTL_DOUBLE_SANDBOX=self.spec.name,
+            EKSCTL_DOUBLE_PYTHON=sys.executable,
+        )
+
+
+def sandbox_dir(name: str) -> Path:
+    return cache.state_dir() / "sandboxes" / name
+
+
+def aws_state(name: str) -> Path:
+    """Each sandbox has its own moto: stopping one never stops another's."""
+    return sandbox_dir(name) / "aws"
+
+
+def _record_path(name: str) -> Path:
+    return sandbox_dir(name) / "sandbox.json"
+
+
+def load(name: str = DEFAULT_NAME):
+    path = _record_path(name)
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    return Sandbox(spec=SandboxSpec(**data["spec"]), kubeconfig=data["kubeconfig"],
+                   api_server=data["api_server"], aws_env=data.get("aws_env", {}), timings=data.get("timings", {}))
+
+
+def _save(box: Sandbox) -> None:
+    path = _record_path(box.spec.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(box), indent=2, sort_keys=True))
+    path.chmod(0o600)
+
+
+def _binaries(names=KWOK_TOOLS) -> dict:
+    binaries = {}
+    for name in names:
+        binaries.update(gobuild.ensure(name))
+    return binaries
+
+
+def _step(timings: dict, label: str, started: float, out) -> float:
+    now = time.monotonic()
+    timings[label] = round(now - started, 2)
+    print(f"sandbox: {label:<28} {timings[label]:6.2f}s", file=out, flush=True)
+    return now
+
+
+def expected_nodes(spec: SandboxSpec) -> list:
+    kubelet = f"{versions.KUBERNETES}-eks-{versions.KUBERNETES.lstrip('v').replace('.', '')[:4]}a1b2"
+    taints = [eks_objects.AGENT_NOT_READY_TAINT] if spec.agent_not_ready_taint else []
+    return [eks_objects.node(i, cluster=spec.name, region=spec.region, nodegroup=spec.nodegroup,
+                             instance_type=spec.instance_type, kubelet_version=kubelet, taints=taints,
+                             kernel_version=spec.kernel_version)
+            for i in range(spec.nodes)]
+
+
+def populate(api, spec: SandboxSpec, kubeconfig: Path) -> None:
+    """Nodes, kube-system add-ons and the exec routing of agent pods, through the API server."""
+    kube.apply_all(api, expected_nodes(spec))
+    kube.wait_for(lambda: len(kube.ready_nodes(api)) >= spec.nodes, f"{spec.nodes} Ready nodes", timeout=60)
+    kube.apply_all(api, eks_objects.kube_system_addons(spec.region, spec.vpc_cni_tag, with_vpc_cni=spec.vpc_cni))
+    kube.wait_for(lambda: _crd_established(api, "clusterexecs.kwok.x-k8s.io"), "kwok ClusterExec CRD", timeout=60)
+    kube.apply(api, cluster.agent_exec_rules(kubeconfig))
+    if spec.vpc_cni:
+        kube.wait_for(lambda: kube.daemonset_rolled_out(api, "kube-system", "aws-node"),
+                      "aws-node DaemonSet rollout", timeout=120)
+
+
+def _crd_established(api, name: str) -> bool:
+    crd = api.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition").get(name=name)
+    return any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
+
+
+# ------------------------------------------------------------------ agent simulator (agent_sim.py)
+
+def _sim_record(name: str) -> Path:
+    return sandbox_dir(name) / "agent-sim.json"
+
+
+def _proxy_socket(name: str) -> Path:
+    """Unix socket of the node-network proxy kube-apiserver reaches the kubelets through."""
+    return sandbox_dir(name) / "node-network.sock"
+
+
+def agent_sim_pid(name: str):
+    """Pid of the sandbox's agent simulator when it is running, else None."""
+    record = _sim_record(name)
+    if not record.is_file():
+        return None
+    pid = json.loads(record.read_text()).get("pid")
+    return pid if pid and cluster.alive(pid) else None
+
+
+def start_agent_sim(name: str, kubeconfig) -> int:
+    """Start ``python -m eks_sandbox.agent_sim`` in the background; its pid goes to agent-sim.json,
+    its log to agent-sim.log (both in the sandbox dir)."""
+    directory = sandbox_dir(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "eks_sandbox.agent_sim", "--kubeconfig", str(kubeconfig),
+            "--proxy-socket", str(_proxy_socket(name)), "--shim-dir", str(cluster.exec_shim_dir())]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(Path(__file__).resolve().parent.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    with open(directory / "agent-sim.log", "ab") as log_file:
+        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True, close_fds=True)
+    _sim_record(name).write_text(json.dumps({"pid": proc.pid}))
+    return proc.pid
+
+
+def stop_agent_sim(name: str, grace: float = 10) -> list:
+    """Stop the simulator; returns ``["agent-sim[pid]"]`` if it had to be killed."""
+    record = _sim_record(name)
+    pid = agent_sim_pid(name)
+    killed = []
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while cluster.alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if cluster.alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(f"agent-sim[{pid}]")
+        try:
+            os.waitpid(pid, 0)  # reap it when this process started it (it is dead or dying)
+        except ChildProcessError:
+            pass
+    if record.exists():
+        record.unlink()
+    return killed
+
+
+def _ensure_agent_sim(box: Sandbox, out=None) -> None:
+    record = _sim_record(box.spec.name)
+    if agent_sim_pid(box.spec.name) or not record.is_file():
+        return
+    pid = start_agent_sim(box.spec.name, box.kubeconfig)
+    print(f"sandbox: agent simulator was not running; restarted (pid {pid})", file=out, flush=True)
+
+
+def up(spec: SandboxSpec = None, out=None) -> Sandbox:
+    spec = spec or SandboxSpec()
+    existing = load(spec.name)
+    if existing and cluster.is_running(spec.name) and (not spec.aws or aws.status(aws_state(spec.name)).get("running")):
+        print(f"sandbox: {spec.name} already running ({existing.api_server})", file=out, flush=True)
+        _ensure_agent_sim(existing, out=out)
+        return existing
+    if existing or cluster.component_pids(spec.name):
+        down(spec.name, out=out)  # half-up or stale: start clean
+
+    timings = {}
+    started = t = time.monotonic()
+    binaries = _binaries()
+    t = _step(timings, "tools ready", t, out)
+    kubeconfig = sandbox_dir(spec.name) / "kubeconfig"
+    cluster.create(spec.name, kubeconfig, binaries, egress_proxy_socket=_proxy_socket(spec.name))
+    t = _step(timings, "control plane up", t, out)
+    api_server = cluster.kubeconfig_server(kubeconfig)
+    api = kube.dynamic_client(kubeconfig)
+    populate(api, spec, kubeconfig)
+    start_agent_sim(spec.name, kubeconfig)
+    t = _step(timings, "nodes + kube-system ready", t, out)
+    aws_env = {}
+    if spec.aws:
+        nodegroups = [{"name": spec.nodegroup, "instance_type": spec.instance_type, "desired": spec.nodes,
+                       "min": spec.nodes, "max": spec.nodes,
+                       "taints": [eks_objects.AGENT_NOT_READY_TAINT] if spec.agent_not_ready_taint else []}]
+        aws_env = aws.start_aws(cluster_name=spec.name, region=spec.region,
+                                k8s_version=".".join(versions.KUBERNETES.lstrip("v").split(".")[:2]),
+                                nodegroups=nodegroups, api_server_url=api_server,
+                                ca_data=cluster.kubeconfig_ca_data(kubeconfig),
+                                state=aws_state(spec.name))["env"]
+        t = _step(timings, "moto + EKS records ready", t, out)
+    timings["total"] = round(time.monotonic() - started, 2)
+    box = Sandbox(spec=spec, kubeconfig=str(kubeconfig), api_server=api_server, aws_env=aws_env, timings=timings)
+    _save(box)
+    print(f"sandbox: {spec.name} up in {timings['total']:.1f}s; KUBECONFIG={kubeconfig}", file=out, flush=True)
+    return box
+
+
+def _port_open(url: str) -> bool:
+    parsed = urlparse(url)
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((parsed.hostname, parsed.port or 443)) == 0
+
+
+def _ports_of_other_clusters(name: str) -> set:
+    """API server ports of the other kwok clusters on this machine: kwokctl hands a freed port to the
+    next cluster created (other sandboxes may be starting meanwhile), which is not a leftover of ours."""
+    ports = set()
+    clusters = cluster.kwok_workdir() / "clusters"
+    for other in clusters.iterdir() if clusters.is_dir() else []:
+        config = other / "kubeconfig.yaml"
+        if other.name != name and config.is_file():
+            try:
+                ports.add(urlparse(cluster.kubeconfig_server(config)).port)
+            except Exception:  # noqa: BLE001 - half-written by a kwokctl starting right now
+                continue
+    return ports
+
+
+def _listener_is_another_cluster(port: int, name: str) -> bool:
+    """Is the process listening on 127.0.0.1:``port`` someone else's (another kwok cluster's component,
+    another sandbox's moto, ...: found through /proc/net/tcp and the socket's owner)? False when unknown."""
+    inodes = set()
+    try:
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    except OSError:
+        return False
+    ours = (f"{cluster.kwok_workdir() / 'clusters' / name}/", f"{sandbox_dir(name)}/")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if not any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                continue
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        return not any(mark in cmdline for mark in ours)
+    return False
+
+
+def _still_ours(url: str, name: str, checks: int = 3) -> bool:
+    """Is something of this sandbox still listening at ``url``? Other sandboxes start meanwhile and
+    kwokctl probes and reuses freed ports, so a port counts only if it stays open for ``checks`` looks
+    (0.5 s apart) without ever being seen held by another cluster or process."""
+    port = urlparse(url).port
+    for attempt in range(checks):
+        if not _port_open(url):
+            return False
+        if port in _ports_of_other_clusters(name) or _listener_is_another_cluster(port, name):
+            return False
+        if attempt < checks - 1:
+            time.sleep(0.5)
+    return True
+
+
+def down(name: str = DEFAULT_NAME, out=None) -> dict:
+    """Stop the sandbox; returns what was found still running afterwards (empty when clean)."""
+    box = load(name)
+    binaries = _binaries(("kwok",))
+    sim_killed = stop_agent_sim(name)
+    survivors = sim_killed + cluster.delete(name, binaries)
+    aws.stop_aws(aws_state(name))
+    leftovers = {"killed_after_delete": survivors, "open_ports": []}
+    if box:
+        urls = [box.api_server] + ([box.aws_env["AWS_ENDPOINT_URL"]] if box.aws_env.get("AWS_ENDPOINT_URL") else [])
+        leftovers["open_ports"] = [u for u in urls if _still_ours(u, name)]
+    record = _record_path(name)
+    if record.exists():
+        record.unlink()
+    print(f"sandbox: {name} down" + (f" (had to kill: {', '.join(survivors)})" if survivors else ""),
+          file=out, flush=True)
+    return leftovers
+
+
+def status(name: str = DEFAULT_NAME) -> dict:
+    box = load(name)
+    return {
+        "name": name,
+        "recorded": box is not None,
+        "kubeconfig": box.kubeconfig if box else None,
+        "api_server": box.api_server if box else None,
+        "components": cluster.describe_components(name),
+        "aws": aws.status(aws_state(name)),
+        "running": cluster.is_running(name),
+        "agent_sim_pid": agent_sim_pid(name),
+    }

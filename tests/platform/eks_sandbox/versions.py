@@ -1,0 +1,31 @@
+"""Pinned versions of everything the local platform builds or fetches. One place, one table.
+
+Bump a version here and the next ``python -m eks_sandbox build`` builds it into its own
+cache folder; the old one stays until ``python -m eks_sandbox clean``.
+"""
+
+# Go-built tools: name -> version. Filled in by gobuild.py recipes.
+KUBERNETES = "v1.34.4"
+ETCD = "v3.6.16"
+KWOK = "v0.8.0"
+HELM = "v3.19.5"
+# The cilium CLI lives in github.com/cilium/cilium under cilium-cli/ since Cilium 1.16, but
+# the release module zips on the proxy (v1.16.0 ... v1.20.2) hold no cilium-cli/ folder;
+# this main-branch pseudo-version (after v1.20.0-pre.1) is the newest that does.
+CILIUM_CLI = "v1.20.0-pre.1.0.20260419120955-62bccdec3fb9"
+EKSCTL = None  # the Go module proxy refuses github.com/eksctl-io/eksctl (403): see gobuild.py
+
+# Cilium releases whose chart (and CRDs) the platform fetches. Keys are minor versions.
+# Each value is the newest patch of that minor that the Go module proxy serves in full
+# (.info, .mod and .zip of github.com/cilium/cilium); the chart and the CRDs come from
+# that module, see charts.py. 1.13.4 is the version the blog posts use.
+CILIUM_CHARTS = {
+    "1.13": "1.13.4",
+    "1.14": "1.14.19",  # 1.14.20 not served (1.14 is end-of-life)
+    "1.15": "1.15.19",  # 1.15.20 not served (1.15 is end-of-life)
+    "1.16": "1.16.19",  # 1.16.20-1.16.22 not served
+    "1.17": "1.17.17",  # 1.17.18+ not served
+    "1.18": "1.18.11",  # 1.18.12-1.18.18 not served
+    "1.19": "1.19.7",  # 1.19.8 has .info but its .mod/.zip are not served
+    "1.20": "1.20.2",  # 1.20.3+ not served
+}

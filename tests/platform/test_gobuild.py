@@ -1,0 +1,259 @@
+"""Unit tests of eks_sandbox.gobuild's pure parts and cache logic; nothing is built here."""
+import json
+import subprocess
+
+import pytest
+
+from eks_sandbox import gobuild
+
+
+def _go_mod(path, requires=(), replaces=(), go="1.24.0"):
+    """A document shaped like ``go mod edit -json`` output."""
+    return {
+        "Module": {"Path": path},
+        "Go": go,
+        "Require": [{"Path": p, "Version": v} for p, v in requires],
+        "Replace": [{"Old": old, "New": new} for old, new in replaces],
+    }
+
+
+# --- ldflags ---------------------------------------------------------------------------
+
+def test_compose_ldflags_strips_and_sets_variables_in_order():
+    flags = gobuild.compose_ldflags({"a/b.version": "v1.2.3", "a/b.major": "1"})
+    assert flags == "-s -w -X a/b.version=v1.2.3 -X a/b.major=1"
+
+
+def test_compose_ldflags_without_strip_and_without_variables():
+    assert gobuild.compose_ldflags({}, strip=False) == ""
+    assert gobuild.compose_ldflags({"p.v": "x"}, strip=False) == "-X p.v=x"
+
+
+def test_compose_ldflags_quotes_values_with_spaces():
+    assert gobuild.compose_ldflags({"p.v": "a b"}, strip=False) == "-X 'p.v=a b'"
+
+
+def test_compose_ldflags_rejects_single_quotes():
+    with pytest.raises(ValueError):
+        gobuild.compose_ldflags({"p.v": "it's"})
+
+
+def test_resolve_ldflags_fills_build_date():
+    resolved = gobuild.resolve_ldflags({"p.buildDate": "{build_date}", "p.v": "v1"}, build_date="D")
+    assert resolved == {"p.buildDate": "D", "p.v": "v1"}
+
+
+def test_build_date_is_kubernetes_format_in_utc():
+    assert gobuild.build_date("2026-02-10T12:53:36Z") == "2026-02-10T12:53:36Z"
+    assert gobuild.build_date("2026-02-10T14:53:36+02:00") == "2026-02-10T12:53:36Z"
+
+
+def test_kubernetes_version_ldflags_stamp_both_version_packages():
+    flags = gobuild.kubernetes_version_ldflags("v1.34.4")
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        assert flags[f"{package}.gitVersion"] == "v1.34.4"
+        assert flags[f"{package}.gitMajor"] == "1"
+        assert flags[f"{package}.gitMinor"] == "34"
+        assert flags[f"{package}.gitTreeState"] == "clean"
+        assert flags[f"{package}.buildDate"] == "{build_date}"
+
+
+def test_kubernetes_staging_version():
+    assert gobuild.kubernetes_staging_version("v1.34.4") == "v0.34.4"
+    assert gobuild.kubernetes_staging_version("v1.33.13") == "v0.33.13"
+
+
+def test_helm_version_ldflags_use_the_sandbox_kubernetes_version():
+    flags = gobuild.helm_version_ldflags("v3.19.5", "v1.34.4")
+    assert flags["helm.sh/helm/v3/internal/version.version"] == "v3.19.5"
+    for package in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+        assert flags[f"{package}.k8sVersionMajor"] == "1"
+        assert flags[f"{package}.k8sVersionMinor"] == "34"
+
+
+# --- go.mod rewriting ------------------------------------------------------------------
+
+def test_local_staging_replaces_become_published_modules():
+    kubernetes = _go_mod(
+        "k8s.io/kubernetes",
+        requires=[("k8s.io/api", "v0.0.0"), ("k8s.io/apiserver", "v0.0.0")],
+        replaces=[
+            ({"Path": "k8s.io/api"}, {"Path": "./staging/src/k8s.io/api"}),
+            ({"Path": "k8s.io/apiserver"}, {"Path": "./staging/src/k8s.io/apiserver"}),
+        ],
+    )
+    assert gobuild.rewrite_replaces([kubernetes], "v1.34.4", sibling_version="v0.34.4") == [
+        ("k8s.io/api", "k8s.io/api@v0.34.4"),
+        ("k8s.io/apiserver", "k8s.io/apiserver@v0.34.4"),
+    ]
+
+
+def test_sibling_replaces_default_to_the_tool_version_and_guards_are_dropped():
+    server = _go_mod(
+        "go.etcd.io/etcd/server/v3",
+        requires=[("go.etcd.io/etcd/api/v3", "v3.6.16")],
+        replaces=[
+            ({"Path": "go.etcd.io/etcd/api/v3"}, {"Path": "../api"}),
+            ({"Path": "go.etcd.io/etcd"}, {"Path": "./FORBIDDEN_DEPENDENCY"}),
+        ],
+    )
+    etcdctl = _go_mod(
+        "go.etcd.io/etcd/etcdctl/v3",
+        requires=[("go.etcd.io/etcd/api/v3", "v3.6.16"), ("go.etcd.io/etcd/server/v3", "v3.6.16")],
+        replaces=[
+            ({"Path": "go.etcd.io/etcd/api/v3"}, {"Path": "../api"}),
+            ({"Path": "go.etcd.io/etcd/server/v3"}, {"Path": "../server"}),  # one of the targets
+        ],
+    )
+    assert gobuild.rewrite_replaces([server, etcdctl], "v3.6.16") == [
+        ("go.etcd.io/etcd/api/v3", "go.etcd.io/etcd/api/v3@v3.6.16"),
+    ]
+
+
+def test_module_replaces_are_kept_with_their_versions():
+    cilium = _go_mod(
+        "github.com/cilium/cilium",
+        replaces=[
+            ({"Path": "sigs.k8s.io/controller-tools"},
+             {"Path": "github.com/cilium/controller-tools", "Version": "v0.16.5-1"}),
+            ({"Path": "example.com/old", "Version": "v1.0.0"},
+             {"Path": "example.com/new", "Version": "v1.0.1"}),
+        ],
+    )
+    assert gobuild.rewrite_replaces([cilium], "v1.20.2") == [
+        ("example.com/old@v1.0.0", "example.com/new@v1.0.1"),
+        ("sigs.k8s.io/controller-tools", "github.com/cilium/controller-tools@v0.16.5-1"),
+    ]
+
+
+def test_conflicting_replaces_are_an_error():
+    first = _go_mod("a.example/one", replaces=[({"Path": "x.example/m"}, {"Path": "fork.example/m", "Version": "v1"})])
+    second = _go_mod("a.example/two", replaces=[({"Path": "x.example/m"}, {"Path": "fork.example/m", "Version": "v2"})])
+    with pytest.raises(ValueError, match="x.example/m"):
+        gobuild.rewrite_replaces([first, second], "v1.0.0")
+
+
+def test_is_local_path():
+    assert gobuild.is_local_path("./staging/src/k8s.io/api")
+    assert gobuild.is_local_path("../api")
+    assert not gobuild.is_local_path("github.com/cilium/controller-tools")
+
+
+def test_render_go_mod():
+    text = gobuild.render_go_mod(
+        "etcd", "1.26.0",
+        {"go.etcd.io/etcd/server/v3": "v3.6.16"},
+        [("go.etcd.io/etcd/api/v3", "go.etcd.io/etcd/api/v3@v3.6.16"),
+         ("example.com/old@v1.0.0", "example.com/new@v1.0.1")],
+    )
+    assert text.splitlines() == [
+        "module gobuild.local/etcd", "",
+        "go 1.26.0", "",
+        "require (", "\tgo.etcd.io/etcd/server/v3 v3.6.16", ")", "",
+        "replace (",
+        "\tgo.etcd.io/etcd/api/v3 => go.etcd.io/etcd/api/v3 v3.6.16",
+        "\texample.com/old v1.0.0 => example.com/new v1.0.1",
+        ")",
+    ]
+
+
+def test_merge_go_sums_dedupes_and_sorts():
+    a = "b.example/m v1 h1:x=\na.example/m v1/go.mod h1:y=\n"
+    b = "a.example/m v1/go.mod h1:y=\n\n"
+    assert gobuild.merge_go_sums([a, b]) == "a.example/m v1/go.mod h1:y=\nb.example/m v1 h1:x=\n"
+    assert gobuild.merge_go_sums([]) == ""
+
+
+def test_newest_go_version():
+    docs = [_go_mod("a", go="1.24.0"), _go_mod("b", go="1.26.0"), _go_mod("c", go="1.9")]
+    assert gobuild._newest_go_version(docs) == "1.26.0"
+
+
+def test_stderr_tail_keeps_last_lines():
+    assert gobuild.stderr_tail("\n".join(str(i) for i in range(100)), lines=3) == "97\n98\n99"
+
+
+# --- recipe table ----------------------------------------------------------------------
+
+def test_recipes_start_with_kwok_and_are_complete():
+    names = list(gobuild.RECIPES)
+    assert names[0] == "kwok"
+    assert set(names) >= {"kwok", "etcd", "kubernetes", "helm", "cilium-cli", "eksctl"}
+    for recipe in gobuild.RECIPES.values():
+        if recipe.unavailable:
+            continue
+        assert recipe.version and recipe.modules and recipe.binaries
+        for package in recipe.binaries.values():
+            assert any(package == m or package.startswith(m + "/") for m in recipe.modules)
+
+
+def test_fingerprint_follows_the_ldflags():
+    recipe = gobuild.RECIPES["kwok"]
+    changed = gobuild.Recipe(**{**recipe.__dict__, "ldflags": {"x.y": "z"}})
+    assert changed.fingerprint() != recipe.fingerprint()
+
+
+def test_unavailable_tool_raises_with_its_reason(monkeypatch):
+    recipe = gobuild.Recipe(name="nope", version=None, modules=("example.com/nope",), binaries={},
+                            unavailable="unavailable: the proxy refuses example.com/nope (403)")
+    monkeypatch.setitem(gobuild.RECIPES, "nope", recipe)
+    assert "403" in gobuild.unavailable_reason("nope")
+    with pytest.raises(gobuild.ToolUnavailable, match="403"):
+        gobuild.ensure("nope")
+
+
+def test_unknown_tool_is_a_key_error():
+    with pytest.raises(KeyError, match="known"):
+        gobuild.ensure("no-such-tool")
+
+
+# --- cache -----------------------------------------------------------------------------
+
+def _fake_install(recipe, fingerprint=None):
+    for path in gobuild._binary_paths(recipe).values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+    record = {"fingerprint": fingerprint or recipe.fingerprint()}
+    (gobuild._install_dir(recipe) / "build.json").write_text(json.dumps(record))
+
+
+def test_warm_ensure_runs_no_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CILIUM_EKS_CACHE", str(tmp_path))
+    recipe = gobuild.RECIPES["kwok"]
+    _fake_install(recipe)
+
+    def no_commands(*args, **kwargs):
+        raise AssertionError(f"ran a command on a warm cache: {args}")
+
+    monkeypatch.setattr(subprocess, "run", no_commands)
+    paths = gobuild.ensure("kwok")
+    assert set(paths) == set(recipe.binaries)
+    assert all(path.is_relative_to(tmp_path / "tools") for path in paths.values())
+    assert "cached" in capsys.readouterr().out
+
+
+def test_stale_or_partial_entries_are_not_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("CILIUM_EKS_CACHE", str(tmp_path))
+    recipe = gobuild.RECIPES["kwok"]
+    assert gobuild._cached(recipe) is None
+    _fake_install(recipe, fingerprint="from-an-older-recipe")
+    assert gobuild._cached(recipe) is None
+    _fake_install(recipe)
+    assert gobuild._cached(recipe) is not None
+    next(iter(gobuild._binary_paths(recipe).values())).unlink()
+    assert gobuild._cached(recipe) is None
+
+
+def test_build_failure_names_tool_command_and_stderr():
+    error = gobuild.GoBuildError("etcd", ["go", "build", "-o", "out dir/etcd", "pkg"], 1, "a\nb\nboom")
+    message = str(error)
+    assert message.startswith("etcd: ")
+    assert "go build -o 'out dir/etcd' pkg" in message
+    assert message.rstrip().endswith("boom")
+
+
+def test_main_build_rejects_unknown_names(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        gobuild.main_build(["--only", "no-such-tool"])
+    assert exit_info.value.code == 2

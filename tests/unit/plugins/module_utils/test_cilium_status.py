@@ -1,0 +1,268 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the cloudnet.cilium_eks project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""cilium_status: the pure evaluation on plain Kubernetes objects, the agents' recorded answers and the wait loop."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+import pytest
+
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_status as cs
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
+
+RECORDINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "recordings", "cilium")
+NODES = ["ip-192-168-0-11.ec2.internal", "ip-192-168-0-48.ec2.internal"]
+IMAGE = "quay.io/cilium/cilium:v1.17.4@sha256:0123"
+OP_IMAGE = "quay.io/cilium/operator-aws:v1.17.4@sha256:4567"
+
+
+def recorded_status(path):
+    with open(os.path.join(RECORDINGS, path), encoding="utf-8") as handle:
+        status, source = parsers.parse_agent_status(handle.read())
+    return {"source": source, "status": status}
+
+
+def node(name, ip):
+    return {"metadata": {"name": name}, "status": {"addresses": [{"type": "InternalIP", "address": ip}]}}
+
+
+def agent_pod(name, node_name, ready=True, image=IMAGE):
+    return {
+        "metadata": {"name": name, "uid": "uid-" + name},
+        "spec": {"nodeName": node_name, "containers": [{"name": "cilium-agent", "image": image}]},
+        "status": {"phase": "Running",
+                   "conditions": [{"type": "Ready", "status": "True" if ready else "False",
+                                   "reason": None if ready else "ContainersNotReady",
+                                   "message": None if ready else "containers with unready status: [cilium-agent]"}],
+                   "containerStatuses": [{"name": "cilium-agent", "restartCount": 0}]},
+    }
+
+
+def daemonset(desired=2, ready=2, image=IMAGE):
+    return {"metadata": {"generation": 1},
+            "spec": {"template": {"spec": {"containers": [{"name": "cilium-agent", "image": image}]}}},
+            "status": {"observedGeneration": 1, "desiredNumberScheduled": desired, "numberReady": ready,
+                       "updatedNumberScheduled": desired, "numberAvailable": ready}}
+
+
+def deployment(ready=1, image=OP_IMAGE):
+    return {"metadata": {"generation": 2},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "cilium-operator", "image": image}]}}},
+            "status": {"observedGeneration": 2, "replicas": 1, "readyReplicas": ready, "updatedReplicas": 1,
+                       "availableReplicas": ready}}
+
+
+def cep(ip):
+    return {"status": {"networking": {"node": ip}}}
+
+
+def cluster(**changes):
+    """A healthy two-node 1.17.4 ENI install (the agents answer with the recorded 1.17.4 status)."""
+    base = {
+        "ds": daemonset(), "dep": deployment(),
+        "pods": [agent_pod("cilium-aaaaa", NODES[0]), agent_pod("cilium-bbbbb", NODES[1])],
+        "config_data": {"ipam": "eni", "routing-mode": "native", "kube-proxy-replacement": "true"},
+        "nodes": [node(NODES[0], "192.168.0.11"), node(NODES[1], "192.168.0.48")],
+        "ceps": [cep("192.168.0.11"), cep("192.168.0.11"), cep("192.168.0.48")],
+        "agent_results": {"cilium-aaaaa": recorded_status("1.17.4/status.txt"),
+                          "cilium-bbbbb": recorded_status("1.17.4/status.model-derived.json")},
+    }
+    base.update(changes)
+    return base
+
+
+def evaluate(data, expect=None, node_filter=None):
+    return cs.evaluate("kube-system", "cilium", "cilium-operator", data["ds"], data["dep"], data["pods"],
+                       data["config_data"], data["nodes"], data["ceps"], data["agent_results"],
+                       expect=cs.validate_expect(expect), node_filter=node_filter)
+
+
+def test_healthy_cluster_summary():
+    status = evaluate(cluster())
+    assert status["healthy"] is True, status["problems"]
+    assert status["version"] == "1.17.4"
+    assert status["ipam_mode"] == "eni" and status["routing_mode"] == "native"
+    assert status["chaining_mode"] == "none" and status["kube_proxy_replacement"] is True
+    assert status["bandwidth_manager"] == {"enabled": False, "congestion_control": None, "devices": []}
+    assert status["endpoints"] == 3
+    assert status["nodes"][NODES[0]]["endpoints"] == 2 and status["nodes"][NODES[1]]["endpoints"] == 1
+    assert status["source"] == {NODES[0]: "text", NODES[1]: "json"}
+    assert status["agent"]["rolled_out"] and status["operator"]["rolled_out"]
+
+
+def test_not_ready_agent_is_named_with_its_node():
+    data = cluster(ds=daemonset(ready=1), pods=[agent_pod("cilium-aaaaa", NODES[0]),
+                                                agent_pod("cilium-bbbbb", NODES[1], ready=False)])
+    del data["agent_results"]["cilium-bbbbb"]
+    status = evaluate(data)
+    assert status["healthy"] is False
+    assert status["problems"] == [
+        "agent DaemonSet kube-system/cilium not rolled out: 1/2 ready, 2/2 updated, 1/2 available",
+        "node %s: agent pod kube-system/cilium-bbbbb is not Ready (phase Running; ContainersNotReady: containers "
+        "with unready status: [cilium-agent])" % NODES[1],
+    ]
+    assert status["nodes"][NODES[0]]["healthy"] is True and status["nodes"][NODES[1]]["healthy"] is False
+
+
+def test_agent_reporting_failure_and_exec_errors():
+    failing = copy.deepcopy(recorded_status("1.17.4/status.model-derived.json"))
+    failing["status"]["state"] = "Failure"  # derived: the recorded agent answer with its state set to Failure
+    data = cluster(agent_results={"cilium-aaaaa": failing, "cilium-bbbbb": {"error": "could not read the agent status"}})
+    status = evaluate(data)
+    assert "node %s: agent state is Failure (1.17.4 (v1.17.4-55aecc0f))" % NODES[0] in status["problems"]
+    assert "node %s: agent pod kube-system/cilium-bbbbb: could not read the agent status" % NODES[1] in status["problems"]
+
+
+def test_missing_objects_are_reported():
+    status = evaluate(cluster(ds=None, dep=None, pods=[], config_data=None, agent_results={}, ceps=None))
+    assert status["problems"] == [
+        "agent DaemonSet kube-system/cilium not found (is Cilium installed in kube-system?)",
+        "operator Deployment kube-system/cilium-operator not found",
+        "ConfigMap kube-system/cilium-config not found",
+    ]
+    assert status["endpoints"] is None
+
+
+def test_expect_mismatches_are_listed():
+    status = evaluate(cluster(), expect={"chaining_mode": "aws-cni", "bandwidth_manager": True, "ipam_mode": "eni",
+                                         "kube_proxy_replacement": "false", "routing_mode": "NATIVE"})
+    assert status["healthy"] is False and status["problems"] == []
+    assert status["mismatches"] == ["bandwidth_manager: expected true, found false",
+                                    "chaining_mode: expected aws-cni, found none",
+                                    "kube_proxy_replacement: expected false, found true"]
+
+
+def test_expected_version_checks_images_and_agents():
+    data = cluster(pods=[agent_pod("cilium-aaaaa", NODES[0]),
+                         agent_pod("cilium-bbbbb", NODES[1], image="quay.io/cilium/cilium:v1.16.19")])
+    status = evaluate(data, expect={"version": "1.17"})
+    assert status["mismatches"] == []
+    assert status["problems"] == ["node %s: agent pod kube-system/cilium-bbbbb runs quay.io/cilium/cilium:v1.16.19, "
+                                  "not version 1.17" % NODES[1]]
+    status = evaluate(cluster(), expect={"version": "1.18.11"})
+    assert "agent DaemonSet kube-system/cilium image %s is not version 1.18.11" % IMAGE in status["mismatches"]
+    assert "node %s: agent reports version 1.17.4, not 1.18.11" % NODES[0] in status["problems"]
+
+
+def test_node_subset_and_unknown_node():
+    status = evaluate(cluster(), node_filter=[NODES[1], "ip-10-0-0-1.ec2.internal"])
+    assert sorted(status["nodes"]) == sorted([NODES[1], "ip-10-0-0-1.ec2.internal"])
+    assert status["problems"] == ["node ip-10-0-0-1.ec2.internal: no such node in the cluster"]
+    assert status["endpoints"] == 1
+
+
+def test_facts_fall_back_to_the_config_map_without_agents():
+    data = cluster(pods=[], agent_results={}, config_data={"ipam": "cluster-pool", "cni-chaining-mode": "aws-cni",
+                                                           "enable-bandwidth-manager": "true", "enable-bbr": "false",
+                                                           "routing-mode": "native"})
+    status = evaluate(data)
+    assert status["chaining_mode"] == "aws-cni" and status["routing_mode"] == "native"
+    assert status["bandwidth_manager"] == {"enabled": True, "congestion_control": "cubic", "devices": []}
+
+
+@pytest.mark.parametrize("cm, routing, protocol", [
+    ({"tunnel": "disabled", "ipam": "eni"}, "native", None),  # 1.13 keys
+    ({"tunnel": "geneve"}, "tunnel", "geneve"),
+    ({"routing-mode": "tunnel"}, "tunnel", "vxlan"),
+    ({"ipam": "eni"}, "native", None),
+])
+def test_config_facts_routing(cm, routing, protocol):
+    facts = cs.config_facts(cm)
+    assert (facts["routing_mode"], facts["tunnel_protocol"]) == (routing, protocol)
+
+
+@pytest.mark.parametrize("expect, name", [
+    ({"chaining": "aws-cni"}, "expect"),
+    ({"bandwidth_manager": "maybe"}, "expect.bandwidth_manager"),
+    ({"ipam_mode": ["eni"]}, "expect.ipam_mode"),
+    ({"version": "latest"}, "expect.version"),
+])
+def test_validate_expect_rejects(expect, name):
+    with pytest.raises(ValidationError) as info:
+        cs.validate_expect(expect)
+    assert info.value.name == name
+
+
+def test_validate_expect_merges_expected_version():
+    assert cs.validate_expect({"bandwidth_manager": "yes"}, "1.18") == {"bandwidth_manager": True, "version": "1.18"}
+    with pytest.raises(ValidationError):
+        cs.validate_expect({"version": "1.17"}, "1.18")
+    with pytest.raises(ValidationError):
+        cs.validate_expect(None, "one.eighteen")
+
+
+@pytest.mark.parametrize("channel, rc", [
+    ("", 0),
+    (json.dumps({"metadata": {}, "status": "Success"}), 0),
+    (json.dumps({"status": "Failure", "message": "command terminated with non-zero exit code",
+                 "details": {"causes": [{"reason": "ExitCode", "message": "127"}]}}), 127),
+    (json.dumps({"status": "Failure", "message": "Internal error occurred: error executing command in container: "
+                 "cmd wait: exit status 1"}), None),
+])
+def test_parse_exec_error(channel, rc):
+    assert cs.parse_exec_error(channel)[0] == rc
+
+
+class FakeChecker(cs.CiliumStatusChecker):
+    """The wait loop over a scripted sequence of cluster states, on a fake clock."""
+
+    def __init__(self, states, **kwargs):  # pylint: disable=super-init-not-called
+        self.states = list(states)
+        self.now = 0.0
+        self.clock = lambda: self.now
+        self.sleeps = []
+        self.expect = cs.validate_expect(kwargs.get("expect"))
+        self.node_filter = None
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def snapshot(self):
+        data = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return evaluate(data, expect=self.expect)
+
+
+def test_wait_returns_once_healthy_and_records_progress():
+    not_ready = cluster(ds=daemonset(ready=1), pods=[agent_pod("cilium-aaaaa", NODES[0]),
+                                                     agent_pod("cilium-bbbbb", NODES[1], ready=False)])
+    checker = FakeChecker([not_ready, not_ready, not_ready, cluster()])
+    status = checker.wait(timeout=60)
+    assert status["healthy"] is True
+    assert checker.sleeps == [cs.POLL_INTERVAL] * 3
+    assert [p["summary"] for p in status["progress"]] == [
+        "agent DaemonSet kube-system/cilium not rolled out: 1/2 ready, 2/2 updated, 1/2 available (+1 more)", "healthy"]
+    assert status["progress"][1]["at"] == 1.5
+
+
+def test_wait_times_out_with_a_summary_naming_the_node():
+    not_ready = cluster(pods=[agent_pod("cilium-aaaaa", NODES[0]), agent_pod("cilium-bbbbb", NODES[1], ready=False)])
+    checker = FakeChecker([not_ready])
+    with pytest.raises(cs.CiliumNotHealthyError) as info:
+        checker.wait(timeout=3)
+    assert info.value.msg.startswith("Cilium is not healthy after waiting 3.0s (timeout 3s):\n- node %s" % NODES[1])
+    assert info.value.details["status"]["healthy"] is False
+    assert sum(checker.sleeps) == 3.0
+
+
+def test_mismatch_on_a_settled_cluster_fails_without_waiting():
+    checker = FakeChecker([cluster()], expect={"chaining_mode": "aws-cni"})
+    with pytest.raises(cs.CiliumNotHealthyError) as info:
+        checker.wait(timeout=300)
+    assert checker.sleeps == []
+    assert info.value.msg == ("Cilium is healthy but does not match what was expected:\n"
+                              "- chaining_mode: expected aws-cni, found none")
+
+
+def test_no_wait_reads_once():
+    not_ready = cluster(ds=daemonset(ready=1))
+    checker = FakeChecker([not_ready, cluster()])
+    with pytest.raises(cs.CiliumNotHealthyError) as info:
+        checker.wait(timeout=300, wait=False)
+    assert checker.sleeps == [] and "(wait=false)" in info.value.msg

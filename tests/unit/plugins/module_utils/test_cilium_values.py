@@ -1,0 +1,266 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the cloudnet.cilium_eks project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The per-version values mapping: pure function tests (the real-chart renders are in test_cilium_chart_render.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_values as cv
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
+
+# The 1.13.4 chaining install of the blog post (part 4), flag for flag.
+BLOG_CHAINING_1134 = {"cni": {"chainingMode": "aws-cni", "exclusive": False}, "enableIPv4Masquerade": False,
+                      "tunnel": "disabled", "endpointRoutes": {"enabled": True}}
+
+
+def values(mode, version, **kwargs):
+    kwargs.setdefault("cluster_name", "demo")
+    return cv.build_values(mode, version, **kwargs)["values"]
+
+
+def test_default_version_is_the_newest_tested_patch():
+    newest = max(cv.TESTED_VERSIONS, key=lambda v: tuple(int(p) for p in v.split(".")))
+    assert cv.DEFAULT_VERSION == newest == "1.20.2"
+    assert cv.build_values("eni", cluster_name="demo")["version"] == "1.20.2"
+
+
+def test_one_row_per_minor_from_1_13_to_1_20():
+    assert list(cv.MINORS) == ["1.%d" % m for m in range(13, 21)]
+    for minor, row in cv.MINORS.items():
+        assert row["tested"].startswith(minor + ".")
+        assert row["kpr"][0] in row["kpr_accepted"] and row["kpr"][1] in row["kpr_accepted"]
+
+
+def test_1_13_chaining_is_the_blog_post_plus_identity_and_explicit_kpr():
+    got = values("chaining", "1.13.4")
+    expected = cv.deep_merge(BLOG_CHAINING_1134, {"cluster": {"name": "demo", "id": 0},
+                                                  "kubeProxyReplacement": "disabled"})
+    assert got == expected
+
+
+def test_1_13_eni_matches_the_cli_values_of_the_blog_without_eth0():
+    # cilium install 1.13.3: cluster.id=0, cluster.name, egressMasqueradeInterfaces=eth0, eni.enabled=true,
+    # ipam.mode=eni, kubeProxyReplacement=disabled, tunnel=disabled (+ chart defaults).
+    got = values("eni", "1.13.4")
+    assert got == {"cluster": {"name": "demo", "id": 0}, "eni": {"enabled": True}, "ipam": {"mode": "eni"},
+                   "tunnel": "disabled", "kubeProxyReplacement": "disabled"}
+    assert "egressMasqueradeInterfaces" not in got
+
+
+@pytest.mark.parametrize("version", [v for v in cv.TESTED_VERSIONS if v != "1.13.4"])
+@pytest.mark.parametrize("mode", cv.MODES)
+def test_1_14_and_later_use_routing_mode_and_boolean_kpr(mode, version):
+    got = values(mode, version)
+    assert got["routingMode"] == "native"
+    assert "tunnel" not in got
+    assert got["kubeProxyReplacement"] == "false"
+    assert values(mode, version, kube_proxy_replacement=True, k8s_service_host="x.eks.amazonaws.com")[
+        "kubeProxyReplacement"] == "true"
+
+
+def test_1_13_kpr_on_is_strict():
+    got = values("eni", "1.13.4", kube_proxy_replacement=True, k8s_service_host="https://abc.eks.amazonaws.com/")
+    assert got["kubeProxyReplacement"] == "strict"
+    assert got["k8sServiceHost"] == "abc.eks.amazonaws.com"
+    assert got["k8sServicePort"] == 443
+
+
+def test_eni_mode_values():
+    got = values("eni", "1.20.2", prefix_delegation=True, operator_replicas=1)
+    assert got["eni"] == {"enabled": True, "awsEnablePrefixDelegation": True}
+    assert got["ipam"] == {"mode": "eni"}
+    assert got["operator"] == {"replicas": 1}
+    assert "cni" not in got and "enableIPv4Masquerade" not in got
+
+
+def test_chaining_mode_values():
+    got = values("chaining", "1.20.2")
+    assert got["cni"] == {"chainingMode": "aws-cni", "exclusive": False}
+    assert got["enableIPv4Masquerade"] is False
+    assert got["endpointRoutes"] == {"enabled": True}
+    assert "eni" not in got and "ipam" not in got
+
+
+def test_extra_values_are_merged_on_top():
+    got = values("chaining", "1.20.2", extra_values={"bandwidthManager": {"enabled": True},
+                                                     "hubble": {"relay": {"enabled": True}}})
+    assert got["bandwidthManager"] == {"enabled": True}
+    assert got["hubble"] == {"relay": {"enabled": True}}
+
+
+def test_eth0_masquerade_interface_is_allowed_with_a_warning():
+    result = cv.build_values("eni", "1.20.2", cluster_name="demo", egress_masquerade_interfaces="eth0")
+    assert result["values"]["egressMasqueradeInterfaces"] == "eth0"
+    assert any("Amazon Linux 2023" in w for w in result["warnings"])
+
+
+def expect_error(name, **kwargs):
+    kwargs.setdefault("mode", "eni")
+    kwargs.setdefault("cluster_name", "demo")
+    with pytest.raises(ValidationError) as err:
+        cv.build_values(**kwargs)
+    assert err.value.name == name, err.value.msg
+    return err.value.msg
+
+
+@pytest.mark.parametrize("kwargs, name, words", [
+    ({"mode": "overlay"}, "mode", "unknown mode"),
+    ({"version": "1.12.9"}, "version", "not supported"),
+    ({"version": "1.21.0"}, "version", "not supported"),
+    ({"version": "latest"}, "version", "not a Cilium release"),
+    ({"cluster_name": None}, "cluster_name", "required in ENI mode"),
+    ({"cluster_name": "Prod_Cluster"}, "cluster_name", "32 lower-case"),
+    ({"cluster_name": "a" * 33}, "cluster_name", "32 lower-case"),
+    ({"cluster_id": 128}, "cluster_id", "21330"),
+    ({"cluster_id": 255}, "cluster_id", "21330"),
+    ({"cluster_id": 256}, "cluster_id", "out of range"),
+    ({"cluster_id": -1}, "cluster_id", "out of range"),
+    ({"mode": "chaining", "prefix_delegation": True}, "prefix_delegation", "ENABLE_PREFIX_DELEGATION"),
+    ({"mode": "chaining", "egress_masquerade_interfaces": "ens+"}, "egress_masquerade_interfaces", "chaining"),
+    ({"kube_proxy_replacement": True}, "k8s_service_host", "required"),
+    ({"kube_proxy_replacement": "yes"}, "kube_proxy_replacement", "boolean"),
+    ({"operator_replicas": 0}, "operator_replicas", "out of range"),
+    ({"extra_values": {"ipam": {"mode": "cluster-pool"}}}, "extra_values", "eni mode decides"),
+    ({"mode": "chaining", "extra_values": {"cni": {"exclusive": True}}}, "extra_values", "chaining mode decides"),
+    ({"extra_values": {"cluster": {"name": "x"}}}, "extra_values", "cluster_name"),
+    ({"extra_values": {"kubeProxyReplacement": "strict"}}, "extra_values", "kube_proxy_replacement"),
+    ({"mode": "chaining", "version": "1.16.19", "extra_values": {"tunnel": "vxlan"}}, "extra_values",
+     "chaining mode decides"),
+    ({"extra_values": ["a"]}, "extra_values", "mapping"),
+    ({"installed_values": {"cni": {"chainingMode": "aws-cni"}}}, "mode",
+     "installed Cilium release runs in chaining mode"),
+])
+def test_bad_input_names_the_input(kwargs, name, words):
+    assert words in expect_error(name, **kwargs)
+
+
+def test_cluster_name_rule_is_only_a_warning_where_the_chart_does_not_enforce_it():
+    result = cv.build_values("eni", "1.15.19", cluster_name="Prod_Cluster")
+    assert any("does not enforce" in w for w in result["warnings"])
+
+
+def test_cluster_id_up_to_511_needs_max_connected_clusters_511_and_1_15():
+    extra = {"clustermesh": {"maxConnectedClusters": 511}}
+    assert values("eni", "1.20.2", cluster_id=300, extra_values=extra)["cluster"]["id"] == 300
+    assert "out of range" in expect_error("cluster_id", version="1.14.19", cluster_id=300, extra_values=extra)
+    assert "21330" in expect_error("cluster_id", cluster_id=400, extra_values=extra)
+
+
+def test_errors_use_the_given_names():
+    msg = expect_error("cilium_eni_cluster_id", cluster_id=200, names={"cluster_id": "cilium_eni_cluster_id"})
+    assert msg.startswith("Invalid `cilium_eni_cluster_id` 200")
+
+
+def test_same_mode_reinstall_is_accepted_and_reported():
+    result = cv.build_values("eni", "1.20.2", cluster_name="demo",
+                             installed_values={"eni": {"enabled": True}, "ipam": {"mode": "eni"}})
+    assert result["installed_mode"] == "eni"
+
+
+@pytest.mark.parametrize("installed, mode", [
+    (None, None), ({}, None), ({"eni": {"enabled": True}}, "eni"), ({"ipam": {"mode": "eni"}}, "eni"),
+    ({"cni": {"chainingMode": "aws-cni"}}, "chaining"), ({"ipam": {"mode": "cluster-pool"}}, "other"),
+])
+def test_detect_mode(installed, mode):
+    assert cv.detect_mode(installed) == mode
+
+
+VALUES_YAML = """\
+# -- comment: with a colon
+cluster:
+  name: default
+  id: 0
+eni:
+  enabled: false
+  # -- commented option
+  # iamRole: ""
+  awsEnablePrefixDelegation: false
+extraConfig: {}
+podAnnotations: {}
+hubble:
+  relay:
+    enabled: false
+nodeSelector:
+  kubernetes.io/os: linux
+# egressMasqueradeInterfaces: ""
+#kubeProxyReplacement: "disabled"
+tolerations:
+  - operator: Exists
+"""
+
+
+def test_known_value_keys_include_commented_out_keys_at_their_level():
+    import yaml
+
+    tree, commented = cv.known_value_keys(VALUES_YAML, yaml.safe_load(VALUES_YAML))
+    assert {"eni.iamRole", "egressMasqueradeInterfaces", "kubeProxyReplacement"} <= commented
+    assert "iamRole" not in commented
+    assert tree["eni"]["enabled"] is False
+
+
+@pytest.mark.parametrize("extra, unknown", [
+    ({"eni": {"iamRole": "arn"}}, []),
+    ({"egressMasqueradeInterfaces": "ens+"}, []),
+    ({"extraConfig": {"anything": "goes"}}, []),
+    ({"podAnnotations": {"a": "b"}}, []),
+    ({"tolerations": [{"operator": "Exists"}]}, []),
+    ({"hubble": {"relay": {"enabled": True}}}, []),
+    ({"hubble": {"relai": {"enabled": True}}}, ["hubble.relai"]),
+    ({"bandwidthManager": {"enabled": True}}, ["bandwidthManager"]),
+    ({"eni": {"iamRole": "x", "bogus": 1}}, ["eni.bogus"]),
+    ({"nodeSelector": {"role": "infra"}}, []),
+])
+def test_unknown_keys(extra, unknown):
+    import yaml
+
+    tree, commented = cv.known_value_keys(VALUES_YAML, yaml.safe_load(VALUES_YAML))
+    assert cv.unknown_keys(extra, tree, commented) == unknown
+
+
+def test_unknown_extra_key_fails_when_the_chart_is_known():
+    import yaml
+
+    msg = expect_error("extra_values", extra_values={"hubble": {"relai": {"enabled": True}}},
+                       chart_values=yaml.safe_load(VALUES_YAML), chart_values_text=VALUES_YAML)
+    assert "hubble.relai" in msg and "1.20.2" in msg
+
+
+class FakeHelm:
+    def __init__(self, chart_yaml, values_yaml):
+        self.outputs = {"chart": chart_yaml, "values": values_yaml}
+        self.calls = []
+
+    def run(self, args):
+        self.calls.append(args)
+
+        class Result:
+            stdout = self.outputs[args[1]]
+
+        return Result()
+
+
+def test_compute_reads_the_chart_and_checks_its_version():
+    helm = FakeHelm("name: cilium\nversion: 1.19.7\n", VALUES_YAML)
+    with pytest.raises(ValidationError) as err:
+        cv.compute({"mode": "eni", "version": "1.20.2", "cluster_name": "demo", "chart_ref": "/charts/c.tgz"},
+                   helm=helm, names={"version": "cilium_eni_version"})
+    assert err.value.name == "cilium_eni_version" and "1.19.7" in err.value.msg
+    assert helm.calls[0] == ["show", "chart", "/charts/c.tgz"]
+
+
+def test_compute_with_a_repository_passes_repo_and_version():
+    helm = FakeHelm("name: cilium\nversion: 1.20.2\n", VALUES_YAML)
+    result = cv.compute({"mode": "eni", "version": "1.20.2", "cluster_name": "demo", "chart_ref": "cilium",
+                         "chart_repo_url": "https://helm.cilium.io/", "extra_values": {}}, helm=helm)
+    assert helm.calls[1] == ["show", "values", "cilium", "--repo", "https://helm.cilium.io/", "--version", "1.20.2"]
+    assert result["chart"]["version"] == "1.20.2" and result["changed"] is False
+
+
+def test_compute_refuses_another_chart():
+    helm = FakeHelm("name: nginx\nversion: 1.20.2\n", VALUES_YAML)
+    with pytest.raises(ValidationError) as err:
+        cv.compute({"mode": "eni", "version": "1.20.2", "cluster_name": "demo", "chart_ref": "x"}, helm=helm)
+    assert err.value.name == "chart_ref"
