@@ -27,8 +27,9 @@ $(VENV)/.installed: requirements-dev.lock
 	$(PY) -m pip install --quiet --requirement requirements-dev.lock
 	touch $@
 
-deps: $(VENV)/.installed ## venv with pinned Python packages, plus kubernetes.core and amazon.aws
+deps: $(VENV)/.installed ## venv with pinned Python packages, kubernetes.core and amazon.aws, Debian packages
 	$(PY) scripts/install_collections.py
+	bash scripts/install_debs.sh
 
 platform: deps ## build/fetch the local platform's tools and Cilium charts (cached by version)
 	$(SANDBOX) build
@@ -36,6 +37,7 @@ platform: deps ## build/fetch the local platform's tools and Cilium charts (cach
 
 sandbox: platform ## the main job on the local sandbox: playbooks/site.yml against inventories/sandbox
 	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint
+	$(SANDBOX) datapath up --name $(SANDBOX_NAME) --namespace cilium-bandwidth-test
 	eval "$$($(SANDBOX) env --name $(SANDBOX_NAME))" && \
 	  $(VENV)/bin/ansible-playbook -i inventories/sandbox playbooks/site.yml
 

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: cilium_unmanaged
-short_description: Workloads whose pods started before Cilium was ready on their node
+short_description: Workloads whose pods Cilium does not manage (no CiliumEndpoint)
 version_added: 0.1.0
 author:
   - Contributors to the cloudnet.cilium_eks project (@cloudnet)
 description:
-  - Given the pods of the cluster, the Cilium agent pods and the ReplicaSets, returns the workloads to restart so
-    that their pods get their network from Cilium (ENI mode) or get Cilium chained behind the AWS VPC CNI
-    (chaining mode), the way C(cilium status) counts pods "managed by Cilium".
-  - A pod is unmanaged when it is not C(hostNetwork), runs on a node whose Cilium agent is Ready, and started
-    before that agent became Ready. Pods on nodes without a Ready agent are left alone (nothing can be told yet).
+  - Given the pods of the cluster, the Cilium agent pods, the CiliumEndpoints and the ReplicaSets, returns the
+    workloads to restart so that their pods get their network from Cilium (ENI mode) or get Cilium chained behind
+    the AWS VPC CNI (chaining mode).
+  - A pod is unmanaged when it is not C(hostNetwork), is Running or Pending on a node whose Cilium agent is Ready,
+    and has no CiliumEndpoint of the same namespace and name, the rule C(cilium status) uses for
+    "Cluster Pods N/M managed by Cilium". Pods that got their network from Cilium keep their CiliumEndpoint when
+    the agent restarts, so they are not restarted again. Pods on nodes without a Ready agent are left alone.
   - Returns C(restart), a sorted list of the Deployments, DaemonSets and StatefulSets to restart (each with
     C(kind), C(namespace) and C(name)), and C(bare_pods), the C(namespace/name) of unmanaged pods without a
     controller to restart them.
@@ -31,6 +33,13 @@ options:
     type: list
     elements: dict
     required: true
+  endpoints:
+    description:
+      - The CiliumEndpoint objects (C(resources) of M(kubernetes.core.k8s_info)); an empty list when the CRD does
+        not exist yet (then no pod is managed).
+    type: list
+    elements: dict
+    required: true
   replicasets:
     description: ReplicaSets, to find the Deployment of a pod.
     type: list
@@ -41,7 +50,8 @@ options:
 EXAMPLES = r"""
 - name: Workloads to restart
   ansible.builtin.set_fact:
-    to_restart: "{{ pods.resources | cloudnet.cilium_eks.cilium_unmanaged(agents.resources, replicasets.resources) }}"
+    to_restart: "{{ pods.resources | cloudnet.cilium_eks.cilium_unmanaged(agents.resources, ceps.resources,
+                  replicasets.resources) }}"
 """
 
 RETURN = r"""
@@ -55,23 +65,26 @@ from ansible.errors import AnsibleFilterError
 AGENT_LABELS = ("cilium", "cilium-operator")
 
 
-def _ready_since(pod):
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready" and cond.get("status") == "True":
-            return cond.get("lastTransitionTime")
-    return None
+def _ready(pod):
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    return any(cond.get("type") == "Ready" and cond.get("status") == "True"
+               for cond in (pod.get("status") or {}).get("conditions") or [])
 
 
-def unmanaged_workloads(pods, agent_pods, replicasets=None):
+def unmanaged_workloads(pods, agent_pods, endpoints, replicasets=None):
     """Pure function behind the filter; see DOCUMENTATION."""
-    if not isinstance(pods, list) or not isinstance(agent_pods, list):
-        raise AnsibleFilterError("cilium_unmanaged expects lists of pods and agent pods")
-    agent_ready = {}
+    if not isinstance(pods, list) or not isinstance(agent_pods, list) or not isinstance(endpoints, list):
+        raise AnsibleFilterError("cilium_unmanaged expects lists of pods, agent pods and CiliumEndpoints")
+    agent_ready = set()
     for agent in agent_pods:
         node = (agent.get("spec") or {}).get("nodeName")
-        since = _ready_since(agent)
-        if node and since:
-            agent_ready[node] = since
+        if node and _ready(agent):
+            agent_ready.add(node)
+    managed = set()
+    for cep in endpoints:
+        meta = cep.get("metadata") or {}
+        managed.add((meta.get("namespace"), meta.get("name")))
     rs_owner = {}
     for rs in replicasets or []:
         meta = rs.get("metadata") or {}
@@ -86,11 +99,9 @@ def unmanaged_workloads(pods, agent_pods, replicasets=None):
             continue
         if status.get("phase") not in ("Running", "Pending"):
             continue
-        node = spec.get("nodeName")
-        started = status.get("startTime") or meta.get("creationTimestamp")
-        if not node or node not in agent_ready or not started or started >= agent_ready[node]:
-            continue
         namespace = meta.get("namespace")
+        if spec.get("nodeName") not in agent_ready or (namespace, meta.get("name")) in managed:
+            continue
         owner = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
         if owner and owner.get("kind") == "ReplicaSet" and (namespace, owner.get("name")) in rs_owner:
             restart.add(("Deployment", namespace, rs_owner[(namespace, owner.get("name"))]))

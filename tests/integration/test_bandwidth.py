@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from eks_sandbox import agent_sim, charts, cluster, gobuild, netns_datapath, sandbox
+from eks_sandbox import agent_sim, charts, cluster, netns_datapath, sandbox
 
 VERSION = "1.18.11"
 OLD_KERNEL = "5.10.238-231.953.amzn2.x86_64"
@@ -21,11 +21,9 @@ TEST_NS = "it-bwm-test"
 
 
 @pytest.fixture(scope="module")
-def helm_bin():
-    reason = gobuild.unavailable_reason("helm")
-    if reason:
-        pytest.skip(reason)
-    return str(gobuild.ensure("helm")["helm"])
+def helm_bin(helm):
+    """The platform's helm (conftest's ``helm`` fixture skips, naming why, where it cannot be built)."""
+    return str(helm)
 
 
 def helm(helm_bin, box, *args, check=True):

@@ -57,11 +57,9 @@ def base_vars(role, box, helm, **extra):
 
 
 @pytest.fixture(scope="module")
-def helm_bin():
-    reason = gobuild.unavailable_reason("helm")
-    if reason:
-        pytest.skip(reason)
-    return str(gobuild.ensure("helm")["helm"])
+def helm_bin(helm):
+    """The platform's helm (conftest's ``helm`` fixture skips, naming why, where it cannot be built)."""
+    return str(helm)
 
 
 # ------------------------------------------------------------------ ENI mode
@@ -247,12 +245,10 @@ def flatten(values, prefix=""):
 
 
 def test_eni_values_compared_with_the_cilium_cli(eni_installed, eni_box, helm_bin):
-    from eks_sandbox import gobuild as gb  # pylint: disable=import-outside-toplevel,reimported
-
-    reason = gb.unavailable_reason("cilium-cli")
+    reason = gobuild.unavailable_reason("cilium-cli")
     if reason:
         pytest.skip(reason)
-    cli = gb.ensure("cilium-cli")["cilium"]
+    cli = gobuild.ensure("cilium-cli")["cilium"]
     # The sandbox's API server is not *.eks.amazonaws.com, so the CLI cannot auto-detect EKS: give it the datapath.
     done = subprocess.run([str(cli), "install", "--dry-run-helm-values", "--version", VERSION,
                            "--chart-directory", str(charts.ensure_chart_dir(VERSION)), "--datapath-mode", "aws-eni"],

@@ -20,8 +20,10 @@ def k8s_node(name="ip-192-168-0-11.ec2.internal", ip="192.168.0.11"):
 
 
 def pod(name, namespace="default", node="ip-192-168-0-11.ec2.internal", ip="192.168.64.7", host_network=False,
-        labels=None, phase="Running", deleting=False):
+        labels=None, phase="Running", deleting=False, created=None):
     meta = {"name": name, "namespace": namespace, "uid": f"uid-{name}", "labels": labels or {}}
+    if created:
+        meta["creationTimestamp"] = created
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     return {"metadata": meta, "spec": {"nodeName": node, "hostNetwork": host_network},
@@ -105,6 +107,96 @@ def test_remove_taint():
 ])
 def test_is_workload(obj, workload):
     assert agent_sim.is_workload(obj) is workload
+
+
+@pytest.mark.parametrize("created, first_ready, managed", [
+    ("2026-01-01T10:00:05Z", "2026-01-01T10:00:00Z", True),  # created after the agent was Ready
+    ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z", True),  # same second: after (1 s resolution)
+    ("2026-01-01T09:59:59Z", "2026-01-01T10:00:00Z", False),  # predates the agent: previous CNI's network
+    ("2026-01-01T10:00:05Z", None, False),  # the agent of its node was never Ready
+    (None, "2026-01-01T10:00:00Z", False),
+])
+def test_cni_managed(created, first_ready, managed):
+    assert agent_sim.cni_managed(pod("web", created=created), first_ready) is managed
+
+
+def test_cni_managed_goes_by_the_start_on_the_node():
+    # Created while the agent-not-ready taint kept it Pending, started once the agent was Ready: Cilium's network.
+    held = pod("web", created="2026-01-01T09:00:00Z")
+    held["status"]["startTime"] = "2026-01-01T10:00:01Z"
+    assert agent_sim.cni_managed(held, "2026-01-01T10:00:00Z") is True
+    held["status"]["startTime"] = "2026-01-01T09:00:01Z"
+    assert agent_sim.cni_managed(held, "2026-01-01T10:00:00Z") is False
+
+
+def test_ready_since():
+    ready = {"status": {"conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": "t0"},
+                                       {"type": "Ready", "status": "True", "lastTransitionTime": "t1"}]}}
+    assert agent_sim.ready_since(ready) == "t1"
+    assert agent_sim.ready_since({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}) is None
+
+
+class _RecordingSim(agent_sim.AgentSimulator):
+    """The simulator's reconcile loop without an API server: writes are recorded."""
+
+    def __init__(self):  # pylint: disable=super-init-not-called
+        self.pods, self.namespaces, self.config, self.ceps, self.first_ready = {}, {}, {}, {}, {}
+        self.nodes = {"n1": {**k8s_node("n1", "192.168.0.11"), "spec": {"taints": []}}}
+        self.node_index, self.cnodes, self.execs = {"n1": 0}, {}, set()
+        self.operator_image, self.crds_done, self.crds_pending, self.crds_failed = None, set(), set(), {}
+        self.crds_ready = {"ciliumnodes", "ciliumendpoints"}
+        self.kubeconfig, self.shim_dir, self.pythonpath = "kubeconfig", "shims", "pythonpath"
+        self.applied, self.deleted = [], []
+
+    def _apply(self, obj):
+        self.applied.append((obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]))
+
+    def _delete(self, api_version, kind, name, namespace=None):
+        self.deleted.append((kind, namespace, name))
+
+    def _get(self, api_version, kind, name, namespace=None):
+        return None
+
+    def set_pod(self, obj):
+        self.pods[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
+
+
+def agent_pod(ready_at=None, name="cilium-abcde"):
+    obj = pod(name, namespace="kube-system", node="n1", host_network=True, labels={"k8s-app": "cilium"},
+              created="2026-01-01T09:59:00Z")
+    if ready_at:
+        obj["status"]["conditions"] = [{"type": "Ready", "status": "True", "lastTransitionTime": ready_at}]
+    return obj
+
+
+def test_endpoints_only_for_pods_created_after_the_agent_and_kept_across_agent_restarts():
+    sim = _RecordingSim()
+    sim.set_pod(pod("coredns-old", namespace="kube-system", node="n1", created="2026-01-01T09:00:00Z"))
+    sim.set_pod(agent_pod())
+    sim.reconcile()  # agent not Ready: no endpoint at all
+    assert [a for a in sim.applied if a[0] == "CiliumEndpoint"] == []
+    sim.set_pod(agent_pod(ready_at="2026-01-01T10:00:00Z"))
+    sim.reconcile()
+    assert sim.first_ready == {"n1": "2026-01-01T10:00:00Z"}
+    assert [a for a in sim.applied if a[0] == "CiliumEndpoint"] == []  # coredns-old predates the agent
+    sim.set_pod(pod("coredns-new", namespace="kube-system", node="n1", created="2026-01-01T10:05:00Z"))
+    sim.reconcile()
+    assert ("CiliumEndpoint", "kube-system", "coredns-new") in sim.applied
+    assert set(sim.ceps) == {("kube-system", "coredns-new")}
+    # The agent restarts (e.g. ds/cilium rolled by the bandwidth manager): not Ready for a while, then Ready later.
+    del sim.pods[("kube-system", "cilium-abcde")]
+    sim.set_pod(agent_pod(name="cilium-fghij"))
+    sim.reconcile()
+    assert set(sim.ceps) == {("kube-system", "coredns-new")} and sim.deleted.count(
+        ("CiliumEndpoint", "kube-system", "coredns-new")) == 0
+    sim.set_pod(agent_pod(name="cilium-fghij", ready_at="2026-01-01T11:00:00Z"))
+    sim.reconcile()
+    assert sim.first_ready == {"n1": "2026-01-01T10:00:00Z"}
+    assert set(sim.ceps) == {("kube-system", "coredns-new")}
+    # The pod goes: its endpoint goes with it.
+    del sim.pods[("kube-system", "coredns-new")]
+    sim.reconcile()
+    assert sim.ceps == {} and ("CiliumEndpoint", "kube-system", "coredns-new") in sim.deleted
 
 
 def test_endpoint_ids_agree_with_the_replay():

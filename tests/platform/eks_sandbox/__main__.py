@@ -1,5 +1,6 @@
 """``python -m eks_sandbox``: build the platform, bring a sandbox up or down, show its status."""
 import argparse
+import contextlib
 import json
 import shlex
 import sys
@@ -16,8 +17,17 @@ def _up(args) -> int:
     return 0
 
 
+def _datapath_pair(name: str):
+    import zlib
+
+    from . import netns_datapath
+    return netns_datapath.NetnsPair(f"{zlib.crc32(name.encode()):08x}"[:6])
+
+
 def _down(args) -> int:
-    from . import sandbox
+    from . import netns_datapath, sandbox
+    if not netns_datapath.unavailable_reason() and _datapath_pair(args.name).exists():
+        _datapath_pair(args.name).down()
     leftovers = sandbox.down(args.name, out=sys.stdout)
     if leftovers["open_ports"]:
         print(f"sandbox: still listening after down: {leftovers['open_ports']}", file=sys.stderr)
@@ -38,11 +48,39 @@ def _env(args) -> int:
     if box is None:
         print(f"sandbox {args.name} is not up: run `python -m eks_sandbox up` first", file=sys.stderr)
         return 3
+    with contextlib.redirect_stdout(sys.stderr):  # build/cache notes must not reach `eval`
+        env = box.env
     if args.json:
-        print(json.dumps(box.env, indent=2, sort_keys=True))
+        print(json.dumps(env, indent=2, sort_keys=True))
         return 0
-    for key, value in sorted(box.env.items()):
+    for key, value in sorted(env.items()):
         print(f"export {key}={shlex.quote(str(value))}")
+    return 0
+
+
+def _datapath(args) -> int:
+    """Real shaping for the bandwidth test: a namespace pair bound to the test namespace's client pod."""
+    from . import netns_datapath, sandbox
+    reason = netns_datapath.unavailable_reason()
+    if reason:
+        print(f"datapath: not available here ({reason}); the bandwidth measurement will fail", file=sys.stderr)
+        return 3
+    box = sandbox.load(args.name)
+    if box is None:
+        print(f"sandbox {args.name} is not up: run `python -m eks_sandbox up` first", file=sys.stderr)
+        return 3
+    pair = _datapath_pair(args.name)
+    from kubernetes import config
+    api_client = config.new_client_from_config(config_file=box.kubeconfig)
+    if args.action == "down":
+        netns_datapath.unbind_namespace(api_client, f"cekbw-{args.namespace}"[:63])
+        pair.down()
+        print(f"datapath: {args.name} unbound, namespaces removed")
+        return 0
+    pair.up()
+    name = netns_datapath.bind_namespace(api_client, args.namespace, pair, box.kubeconfig,
+                                         containers=("netperf", "iperf3"))
+    print(f"datapath: execs into {args.namespace} pods run for real in {pair.client_ns} ({name})")
     return 0
 
 
@@ -64,6 +102,12 @@ def main(argv=None) -> int:
     up.add_argument("--vpc-cni-tag", help="aws-node image tag, e.g. v1.10.4-eksbuild.1")
     up.add_argument("--no-aws", action="store_true", help="do not start moto")
     up.set_defaults(func=_up)
+
+    datapath = commands.add_parser("datapath", help="real kernel shaping (netns + tc) for the bandwidth test")
+    datapath.add_argument("action", choices=["up", "down"])
+    datapath.add_argument("--name", default="cilium-eks-sandbox")
+    datapath.add_argument("--namespace", default="cilium-bandwidth-test", help="the bandwidth test's namespace")
+    datapath.set_defaults(func=_datapath)
 
     for name, func, text in (("down", _down, "stop a sandbox and check nothing is left"),
                              ("status", _status, "show what is running"),

@@ -18,7 +18,10 @@ about 100 ms of the event that calls for it:
     ``pre-allocate``) for ``eni``, ``spec.ipam.podCIDRs`` (a /24 of 10.0.0.0/8 per node, as in the
     blog's ``kubectl get ciliumnode``) for cluster-pool and aws-cni chaining.
 (d) **endpoints**: a ``CiliumEndpoint`` per non-hostNetwork pod with an IP on a node whose agent is
-    Ready (endpoint ID, security identity ID, IPv4, ``state: ready``), deleted with the pod.
+    Ready (endpoint ID, security identity ID, IPv4, ``state: ready``), deleted with the pod. Like the
+    real CNI, only for pods STARTED AFTER the agent of their node was Ready for the first time (pods that
+    predate it keep the previous CNI's network until restarted: ``cni_managed``); existing endpoints are
+    kept while the agent restarts.
 
 It also carries the **node network** of the sandbox: the sandbox's kube-apiserver reaches kubelets
 (here: kwok-controller) through an egress-selector HTTP CONNECT proxy served by this process on a
@@ -235,6 +238,23 @@ def endpoint_ids(pods: list, taken: dict | None = None) -> dict:
     return ids
 
 
+def ready_since(pod: dict) -> str | None:
+    """``lastTransitionTime`` of the Ready condition of a Ready pod (RFC 3339, UTC, seconds)."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready" and cond.get("status") == "True":
+            return cond.get("lastTransitionTime")
+    return None
+
+
+def cni_managed(pod: dict, first_ready: str | None) -> bool:
+    """Whether Cilium set up this pod's network: the pod was started on its node (``status.startTime``, when
+    the kubelet took it and ran the CNI; else its creation) once the agent of that node had been Ready
+    (``first_ready``, RFC 3339 UTC; the same second counts as after, timestamps having 1 s resolution).
+    A pod created earlier but kept Pending by the agent-not-ready taint is started after: managed."""
+    started = (pod.get("status") or {}).get("startTime") or (pod.get("metadata") or {}).get("creationTimestamp")
+    return bool(first_ready and started and started >= first_ready)
+
+
 def is_workload(pod: dict) -> bool:
     """A pod whose networking Cilium manages: scheduled, has an IP, not hostNetwork, not finished/terminating."""
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
@@ -415,6 +435,7 @@ class AgentSimulator:
         self.node_index: dict = {}  # node name -> pool index
         self.cnodes: dict = {}  # node name -> what its CiliumNode was last written from
         self.crds_ready: set = set()  # plurals of established Cilium CRDs
+        self.first_ready: dict = {}  # node name -> when its agent was Ready for the first time (RFC 3339)
 
     def node_hosts(self) -> set:
         """Names and addresses of the nodes (read by the proxy's threads). Before the node watch has
@@ -565,6 +586,10 @@ class AgentSimulator:
         self.reconcile_execs(agents)
         ready_nodes = {pod["spec"]["nodeName"] for pod in agents.values()
                        if pod_ready(pod) and (pod.get("spec") or {}).get("nodeName")}
+        for pod in agents.values():
+            if pod_ready(pod) and pod["spec"].get("nodeName") and pod["spec"]["nodeName"] not in self.first_ready:
+                self.first_ready[pod["spec"]["nodeName"]] = (
+                    ready_since(pod) or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.reconcile_taints(ready_nodes)
         self.reconcile_operator()
         self.reconcile_nodes(ready_nodes)
@@ -664,8 +689,10 @@ class AgentSimulator:
         if not self._crd_ready("ciliumendpoints"):
             return
         by_node: dict = {}
-        for pod in self.pods.values():
-            if is_workload(pod) and pod["spec"]["nodeName"] in ready_nodes:
+        for key, pod in self.pods.items():
+            if not is_workload(pod) or not cni_managed(pod, self.first_ready.get(pod["spec"]["nodeName"])):
+                continue  # predates the agent: keeps the previous CNI's network until restarted
+            if pod["spec"]["nodeName"] in ready_nodes or key in self.ceps:  # kept while the agent restarts
                 by_node.setdefault(pod["spec"]["nodeName"], []).append(pod)
         wanted = {}
         for node_name, pods in by_node.items():
