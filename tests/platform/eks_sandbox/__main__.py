@@ -17,17 +17,8 @@ def _up(args) -> int:
     return 0
 
 
-def _datapath_pair(name: str):
-    import zlib
-
-    from . import netns_datapath
-    return netns_datapath.NetnsPair(f"{zlib.crc32(name.encode()):08x}"[:6])
-
-
 def _down(args) -> int:
-    from . import netns_datapath, sandbox
-    if not netns_datapath.unavailable_reason() and _datapath_pair(args.name).exists():
-        _datapath_pair(args.name).down()
+    from . import sandbox
     leftovers = sandbox.down(args.name, out=sys.stdout)
     if leftovers["open_ports"]:
         print(f"sandbox: still listening after down: {leftovers['open_ports']}", file=sys.stderr)
@@ -69,11 +60,11 @@ def _datapath(args) -> int:
     if box is None:
         print(f"sandbox {args.name} is not up: run `python -m eks_sandbox up` first", file=sys.stderr)
         return 3
-    pair = _datapath_pair(args.name)
+    pair = netns_datapath.pair_for_sandbox(args.name)
     from kubernetes import config
     api_client = config.new_client_from_config(config_file=box.kubeconfig)
     if args.action == "down":
-        netns_datapath.unbind_namespace(api_client, f"cekbw-{args.namespace}"[:63])
+        netns_datapath.unbind_namespace(api_client, netns_datapath.exec_rule_name(args.namespace))
         pair.down()
         print(f"datapath: {args.name} unbound, namespaces removed")
         return 0

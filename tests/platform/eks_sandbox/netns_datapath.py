@@ -220,6 +220,16 @@ def write_tool_shims() -> Path:
     return shims
 
 
+def exec_rule_name(namespace: str) -> str:
+    """Name of the ClusterExec that binds ``namespace``'s pods to the namespace pair."""
+    return f"cekbw-{namespace}"[:63]
+
+
+def pair_for_sandbox(name: str) -> "NetnsPair":
+    """The namespace pair of a sandbox (tags are limited to 6 characters: a hash of the name)."""
+    return NetnsPair(f"{zlib.crc32(name.encode()):08x}"[:6])
+
+
 def bind_namespace(api_client, namespace: str, pair: NetnsPair, kubeconfig: str, factor: float = 1.0,
                    containers=("netperf",)) -> str:
     """ClusterExec routing execs into ``namespace``'s pods to the tool shims run in ``pair``'s client namespace.
@@ -230,7 +240,7 @@ def bind_namespace(api_client, namespace: str, pair: NetnsPair, kubeconfig: str,
     from kubernetes import client
 
     write_tool_shims()
-    name = f"cekbw-{namespace}"[:63]
+    name = exec_rule_name(namespace)
     envs = [{"name": k, "value": v} for k, v in pair.env(factor).items()]
     envs += [{"name": "KUBECONFIG", "value": str(kubeconfig)},
              {"name": "PYTHONPATH", "value": str(Path(__file__).resolve().parent.parent)},

@@ -305,6 +305,9 @@ def _still_ours(url: str, name: str, checks: int = 3) -> bool:
 
 def down(name: str = DEFAULT_NAME, out=None) -> dict:
     """Stop the sandbox; returns what was found still running afterwards (empty when clean)."""
+    from . import netns_datapath  # the datapath made by `python -m eks_sandbox datapath up`, if any
+    if not netns_datapath.unavailable_reason() and netns_datapath.pair_for_sandbox(name).exists():
+        netns_datapath.pair_for_sandbox(name).down()
     box = load(name)
     binaries = _binaries(("kwok",))
     sim_killed = stop_agent_sim(name)
