@@ -16,7 +16,7 @@ export PYTHONPATH := $(CURDIR)/tests/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SANDBOX := $(PY) -m eks_sandbox
 
-.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration build bench-cold lock clean
+.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration molecule build bench bench-cold lock clean docs docs-lint role-docs
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,13 +47,14 @@ sandbox-up: platform ## start the sandbox only (kwok EKS look-alike + moto)
 sandbox-down: deps ## stop the sandbox, leaving no process behind
 	$(SANDBOX) down --name $(SANDBOX_NAME)
 
-test: platform sanity lint units integration ## everything CI runs
+test: platform sanity lint docs-lint docs units integration ## everything CI runs
 
 sanity: deps ## ansible-test sanity
 	$(PY) scripts/run_ansible_test.py sanity --python 3.11 --color no
 
-lint: deps ## ansible-lint, production profile
+lint: deps ## ansible-lint (production profile) and shellcheck
 	$(VENV)/bin/ansible-lint --profile production
+	shellcheck scripts/*.sh .ci/run tests/platform/eks_sandbox/eksctl_shim/eksctl
 
 units: deps ## unit tests (module_utils, parsers, platform tool)
 	$(PY) -m pytest tests/unit tests/platform $(PYTEST_ARGS)
@@ -61,8 +62,33 @@ units: deps ## unit tests (module_utils, parsers, platform tool)
 integration: platform ## integration tests on the local platform
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
+molecule: platform ## molecule scenarios (extensions/molecule), each on its own sandbox, one after another
+	$(VENV)/bin/molecule test --all
+
+role-docs: deps ## regenerate docs/roles/*.md and the README role table from roles/*/meta/argument_specs.yml
+	$(PY) scripts/gen_role_docs.py
+
+docs-lint: deps ## antsibull-docs lint of the plugin and role docs; role docs up to date
+	$(VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs .
+	$(PY) scripts/gen_role_docs.py --check
+
+DOCSITE := build/docsite
+docs: deps ## the documentation site (antsibull-docs + Sphinx, offline) in build/docsite/html
+	rm -rf $(DOCSITE) && mkdir -p $(DOCSITE)/rst && chmod og-w $(DOCSITE)/rst
+	$(VENV)/bin/antsibull-docs --config-file docs/site/antsibull-docs.cfg collection --use-current \
+	  --fail-on-error --dest-dir $(DOCSITE)/rst cloudnet.cilium_eks
+	cp docs/site/index.rst $(DOCSITE)/rst/index.rst
+	$(VENV)/bin/sphinx-build -b html -c docs/site -W --keep-going -q $(DOCSITE)/rst $(DOCSITE)/html
+	@echo "open $(DOCSITE)/html/index.html"
+
 build: deps ## build the collection tarball
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/
+
+bench: platform ## benchmarks on the sandbox (no-op cost, readiness, scale, many clusters): bench/results/*.json
+	$(PY) bench/noop_cost.py
+	$(PY) bench/readiness_latency.py
+	$(PY) bench/scale.py
+	$(PY) bench/many_clusters.py
 
 bench-cold: deps ## time a cold platform build (fresh tool, Go module and Go build caches)
 	$(PY) bench/cold_platform_build.py

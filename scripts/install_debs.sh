@@ -5,12 +5,13 @@
 # Debian packages the test platform needs, installed only when missing (idempotent).
 #   iperf3:   real bandwidth measurement between network namespaces (tests/platform/eks_sandbox/netns_datapath.py)
 #   iproute2: `ip netns`, `ip link ... type veth` and `tc` (fq maxrate shaping)
+#   ShellCheck: lints the shell scripts (scripts/*.sh, .ci/run, the eksctl shim): `make lint`
 # netperf (the blog's tool) is not in Debian main (bookworm: no candidate), so it is not installed;
 # the netperf path is covered by parser tests on recorded outputs, the real path uses iperf3.
 # Usage: scripts/install_debs.sh [--check]   (--check: only report what is missing, exit 1 if anything is)
 set -euo pipefail
 
-PACKAGES=(iperf3 iproute2)
+PACKAGES=(iperf3 iproute2 shellcheck)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -39,9 +39,14 @@ _ADVICE = {
                                    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, `aws sso login`)",
     "ExpiredTokenException": "the AWS session token expired; refresh the credentials",
     "InvalidClientTokenId": "the AWS access key is unknown; check the credentials in use",
-    "Throttling": "AWS kept throttling after %d attempts; retry later or lower the parallelism" % MAX_ATTEMPTS,
-    "ThrottlingException": "AWS kept throttling after %d attempts; retry later or lower the parallelism" % MAX_ATTEMPTS,
 }
+_THROTTLED = "AWS kept throttling after %d attempts with backoff; retry later or lower the parallelism" % MAX_ATTEMPTS
+_SERVER_ERROR = ("AWS answered with a server error %d times in a row (retried with backoff); it is usually "
+                 "transient: run again later, and check the AWS Health Dashboard for the region" % MAX_ATTEMPTS)
+_ADVICE.update(dict.fromkeys(("Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"),
+                             _THROTTLED))
+_ADVICE.update(dict.fromkeys(("ServiceUnavailable", "ServiceUnavailableException", "InternalError", "InternalFailure",
+                              "ServerException"), _SERVER_ERROR))
 
 
 def region_from_env():
@@ -80,7 +85,8 @@ class AwsClients:
             raise MissingLibraryError("boto3", reason=BOTO3_IMPORT_ERROR)
         self.region = region
         self.session = session or boto3.session.Session(region_name=region)
-        self.config = botocore.config.Config(retries={"mode": "standard", "max_attempts": max_attempts},
+        # total_max_attempts counts the first try; botocore's max_attempts would count the retries only.
+        self.config = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": max_attempts},
                                              user_agent_extra="cloudnet.cilium_eks")
         self._clients = {}
 

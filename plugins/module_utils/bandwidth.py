@@ -48,6 +48,10 @@ CILIUM_DBG_SINCE = (1, 15, 0)  # the agent CLI is cilium-dbg from 1.15 (cilium i
 PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 TOOLS = ("netperf", "iperf3")
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+# The module's option defaults (its argument_spec reads them), so render.yml renders what a run creates.
+DEFAULTS = dict(limit="10M", tool="netperf", image="cilium/netperf", duration=10, tolerance=0.05, min_ratio=0.5,
+                namespace="cilium-bandwidth-test", server_name="netperf-server", client_name="netperf-client",
+                cilium_namespace="kube-system", timeout=300, keep=False)
 
 
 class BandwidthTestError(CiliumEksError):
@@ -109,6 +113,24 @@ def schedulable_nodes(nodes):
             continue
         names.append(node.metadata.name)
     return sorted(names)
+
+
+def namespace_manifest(namespace):
+    """The test's own namespace, labelled so that a later run knows it may delete it."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {PURPOSE[0]: PURPOSE[1], MANAGED_BY[0]: MANAGED_BY[1]}}}
+
+
+def bandwidth_test_manifests(options, cilium_version=None):
+    """[namespace, server pod, client pod] a run with ``options`` (module defaults for the rest) creates.
+
+    ``cilium_version`` is a (major, minor, patch) tuple or None (then ingress_limit is not checked against it).
+    """
+    params = validate_params(dict(DEFAULTS, **{k: v for k, v in options.items() if v is not None}))
+    server, client = pod_manifests(params, cilium_version)
+    for pod in (server, client):
+        pod["metadata"]["namespace"] = params["namespace"]
+    return [namespace_manifest(params["namespace"]), server, client]
 
 
 def pod_manifests(params, cilium_version):
@@ -310,9 +332,7 @@ class BandwidthTest:
                                       value=self.namespace)
             self.progress("namespace %s left by an earlier run: deleting it first" % self.namespace)
             self.delete_namespace(wait=True)
-        body = {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": self.namespace, "labels": {PURPOSE[0]: PURPOSE[1], MANAGED_BY[0]: MANAGED_BY[1]}}}
-        self.k8s.core.create_namespace(body)
+        self.k8s.core.create_namespace(namespace_manifest(self.namespace))
         self.created_namespace = True
 
     def delete_namespace(self, wait=True):
@@ -451,7 +471,13 @@ class BandwidthTest:
             if server.spec.node_name == client.spec.node_name:
                 raise BandwidthTestError("Server and client pods landed on the same node %s despite the "
                                          "anti-affinity" % server.spec.node_name)
-            result.update(self.measure(version, server, client))
+            try:
+                measured = self.measure(version, server, client)
+            except Exception as exc:  # pylint: disable=broad-except  # say so if a node or pod went away meanwhile
+                self.fail_if_lost([server, client], exc)
+                raise
+            self.fail_if_lost([server, client])  # a measurement across a vanished node means nothing
+            result.update(measured)
         finally:
             if params["keep"]:
                 self.progress("keep=true: leaving namespace %s" % self.namespace)
@@ -464,6 +490,35 @@ class BandwidthTest:
             raise BandwidthTestError("Bandwidth test failed: " + result["reason"], **{
                 k: v for k, v in result.items() if k not in ("changed",)})
         return result
+
+    def lost_during_test(self, pods):
+        """What went away of the test's pods and their nodes (node removed, pod deleted), as sentences."""
+        from kubernetes.client.rest import ApiException
+
+        lost = []
+        for pod in pods:
+            name, node = pod.metadata.name, pod.spec.node_name
+            for read, what in ((lambda: self.k8s.core.read_node(node), "node %s (running pod %s) was removed"
+                                % (node, name)),
+                               (lambda: self.k8s.core.read_namespaced_pod(name, self.namespace),
+                                "pod %s/%s on node %s was deleted" % (self.namespace, name, node))):
+                try:
+                    found = read()
+                except ApiException as exc:
+                    if Cluster._status(exc) != 404:
+                        raise
+                    found = None
+                if found is None or found.metadata.deletion_timestamp:
+                    lost.append(what)
+                    break
+        return lost
+
+    def fail_if_lost(self, pods, cause=None):
+        lost = self.lost_during_test(pods)
+        if lost:
+            raise BandwidthTestError(
+                "The bandwidth test was cut short: %s. Its pods were deleted; run it again (on the remaining nodes, "
+                "or once the node is back)." % "; ".join(lost), lost=lost, cause=str(cause) if cause else None)
 
     def measure(self, version, server, client):
         params = self.params

@@ -27,6 +27,7 @@ CLI_LABEL = ("app.kubernetes.io/name", "cilium-cli")  # the CLI labels the names
 # Namespaces the CLI creates with fixed names besides --test-namespace (cilium-cli/connectivity/check/deployment.go).
 FIXED_TEST_NAMESPACES = re.compile(r"^cilium-test-(ccnp\d+|ztunnel-[a-z0-9-]+)$")
 NAMESPACE_GONE_TIMEOUT = 60
+REPORT_MODE = 0o644  # the JUnit report, readable by CI collectors like the collection's other reports
 
 
 class ConnectivityTestFailed(CiliumEksError):
@@ -199,7 +200,8 @@ def run_module(module):
         raise failure
     ok, message, details = verdict(report, params["expected_failures"])
     details.update(common)
-    if params.get("junit_file"):
+    if params.get("junit_file") and os.path.isfile(params["junit_file"]):
+        os.chmod(params["junit_file"], REPORT_MODE)  # the CLI creates it with the umask's mode
         details["junit_file"] = params["junit_file"]
     if not ok:
         raise ConnectivityTestFailed(message, **details)

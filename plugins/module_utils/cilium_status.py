@@ -6,8 +6,12 @@
 
 ``CiliumStatusChecker(api_client, ...).wait(timeout)`` reads the agent DaemonSet, the operator Deployment,
 the agent pods, the ``cilium-config`` ConfigMap, the nodes and the CiliumEndpoints through the Kubernetes
-API, asks each Ready agent for its own status with an exec (``cilium-dbg status -o json``, text form as a
-fallback), and re-checks about twice a second until everything is healthy or the timeout passes.
+API, asks each running agent for its own status with an exec (``cilium-dbg status -o json``, text form as a
+fallback), and re-checks until everything is healthy or the timeout passes: at most every half second, and at
+once when the agent DaemonSet changes (a watch), so an agent becoming Ready is noticed without polling delay.
+Agents are asked as soon as their container runs, before the pod is Ready: a healthy answer is kept for that
+container (same pod, container ID and restart count), so the last agent turning Ready costs no exec. A pod
+still counts only once Ready.
 ``evaluate()`` is the pure part: plain dicts in, the status dict out (see the module's RETURN).
 """
 
@@ -15,11 +19,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import math
 import time
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import import_kubernetes
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import classify_failure, import_kubernetes
 
 AGENT_LABEL = "k8s-app=cilium"
 AGENT_CONTAINER = "cilium-agent"
@@ -38,6 +43,10 @@ _BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False,
 
 class CiliumNotHealthyError(CiliumEksError):
     """Cilium did not become healthy (or does not match what was expected); ``status`` holds everything found."""
+
+
+class ApiUnavailableError(CiliumEksError):
+    """The API server did not answer (restarting, overloaded, network blip): worth asking again while waiting."""
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -148,6 +157,19 @@ def pod_not_ready_reason(pod):
     if ready and ready.get("reason"):
         details.insert(0, ready["reason"] + (": %s" % ready["message"] if ready.get("message") else ""))
     return "is not Ready (phase %s%s)" % (phase or "unknown", "; " + "; ".join(details) if details else "")
+
+
+def agent_running(pod):
+    """Can the agent be asked (exec) already? Its pod is Running, not terminating, and the agent container
+    runs; without container statuses, only a Ready pod counts."""
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    if meta.get("deletionTimestamp") or status.get("phase") != "Running":
+        return False
+    for container in status.get("containerStatuses") or []:
+        if container.get("name") == AGENT_CONTAINER:
+            return bool((container.get("state") or {}).get("running"))
+    return pod_not_ready_reason(pod) is None
 
 
 def config_facts(data):
@@ -403,7 +425,7 @@ class CiliumStatusChecker:
 
     def __init__(self, api_client, namespace="kube-system", agent_daemonset="cilium",
                  operator_deployment="cilium-operator", nodes=None, expected_version=None, expect=None,
-                 exec_timeout=EXEC_TIMEOUT, clock=time.monotonic, sleep=time.sleep):
+                 exec_timeout=EXEC_TIMEOUT, clock=time.monotonic, sleep=None):
         self.api_client = api_client
         self.namespace = namespace
         self.agent_daemonset = agent_daemonset
@@ -412,23 +434,31 @@ class CiliumStatusChecker:
         self.expect = validate_expect(expect, expected_version)
         self.exec_timeout = exec_timeout
         self.clock = clock
-        self.sleep = sleep
+        self.sleep = sleep or self._until_daemonset_changes
         self._kubernetes = import_kubernetes()
         self._agent_cache = {}  # pod uid -> (cache key, time asked, result)
+        self._daemonset_version = None  # resourceVersion of the agent DaemonSet last read (for the watch)
 
     # -- reading
 
-    def _to_dict(self, obj):
-        return self.api_client.sanitize_for_serialization(obj) if obj is not None else None
-
     def _read(self, fn, *args, **kwargs):
+        """The object or list as plain JSON (None: 404). Read raw: building the client's models of a few
+        thousand pods and nodes, then turning them back into dicts, costs more than the request."""
         from kubernetes.client.rest import ApiException
+        from urllib3.exceptions import HTTPError
 
         try:
-            return self._to_dict(fn(*args, **kwargs))
+            return json.loads(fn(*args, _preload_content=False, **kwargs).data or b"null")
+        except (HTTPError, OSError) as exc:  # no answer at all: connection refused/reset, timeout
+            reason = classify_failure(exc, self.exec_timeout)[0]
+            raise ApiUnavailableError("Kubernetes API server %s did not answer (%s)" % (
+                self.api_client.configuration.host, reason)) from exc
         except ApiException as exc:
             if exc.status == 404:
                 return None
+            if exc.status == 429 or exc.status >= 500:
+                raise ApiUnavailableError("Kubernetes API server %s answered %s %s to %s" % (
+                    self.api_client.configuration.host, exc.status, exc.reason, getattr(fn, "__name__", "?"))) from exc
             raise CiliumEksError("Kubernetes API error reading %s: %s %s" % (
                 getattr(fn, "__name__", "?"), exc.status, exc.reason), status_code=exc.status) from exc
 
@@ -444,6 +474,7 @@ class CiliumStatusChecker:
         cm = self._read(core.read_namespaced_config_map, CONFIG_MAP, ns)
         nodes = (self._read(core.list_node) or {}).get("items") or []
         ceps = self._read(custom.list_cluster_custom_object, "cilium.io", "v2", "ciliumendpoints")
+        self._daemonset_version = ((ds or {}).get("metadata") or {}).get("resourceVersion")
         return {"ds": ds, "dep": dep, "pods": pods, "config_data": (cm or {}).get("data") if cm else None,
                 "nodes": nodes, "ceps": ceps.get("items") if isinstance(ceps, dict) else None}
 
@@ -495,7 +526,7 @@ class CiliumStatusChecker:
         now = self.clock()
         results, todo = {}, []
         for pod in pods:
-            if pod_not_ready_reason(pod):
+            if not agent_running(pod):
                 continue
             meta = pod["metadata"]
             statuses = (pod.get("status") or {}).get("containerStatuses") or []
@@ -529,17 +560,51 @@ class CiliumStatusChecker:
                         pods, cluster["config_data"], cluster["nodes"], cluster["ceps"], results,
                         expect=self.expect, node_filter=self.node_filter)
 
+    def _until_daemonset_changes(self, seconds):
+        """Sleep ``seconds``, waking up early when the agent DaemonSet changes (its status counts the Ready
+        agents). Falls back to a plain sleep when the watch is not possible (no DaemonSet, RBAC, errors)."""
+        started = self.clock()
+        if self._daemonset_version and seconds > 0.05:
+            apps = self._kubernetes.client.AppsV1Api(self.api_client)
+            try:
+                resp = apps.list_namespaced_daemon_set(
+                    self.namespace, field_selector="metadata.name=%s" % self.agent_daemonset, watch=True,
+                    resource_version=self._daemonset_version, timeout_seconds=max(1, int(math.ceil(seconds))),
+                    _preload_content=False, _request_timeout=(5, seconds))
+                try:
+                    changed = resp.read(1)  # the first byte of the first event, or the read timeout
+                finally:
+                    resp.release_conn()
+                    resp.close()
+                if changed:
+                    return
+            except Exception:  # pylint: disable=broad-except  # read timeout (no change) or no watch: sleep
+                pass
+        self._plain_sleep(max(0.0, seconds - (self.clock() - started)))
+
+    _plain_sleep = staticmethod(time.sleep)
+
     def wait(self, timeout, wait=True, interval=POLL_INTERVAL):
         """The final status dict (with ``elapsed`` and ``progress``); ``CiliumNotHealthyError`` if not healthy."""
         start = self.clock()
         progress, last = [], None
         while True:
-            status = self.snapshot()
+            try:
+                status = self.snapshot()
+            except ApiUnavailableError as exc:  # e.g. the API server restarting: ask again until the timeout
+                status = {"unavailable": str(exc)}
             elapsed = self.clock() - start
-            line = summarize(status)
+            line = status.get("unavailable") or summarize(status)
             if line != last:
                 progress.append({"at": round(elapsed, 2), "summary": line})
                 last = line
+            if "unavailable" in status:
+                if not wait or elapsed >= timeout:
+                    raise ApiUnavailableError(
+                        "%s, still after waiting %.1fs (timeout %ss). Check that the API server is up "
+                        "(`kubectl get --raw /readyz`) and run again" % (line, elapsed, timeout), progress=progress)
+                self.sleep(max(0.0, min(interval, timeout - elapsed)))
+                continue
             settled = not status["problems"]  # rolled out and healthy: a mismatch will not fix itself
             if status["healthy"] or settled or not wait or elapsed >= timeout:
                 break

@@ -12,7 +12,8 @@
   evicted (the roles do it).
 * ``chaining``: the AWS VPC CNI keeps IPAM and pod plumbing, Cilium is chained behind it
   (``cni.chainingMode: aws-cni``, ``cni.exclusive: false``, no masquerading, native routing,
-  ``endpointRoutes.enabled``), as docs.cilium.io "AWS VPC CNI plugin" shows for 1.13 to 1.20.
+  ``endpointRoutes.enabled``), as docs.cilium.io "AWS VPC CNI plugin" shows (``endpointRoutes``
+  is listed there up to 1.17.0; the collection keeps it on every minor).
 
 What changes between minors lives in ``MINORS`` (one row per minor). Pure stdlib; imports without Ansible.
 """
@@ -29,7 +30,7 @@ MODES = ("eni", "chaining")
 # One row per supported minor. ``tested``: the patch the collection's tests render and install.
 #   routing:  "tunnel" -> ``tunnel: disabled`` (1.13; the key was deprecated in 1.14 and removed in 1.15,
 #             where the chart fails on it); "routingMode" -> ``routingMode: native`` (1.14+).
-#   kpr:      values kubeProxyReplacement takes: 1.13 "disabled"/"strict" (also partial/probe);
+#   kpr:      values kubeProxyReplacement takes: 1.13 "disabled"/"strict" (also partial);
 #             1.14-1.15 "true"/"false" plus the deprecated strings; 1.16+ "true"/"false" only.
 #   cluster_name_checked: the chart itself rejects names that are empty, > 32 characters or not
 #             DNS-label-like (1.16+); older charts accept them and the agent misbehaves in clustermesh.
@@ -37,7 +38,7 @@ MODES = ("eni", "chaining")
 #   schema:   the chart ships values.schema.json (types only; helm enforces it on template/install).
 MINORS = {
     "1.13": {"tested": "1.13.4", "routing": "tunnel", "kpr": ("disabled", "strict"),
-             "kpr_accepted": ("disabled", "partial", "strict", "probe"),
+             "kpr_accepted": ("disabled", "partial", "strict"),
              "cluster_name_checked": False, "max_connected_clusters": False, "schema": False},
     "1.14": {"tested": "1.14.19", "routing": "routingMode", "kpr": ("false", "true"),
              "kpr_accepted": ("true", "false", "disabled", "partial", "strict"),
@@ -80,6 +81,15 @@ OPTION_KEYS = {
     "eni.awsEnablePrefixDelegation": "prefix_delegation",
     "egressMasqueradeInterfaces": "egress_masquerade_interfaces",
     "operator.replicas": "operator_replicas",
+}
+# Extra values a mode cannot run with (the options have their own checks): key -> why, and what to do.
+MODE_CONFLICTS = {
+    "chaining": {
+        "eni.awsEnablePrefixDelegation": "prefix delegation has no effect in chaining mode, where the AWS VPC CNI "
+                                         "does IPAM (enable it on aws-node with ENABLE_PREFIX_DELEGATION=true instead)",
+        "bandwidthManager.bbr": "the Cilium agent refuses to start with BBR in CNI chaining mode; keep BBR off "
+                                "(the Bandwidth Manager itself works in chaining mode, with CUBIC) or use ENI mode",
+    },
 }
 # Keys removed from the chart: (first minor without it, what to use instead).
 REMOVED_KEYS = {
@@ -345,6 +355,9 @@ def build_values(mode, version=DEFAULT_VERSION, cluster_name=None, cluster_id=0,
     if not isinstance(extra_values, dict):
         raise ValidationError(nm("extra_values"), "must be a mapping of chart values", value=extra_values)
     extra_paths = dotted_paths(extra_values)
+    for key, problem in MODE_CONFLICTS.get(mode, {}).items():
+        if get_path(extra_values, key) not in (None, False):
+            raise ValidationError(nm("extra_values"), "sets %s: %s" % (key, problem))
     for key, option in OPTION_KEYS.items():
         if _touches(extra_paths, key):
             raise ValidationError(nm("extra_values"), "sets %s, which has its own option: use %s instead"

@@ -167,8 +167,8 @@ def _chain(exc):
     return seen
 
 
-def _classify(exc, timeout):
-    """(reason, advice) for a failed ``/version`` probe."""
+def classify_failure(exc, timeout):
+    """(reason, advice) for a request to the API server that failed with ``exc`` (``timeout``: seconds allowed)."""
     status = getattr(exc, "status", None)
     if status == 401:
         return ("401 Unauthorized: the API server rejected the credentials",
@@ -225,7 +225,7 @@ def check_reachable(api_client, timeout=10):
             raise kubernetes.client.ApiException(status=status, reason=getattr(response, "reason", ""))
         version = json.loads(response.data)
     except Exception as exc:
-        reason, advice = _classify(exc, timeout)
+        reason, advice = classify_failure(exc, timeout)
         raise ClusterUnreachableError(
             api_client.configuration.host, reason,
             kubeconfig=source.get("kubeconfig"), context=source.get("context"), advice=advice,

@@ -8,6 +8,9 @@
 * The binary comes from an explicit path or from ``PATH``; if absent -> ``CommandNotFoundError``.
 * Each command runs in its own process group; on timeout the whole group gets SIGTERM, then
   SIGKILL after a short grace, so helpers it spawned (plugins, ``aws eks get-token``...) die too.
+* If the module itself is interrupted while the command runs (SIGINT, or the SIGTERM of a killed
+  ansible-playbook), the command's process group is killed before the module exits: no eksctl or
+  helm is left working on the cluster with nobody waiting for it.
 * ``env`` is merged over ``os.environ`` (a ``None`` value removes a variable).
 * ``redact`` values are replaced by ``********`` in the returned argv, in errors and in the lines
   given to ``on_line``. ``stdout``/``stderr`` in the result are left intact because callers parse
@@ -27,6 +30,7 @@ import selectors
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import (
@@ -121,6 +125,22 @@ def _kill_group(proc, grace):
         pass
 
 
+def _exit_on_sigterm(signum, _frame):
+    raise SystemExit(128 + signum)  # unwinds through run_command's clean-up, unlike the default action
+
+
+def _trap_sigterm():
+    """Make SIGTERM unwind the stack while a command runs; the previous handler, or None if left alone
+    (not the main thread, or someone else already handles SIGTERM)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        return None
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    return previous
+
+
 class _LineSplitter:
     """Turns the chunks read from one pipe into redacted lines for ``on_line``."""
 
@@ -164,6 +184,15 @@ def run_command(argv, check=True, timeout=None, env=None, redact=(), stdin=None,
     if isinstance(stdin, str):
         stdin = stdin.encode("utf-8")
 
+    previous_sigterm = _trap_sigterm()
+    try:
+        return _run(argv, shown_argv, secrets, check, timeout, env, stdin, cwd, on_line, kill_grace)
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _run(argv, shown_argv, secrets, check, timeout, env, stdin, cwd, on_line, kill_grace):
     start = time.monotonic()
     deadline = None if timeout is None else start + timeout
     try:
@@ -242,7 +271,7 @@ def run_command(argv, check=True, timeout=None, env=None, redact=(), stdin=None,
         rc = proc.wait()
         finished = True
     finally:
-        if not finished:  # on_line raised, or we were interrupted: do not leave the command behind
+        if not finished:  # on_line raised, or we were interrupted (SIGINT/SIGTERM): leave no command behind
             _kill_group(proc, 0)
             proc.wait()
         for key in list(sel.get_map().values()):

@@ -204,6 +204,7 @@ report_files:
   sample: {json: /tmp/reports/bandwidth-test.json, md: /tmp/reports/bandwidth-test.md}
 """
 
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.bandwidth import DEFAULTS
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.module_base import CiliumEksModule
 
 
@@ -224,19 +225,19 @@ def run(module):
 def main():
     module = CiliumEksModule(
         argument_spec=dict(
-            limit=dict(type="str", default="10M"),
+            limit=dict(type="str", default=DEFAULTS["limit"]),
             ingress_limit=dict(type="str"),
-            tool=dict(type="str", default="netperf", choices=["netperf", "iperf3"]),
-            image=dict(type="str", default="cilium/netperf"),
-            duration=dict(type="int", default=10),
-            tolerance=dict(type="float", default=0.05),
-            min_ratio=dict(type="float", default=0.5),
-            namespace=dict(type="str", default="cilium-bandwidth-test"),
-            server_name=dict(type="str", default="netperf-server"),
-            client_name=dict(type="str", default="netperf-client"),
-            cilium_namespace=dict(type="str", default="kube-system"),
-            timeout=dict(type="int", default=300),
-            keep=dict(type="bool", default=False),
+            tool=dict(type="str", default=DEFAULTS["tool"], choices=["netperf", "iperf3"]),
+            image=dict(type="str", default=DEFAULTS["image"]),
+            duration=dict(type="int", default=DEFAULTS["duration"]),
+            tolerance=dict(type="float", default=DEFAULTS["tolerance"]),
+            min_ratio=dict(type="float", default=DEFAULTS["min_ratio"]),
+            namespace=dict(type="str", default=DEFAULTS["namespace"]),
+            server_name=dict(type="str", default=DEFAULTS["server_name"]),
+            client_name=dict(type="str", default=DEFAULTS["client_name"]),
+            cilium_namespace=dict(type="str", default=DEFAULTS["cilium_namespace"]),
+            timeout=dict(type="int", default=DEFAULTS["timeout"]),
+            keep=dict(type="bool", default=DEFAULTS["keep"]),
             report_dir=dict(type="path"),
         ),
         k8s_auth=True,

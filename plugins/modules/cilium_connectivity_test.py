@@ -57,7 +57,7 @@ options:
     elements: str
     default: []
   junit_file:
-    description: Write the results as a JUnit XML file there (C(--junit-file)).
+    description: Write the results as a JUnit XML file there (C(--junit-file)), mode 0644.
     type: path
   cilium_path:
     description: Path of the C(cilium) CLI. Looked up on C(PATH) when not given.

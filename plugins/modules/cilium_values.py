@@ -69,6 +69,8 @@ options:
     description:
       - Further chart values, merged on top. Keys a mode decides, keys with their own option and keys removed
         from that chart version are refused.
+      - In chaining mode, C(bandwidthManager.bbr) (the agent does not start with BBR there) and
+        C(eni.awsEnablePrefixDelegation) (no effect there) are refused too.
     type: dict
     default: {}
   installed_values:

@@ -53,11 +53,13 @@ options:
       - When empty, RV(tools.download) is not returned.
     type: dict
   os:
-    description: Operating system of the release downloads (V(linux), V(darwin)); default the managed node's.
+    description: Operating system of the release downloads; default the managed node's.
     type: str
+    choices: [linux, darwin]
   arch:
-    description: Architecture of the release downloads (V(amd64), V(arm64)); default the managed node's.
+    description: Architecture of the release downloads; default the managed node's.
     type: str
+    choices: [amd64, arm64]
 """
 
 EXAMPLES = r"""
@@ -145,7 +147,12 @@ tools:
       output: v3.19.5+g4a19a5b
 """
 
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cli_tools import TOOLS, tools_report
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cli_tools import (
+    ARCHITECTURES,
+    OPERATING_SYSTEMS,
+    TOOLS,
+    tools_report,
+)
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.module_base import CiliumEksModule
 
 
@@ -156,8 +163,8 @@ def main():
             tools=dict(type="list", elements="str", choices=list(TOOLS), required=True),
             versions=dict(type="dict", default={}),
             download_base_urls=dict(type="dict"),
-            os=dict(type="str"),
-            arch=dict(type="str"),
+            os=dict(type="str", choices=list(OPERATING_SYSTEMS)),
+            arch=dict(type="str", choices=sorted(set(ARCHITECTURES.values()))),
         ),
         supports_check_mode=True,
     )

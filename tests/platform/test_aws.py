@@ -12,6 +12,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+import botocore.config
+import botocore.exceptions
 from botocore.exceptions import ClientError
 
 from eks_sandbox import aws
@@ -326,3 +328,52 @@ def test_start_and_stop_are_quick(tmp_path):
     down = time.monotonic() - started - up
     assert up < 15 and down < 5, (up, down)
     assert not alive(info["pid"])
+
+
+def test_injected_faults_answer_the_chosen_operation_then_stop(sandbox):
+    proxy = aws.EksApiProxy(sandbox["moto_endpoint"], quiet=True).start()
+    try:
+        no_retry = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
+        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                        region_name=REGION)
+        eks = session.client("eks", endpoint_url=proxy.url, config=no_retry)
+        cfn = session.client("cloudformation", endpoint_url=proxy.url, config=no_retry)
+        aws.inject_faults(proxy.url, "eks:DescribeCluster", count=2, status=429)
+        aws.inject_faults(proxy.url, "cloudformation:DescribeStacks", count=1, status=503)
+        for _ in range(2):
+            with pytest.raises(botocore.exceptions.ClientError) as info:
+                eks.describe_cluster(name=CLUSTER)
+            assert info.value.response["Error"]["Code"] == "ThrottlingException"
+            assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+        assert eks.list_clusters()["clusters"] == [CLUSTER]  # other operations are not touched
+        assert eks.describe_cluster(name=CLUSTER)["cluster"]["name"] == CLUSTER  # the count is used up
+        with pytest.raises(botocore.exceptions.ClientError) as info:
+            cfn.describe_stacks()
+        assert info.value.response["Error"]["Code"] == "ServiceUnavailable"
+        report = aws.fault_report(proxy.url)
+        assert report == {"pending": [], "served": {"eks:DescribeCluster": 2, "cloudformation:DescribeStacks": 1}}
+        aws.inject_faults(proxy.url, "*", count=5, status=500)
+        assert aws.inject_faults(proxy.url) == {"pending": [], "served": {}}  # cleared
+        assert eks.describe_cluster(name=CLUSTER)["cluster"]["name"] == CLUSTER
+    finally:
+        proxy.stop()
+
+
+def test_standard_retries_ride_out_fewer_faults_than_attempts(sandbox):
+    proxy = aws.EksApiProxy(sandbox["moto_endpoint"], quiet=True).start()
+    try:
+        eks = client(proxy.url, "eks")  # botocore's default: legacy mode, 5 attempts
+        aws.inject_faults(proxy.url, "eks:ListNodegroups", count=2, status=503)
+        assert eks.list_nodegroups(clusterName=CLUSTER)["nodegroups"]
+        assert aws.fault_report(proxy.url)["served"] == {"eks:ListNodegroups": 2}
+    finally:
+        proxy.stop()
+
+
+def test_operation_names_of_rest_and_query_requests():
+    signed = {"Authorization": "AWS4-HMAC-SHA256 Credential=testing/20250601/us-east-1/eks/aws4_request, ..."}
+    assert aws.operation_of("GET", "/clusters/demo", signed, b"") == "eks:DescribeCluster"
+    assert aws.operation_of("GET", "/clusters/demo/node-groups/ng-1", signed, b"") == "eks:DescribeNodegroup"
+    query = {"Authorization": signed["Authorization"].replace("/eks/", "/ec2/"),
+             "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    assert aws.operation_of("POST", "/", query, b"Action=DescribeSubnets&Version=2016-11-15") == "ec2:DescribeSubnets"

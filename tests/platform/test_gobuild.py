@@ -71,7 +71,15 @@ def test_helm_version_ldflags_use_the_sandbox_kubernetes_version():
         assert flags[f"{package}.k8sVersionMinor"] == "34"
 
 
-# --- go.mod rewriting ------------------------------------------------------------------
+# --- go.mod rewriting (the collection's, shared with the tools role's go method) ----------
+
+def test_the_go_mod_rewriting_is_the_collections():
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cli_tools
+
+    for name in ("rewrite_replaces", "render_go_mod", "merge_go_sums", "newest_go_version", "is_local_path",
+                 "kubernetes_staging_version"):
+        assert getattr(gobuild, name) is getattr(cli_tools, name), name
+
 
 def test_local_staging_replaces_become_published_modules():
     kubernetes = _go_mod(
@@ -147,7 +155,7 @@ def test_render_go_mod():
          ("example.com/old@v1.0.0", "example.com/new@v1.0.1")],
     )
     assert text.splitlines() == [
-        "module gobuild.local/etcd", "",
+        "module cilium-eks.local/etcd", "",
         "go 1.26.0", "",
         "require (", "\tgo.etcd.io/etcd/server/v3 v3.6.16", ")", "",
         "replace (",
@@ -166,7 +174,7 @@ def test_merge_go_sums_dedupes_and_sorts():
 
 def test_newest_go_version():
     docs = [_go_mod("a", go="1.24.0"), _go_mod("b", go="1.26.0"), _go_mod("c", go="1.9")]
-    assert gobuild._newest_go_version(docs) == "1.26.0"
+    assert gobuild.newest_go_version(docs) == "1.26.0"
 
 
 def test_stderr_tail_keeps_last_lines():

@@ -10,6 +10,11 @@ Clients never talk to moto directly. They talk to :class:`EksApiProxy`, which
   write-kubeconfig`` point at the sandbox (moto makes up a random endpoint and a CA that is not
   even base64, and cannot be told otherwise);
 * forwards every other request unchanged (method, path, headers, body) to moto.
+* on demand, answers chosen AWS operations with errors instead of forwarding them (fault
+  injection, see :class:`Faults`): ``PUT /__eks_sandbox__/faults`` with
+  ``{"operation": "eks:DescribeCluster", "count": 3, "status": 429}`` makes the next 3 calls of
+  that operation (``"*"``: any) fail with 429 ThrottlingException (503: ServiceUnavailable...);
+  ``GET`` shows what is left and what was served, ``DELETE`` clears them. :func:`inject_faults`.
 
 Run-time state lives in ``state_dir()/aws``: ``moto.json``/``moto.log`` and
 ``eks-proxy.json``/``eks-proxy.log`` (pid + port of each process, so that a separate
@@ -468,6 +473,75 @@ def patch_cluster(cluster: dict, override: dict) -> dict:
     return cluster
 
 
+# EKS is a REST API: its operations are told apart by method and path, not by an Action parameter.
+EKS_OPERATIONS = [
+    ("GET", re.compile(r"^/clusters$"), "ListClusters"),
+    ("POST", re.compile(r"^/clusters$"), "CreateCluster"),
+    ("GET", re.compile(r"^/clusters/[^/]+$"), "DescribeCluster"),
+    ("DELETE", re.compile(r"^/clusters/[^/]+$"), "DeleteCluster"),
+    ("GET", re.compile(r"^/clusters/[^/]+/node-groups$"), "ListNodegroups"),
+    ("POST", re.compile(r"^/clusters/[^/]+/node-groups$"), "CreateNodegroup"),
+    ("GET", re.compile(r"^/clusters/[^/]+/node-groups/[^/]+$"), "DescribeNodegroup"),
+    ("DELETE", re.compile(r"^/clusters/[^/]+/node-groups/[^/]+$"), "DeleteNodegroup"),
+]
+_SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/(?P<service>[^/]+)/aws4_request")
+# Error codes by protocol: REST/JSON services (EKS) and the query ones (EC2, IAM, STS, CloudFormation).
+FAULT_CODES = {429: ("ThrottlingException", "Throttling"), 500: ("ServerException", "InternalFailure"),
+               503: ("ServiceUnavailableException", "ServiceUnavailable")}
+
+
+def operation_of(method: str, path: str, headers, body: bytes) -> str:
+    """``service:Operation`` of a signed AWS request (``eks:DescribeCluster``, ``cloudformation:DescribeStacks``)."""
+    scope = _SCOPE_RE.search(headers.get("Authorization", ""))
+    service = scope.group("service") if scope else "?"
+    target = headers.get("X-Amz-Target")
+    if target:
+        return f"{service}:{target.rsplit('.', 1)[-1]}"
+    if service == "eks":
+        name = next((op for verb, pattern, op in EKS_OPERATIONS if verb == method and pattern.match(path)), "?")
+        return f"eks:{name}"
+    query = parse_qs(urlsplit(path).query)
+    if "application/x-www-form-urlencoded" in headers.get("Content-Type", ""):
+        query.update(parse_qs(body.decode("utf-8", "replace")))
+    return f"{service}:{(query.get('Action') or ['?'])[0]}"
+
+
+class Faults:
+    """Errors to answer instead of forwarding: ``{"operation", "count", "status", "code"}`` rules, used up in order.
+
+    ``served`` counts the errors given per operation, so a test can tell how many times a client tried."""
+
+    def __init__(self):
+        self.rules: list = []
+        self.served: dict = {}
+
+    def add(self, rule: dict) -> dict:
+        status = int(rule.get("status", 429))
+        if status not in FAULT_CODES and not rule.get("code"):
+            raise ApiError("InvalidParameterException", f"status {status}: give a code, or one of {sorted(FAULT_CODES)}")
+        if not rule.get("operation") or int(rule.get("count", 1)) < 1:
+            raise ApiError("InvalidParameterException", "operation (service:Operation or *) and count >= 1 are required")
+        added = {"operation": rule["operation"], "count": int(rule.get("count", 1)), "status": status,
+                 "code": rule.get("code")}
+        self.rules.append(added)
+        return added
+
+    def take(self, operation: str):
+        """The rule answering this call (its count used up by one), or None."""
+        for rule in self.rules:
+            if rule["operation"] in ("*", operation) and rule["count"] > 0:
+                rule["count"] -= 1
+                self.served[operation] = self.served.get(operation, 0) + 1
+                return rule
+        return None
+
+    def report(self) -> dict:
+        return {"pending": [r for r in self.rules if r["count"] > 0], "served": dict(self.served)}
+
+    def clear(self) -> None:
+        self.rules, self.served = [], {}
+
+
 class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 120
@@ -483,12 +557,31 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 self._send_json(200, describe_cluster_versions(query, proxy.now()))
             elif path == ADMIN_PATH or path.startswith(ADMIN_PATH + "/"):
                 self._send_json(*proxy.admin(self.command, path[len(ADMIN_PATH):], body))
-            else:
+            elif not self._inject_fault(operation_of(self.command, self.path, self.headers, body)):
                 self._forward(body)
         except ApiError as err:
             self._send_json(err.status, {"message": err.message}, {"x-amzn-ErrorType": err.kind})
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
+
+    def _inject_fault(self, operation: str) -> bool:
+        """Answer with the error of a fault rule matching ``operation``; False when none does."""
+        rule = self.server.proxy.take_fault(operation)
+        if rule is None:
+            return False
+        rest_json, query = FAULT_CODES.get(rule["status"], (rule["code"], rule["code"]))
+        message = f"injected by the eks_sandbox proxy for {operation}"
+        if operation.startswith("eks:"):
+            self._send_json(rule["status"], {"message": message}, {"x-amzn-ErrorType": rule["code"] or rest_json})
+            return True
+        data = (f"<ErrorResponse><Error><Type>Receiver</Type><Code>{rule['code'] or query}</Code>"
+                f"<Message>{message}</Message></Error><RequestId>fault</RequestId></ErrorResponse>").encode()
+        self.send_response(rule["status"])
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return True
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -572,6 +665,7 @@ class EksApiProxy:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.quiet = quiet
         self.clusters: dict = {}
+        self.faults = Faults()
         self._lock = threading.Lock()
         self._thread = None
         self.httpd = _ProxyHTTPServer((host, port), _ProxyHandler)
@@ -605,6 +699,12 @@ class EksApiProxy:
         with self._lock:
             if method in ("GET", "HEAD") and not parts:
                 return 200, {"upstream": self.upstream.geturl(), "clusters": dict(self.clusters)}
+            if parts == ["faults"]:
+                if method == "PUT":
+                    return 200, self.faults.add(json.loads(body or b"{}"))
+                if method == "DELETE":
+                    self.faults.clear()
+                return 200, self.faults.report()
             if len(parts) == 2 and parts[0] == "clusters":
                 name = parts[1]
                 if method == "PUT":
@@ -619,6 +719,11 @@ class EksApiProxy:
                     return 200, {"cluster": name}
                 raise ApiError("ResourceNotFoundException", f"no override for cluster {name}", 404)
         raise ApiError("InvalidRequestException", f"unknown admin call {method} {path}", 404)
+
+    def take_fault(self, operation: str):
+        """The fault rule that answers this call instead of moto, if any (see :class:`Faults`)."""
+        with self._lock:
+            return self.faults.take(operation)
 
     def rewrite(self, path: str, data: bytes) -> bytes:
         """Patch the ``cluster`` of a successful answer under ``/clusters`` if it is registered."""
@@ -653,6 +758,26 @@ def register_cluster_endpoint(proxy_endpoint: str, cluster_name: str, api_server
         if err.code == 404:  # plain moto
             return False
         raise
+
+
+def inject_faults(proxy_endpoint: str, operation: str = None, count: int = 1, status: int = 429,
+                  code: str = None) -> dict:
+    """Make the proxy answer the next ``count`` calls of ``operation`` with an error; ``operation=None``
+    clears every rule. Returns the proxy's fault report (``pending`` rules, errors ``served`` so far)."""
+    if operation is None:
+        request = urllib.request.Request(f"{proxy_endpoint}{ADMIN_PATH}/faults", method="DELETE")
+    else:
+        rule = {"operation": operation, "count": count, "status": status, **({"code": code} if code else {})}
+        request = urllib.request.Request(f"{proxy_endpoint}{ADMIN_PATH}/faults", data=json.dumps(rule).encode(),
+                                         method="PUT", headers={"Content-Type": "application/json"})
+    with _OPENER.open(request, timeout=10) as answer:
+        answer.read()
+    return fault_report(proxy_endpoint)
+
+
+def fault_report(proxy_endpoint: str) -> dict:
+    with _OPENER.open(f"{proxy_endpoint}{ADMIN_PATH}/faults", timeout=10) as answer:
+        return json.loads(answer.read())
 
 
 # --------------------------------------------------------------------------------------------

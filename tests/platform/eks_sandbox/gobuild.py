@@ -10,6 +10,8 @@ build serves every recipe:
    ``go.etcd.io/etcd/api/v3 => ../api``), which make ``go install pkg@version`` refuse, are
    turned into the published sibling module at the matching version. The upstream
    go.sum files seed the throwaway one (the checksum database here lacks some versions).
+   This go.mod work is the collection's own (``plugins/module_utils/cli_tools.py``), which the
+   tools role's go method runs too: one implementation for both.
 3. ``go build -trimpath -ldflags ...`` every binary into a temporary folder next to the
    cache entry, run a version smoke check, then rename the folder into place. A folder
    whose ``build.json`` does not match the recipe, or that lacks a binary, is not cached.
@@ -37,9 +39,22 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from . import cache, versions
 
+# The go.mod rewriting is the collection's own (module_utils/cli_tools.py, behind the tools role's go method):
+# `make deps` links this repository into .collections as cloudnet.cilium_eks.
+_COLLECTIONS = Path(__file__).resolve().parents[3] / ".collections"
+if str(_COLLECTIONS) not in sys.path:
+    sys.path.append(str(_COLLECTIONS))
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cli_tools import (  # noqa: E402
+    is_local_path,
+    kubernetes_staging_version,
+    merge_go_sums,
+    newest_go_version,
+    render_go_mod,
+    rewrite_replaces,
+)
+
 STDERR_TAIL_LINES = 40
 SMOKE_TIMEOUT_SECONDS = 30
-THROWAWAY_MODULE_PREFIX = "gobuild.local/"
 
 
 class GoBuildError(RuntimeError):
@@ -89,12 +104,6 @@ class Recipe:
 def _major_minor(version: str) -> tuple[str, str]:
     major, minor = version.lstrip("v").split(".")[:2]
     return major, minor
-
-
-def kubernetes_staging_version(version: str) -> str:
-    """``v1.34.4`` -> ``v0.34.4``: how k8s.io/kubernetes' staging modules are published."""
-    minor_and_patch = version.lstrip("v").split(".", 1)[1]
-    return f"v0.{minor_and_patch}"
 
 
 def kubernetes_version_ldflags(version: str) -> dict[str, str]:
@@ -238,77 +247,6 @@ def resolve_ldflags(templates: Mapping[str, str], **context: str) -> dict[str, s
     return {symbol: value.format_map(context) for symbol, value in templates.items()}
 
 
-def is_local_path(path: str) -> bool:
-    """A replace target that is a directory, not a module (go.mod's own rule)."""
-    return path.startswith(("./", "../", "/")) or path in (".", "..")
-
-
-def rewrite_replaces(
-    upstream_go_mods: Iterable[Mapping],
-    version: str,
-    sibling_version: str | None = None,
-) -> list[tuple[str, str]]:
-    """The replace directives a throwaway module needs to build the upstream modules.
-
-    ``upstream_go_mods`` are ``go mod edit -json`` documents. Module replacements are kept
-    as they are (forks, pinned versions). Local-directory replacements of a module that the
-    upstream requires become that published module at ``sibling_version`` (default
-    ``version``); local ones for modules it does not require are guards
-    (``=> ./FORBIDDEN_DEPENDENCY``) and dropped. Returns ``(old, new)`` pairs as
-    ``go mod edit -replace`` spells them: ``path`` or ``path@version``.
-    """
-    targets = {doc["Module"]["Path"] for doc in upstream_go_mods}
-    rewritten: dict[str, str] = {}
-    for doc in upstream_go_mods:
-        required = {req["Path"] for req in doc.get("Require") or ()}
-        for replace in doc.get("Replace") or ():
-            old, new = replace["Old"], replace["New"]
-            if old["Path"] in targets:
-                continue
-            if is_local_path(new["Path"]):
-                if old["Path"] not in required:
-                    continue
-                new_spec = f"{old['Path']}@{sibling_version or version}"
-            else:
-                new_spec = f"{new['Path']}@{new['Version']}"
-            old_spec = f"{old['Path']}@{old['Version']}" if old.get("Version") else old["Path"]
-            if rewritten.setdefault(old_spec, new_spec) != new_spec:
-                raise ValueError(
-                    f"conflicting replacements for {old_spec}: {rewritten[old_spec]} and {new_spec}"
-                )
-    return sorted(rewritten.items())
-
-
-def _newest_go_version(upstream_go_mods: Iterable[Mapping]) -> str:
-    def key(go: str) -> tuple[int, ...]:
-        return tuple(int(part) for part in go.split("."))
-
-    return max((doc.get("Go") or "1.21" for doc in upstream_go_mods), key=key)
-
-
-def render_go_mod(
-    name: str,
-    go_version: str,
-    requires: Mapping[str, str],
-    replaces: Sequence[tuple[str, str]],
-) -> str:
-    """Text of the throwaway module's go.mod."""
-    def spec(module_at_version: str) -> str:
-        return " ".join(module_at_version.split("@", 1))
-
-    lines = [f"module {THROWAWAY_MODULE_PREFIX}{name}", "", f"go {go_version}", ""]
-    lines += ["require ("] + [f"\t{path} {ver}" for path, ver in requires.items()] + [")", ""]
-    if replaces:
-        lines += ["replace ("] + [f"\t{spec(old)} => {spec(new)}" for old, new in replaces] + [")", ""]
-    return "\n".join(lines)
-
-
-def merge_go_sums(texts: Iterable[str]) -> str:
-    """The go.sum lines of several modules, deduplicated and sorted."""
-    lines = {line.strip() for text in texts for line in text.splitlines() if line.strip()}
-    return "".join(f"{line}\n" for line in sorted(lines))
-
-
 def stderr_tail(stderr: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(stderr.strip().splitlines()[-lines:])
 
@@ -438,7 +376,7 @@ def _build(recipe: Recipe) -> dict[str, Path]:
 
         (module_dir / "go.mod").write_text(render_go_mod(
             recipe.name,
-            _newest_go_version(upstream),
+            newest_go_version(upstream),
             {module: recipe.version for module in recipe.modules},
             rewrite_replaces(upstream, recipe.version, recipe.sibling_version),
         ))

@@ -42,7 +42,7 @@ def test_paginated_errors_are_converted_too(clients):
 
 
 def test_retries_use_botocores_standard_mode_with_backoff(clients):
-    assert clients.config.retries == {"mode": "standard", "max_attempts": aws_client.MAX_ATTEMPTS}
+    assert clients.config.retries == {"mode": "standard", "total_max_attempts": aws_client.MAX_ATTEMPTS}
     assert clients.client("eks").meta.config.retries["mode"] == "standard"
 
 
@@ -52,3 +52,13 @@ def test_region_from_env(monkeypatch):
     assert aws_client.region_from_env() == "eu-west-3"
     monkeypatch.setenv("AWS_REGION", "us-west-2")
     assert aws_client.region_from_env() == "us-west-2"
+
+
+@pytest.mark.parametrize("code", ["ServiceUnavailableException", "ServerException", "InternalFailure"])
+def test_persistent_server_errors_say_they_were_retried_and_are_usually_transient(clients, code):
+    with Stubber(clients.client("eks")) as stub:
+        stub.add_client_error("list_clusters", service_error_code=code, service_message="try later", http_status_code=503)
+        with pytest.raises(aws_client.AwsError) as caught:
+            clients.call("eks", "list_clusters")
+    assert caught.value.msg.startswith("AWS call eks:ListClusters in us-east-1 failed with %s: try later" % code)
+    assert "server error 8 times in a row (retried with backoff)" in caught.value.msg

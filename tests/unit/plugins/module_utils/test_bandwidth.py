@@ -164,3 +164,51 @@ def test_unschedulable_pod_names_the_node_count():
     with pytest.raises(BandwidthTestError) as info:
         bare_test()._running(pod("netperf-client", unschedulable=message), ["a", "b"])
     assert message in str(info.value) and "found 2: a, b" in str(info.value)
+
+
+class FakeCore:
+    """read_node/read_namespaced_pod of a cluster holding ``nodes`` and ``pods`` (names), 404 otherwise."""
+
+    def __init__(self, nodes, pods, deleting=()):
+        self.nodes, self.pods, self.deleting = set(nodes), set(pods), set(deleting)
+
+    @staticmethod
+    def _found(name, present, deleting):
+        from kubernetes.client.rest import ApiException
+
+        if name not in present:
+            raise ApiException(status=404, reason="Not Found")
+        return SimpleNamespace(metadata=SimpleNamespace(deletion_timestamp="now" if name in deleting else None))
+
+    def read_node(self, name):
+        return self._found(name, self.nodes, ())
+
+    def read_namespaced_pod(self, name, _namespace):
+        return self._found(name, self.pods, self.deleting)
+
+
+def placed(name, node):
+    return SimpleNamespace(metadata=SimpleNamespace(name=name), spec=SimpleNamespace(node_name=node))
+
+
+@pytest.mark.parametrize("nodes, pods, deleting, expected", [
+    (["n1", "n2"], ["netperf-server", "netperf-client"], [], []),
+    (["n1"], ["netperf-server"], ["netperf-server"], ["pod cilium-bandwidth-test/netperf-server on node n1 was deleted",
+                                                      "node n2 (running pod netperf-client) was removed"]),
+])
+def test_lost_nodes_and_pods_are_named(nodes, pods, deleting, expected):
+    test = bare_test()
+    test.k8s = SimpleNamespace(core=FakeCore(nodes, pods, deleting))
+    assert test.lost_during_test([placed("netperf-server", "n1"), placed("netperf-client", "n2")]) == expected
+
+
+def test_a_lost_node_fails_the_test_naming_it():
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.bandwidth import BandwidthTestError
+
+    test = bare_test()
+    test.k8s = SimpleNamespace(core=FakeCore(["n1"], ["netperf-server", "netperf-client"]))
+    with pytest.raises(BandwidthTestError) as info:
+        test.fail_if_lost([placed("netperf-server", "n1"), placed("netperf-client", "n2")], OSError("stream closed"))
+    assert str(info.value).startswith("The bandwidth test was cut short: node n2 (running pod netperf-client) was "
+                                      "removed. Its pods were deleted; run it again")
+    assert info.value.details["cause"] == "stream closed"

@@ -266,3 +266,48 @@ def test_no_wait_reads_once():
     with pytest.raises(cs.CiliumNotHealthyError) as info:
         checker.wait(timeout=300, wait=False)
     assert checker.sleeps == [] and "(wait=false)" in info.value.msg
+
+
+class FlakyApiChecker(FakeChecker):
+    """FakeChecker whose scripted states may be an exception raised by ``snapshot`` (the API server down)."""
+
+    def snapshot(self):
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        if isinstance(state, Exception):
+            raise state
+        return evaluate(state, expect=self.expect)
+
+
+def test_wait_rides_out_an_api_server_restart():
+    down = cs.ApiUnavailableError("Kubernetes API server https://127.0.0.1:6443 did not answer (connection refused)")
+    checker = FlakyApiChecker([down, down, cluster()])
+    status = checker.wait(timeout=60)
+    assert status["healthy"] is True
+    assert [p["summary"] for p in status["progress"]] == [str(down), "healthy"]
+
+
+def test_api_server_down_until_the_timeout_is_a_clear_error():
+    down = cs.ApiUnavailableError("Kubernetes API server https://127.0.0.1:6443 answered 503 Service Unavailable")
+    checker = FlakyApiChecker([down])
+    with pytest.raises(cs.ApiUnavailableError) as info:
+        checker.wait(timeout=3)
+    assert info.value.msg.startswith(str(down) + ", still after waiting 3.0s (timeout 3s)")
+    assert "kubectl get --raw /readyz" in info.value.msg
+    assert sum(checker.sleeps) == 3.0
+
+
+def test_unreachable_api_server_is_reported_as_unavailable():
+    import urllib3
+
+    class Api:
+        configuration = type("Configuration", (), {"host": "https://127.0.0.1:6443"})()
+
+    checker = cs.CiliumStatusChecker.__new__(cs.CiliumStatusChecker)
+    checker.api_client, checker.exec_timeout = Api(), 5
+
+    def read_namespaced_daemon_set(*_args, **_kwargs):
+        raise urllib3.exceptions.MaxRetryError(None, "/apis/apps/v1", ConnectionRefusedError(111, "Connection refused"))
+
+    with pytest.raises(cs.ApiUnavailableError) as info:
+        checker._read(read_namespaced_daemon_set, "cilium", "kube-system")  # pylint: disable=protected-access
+    assert info.value.msg.startswith("Kubernetes API server https://127.0.0.1:6443 did not answer (connection refused")

@@ -310,3 +310,26 @@ def test_unstartable_binary_is_reported(tmp_path):
     with pytest.raises(CiliumEksError) as info:
         run_command([str(bogus), "version"])
     assert "Could not start" in str(info.value)
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_interrupted_caller_kills_the_command_group(tmp_path, signame):
+    """A module interrupted while its command runs (Ctrl-C, ansible-playbook killed) takes the command along."""
+    import signal
+    import subprocess
+
+    pid_file = tmp_path / "pid"
+    caller = """
+        import sys
+        from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.runner import run_command
+        run_command([sys.executable, "-c", "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); "
+                     "time.sleep(60)", sys.argv[1]])
+    """
+    proc = subprocess.Popen(py(caller) + [str(pid_file)], env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    deadline = time.monotonic() + 20
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    command_pid = int(pid_file.read_text())
+    proc.send_signal(getattr(signal, signame))
+    assert proc.wait(timeout=10) != 0
+    assert _wait_gone(command_pid), "the command %d survived the %s of its caller" % (command_pid, signame)

@@ -1,0 +1,258 @@
+"""The user's playbooks end to end on one sandbox: site.yml twice, verify.yml, render.yml, teardown.yml.
+
+One module-scoped sandbox (2 tainted nodes, as `make sandbox` makes it) is converged once by site.yml
+with the real inventories/sandbox variables; the tests then run, in this order, a second site.yml,
+verify.yml, render.yml (with AWS and Kubernetes pointed at a port nothing listens on) and teardown.yml
+(refused twice, check mode, Cilium only, then everything, twice). AWS is moto behind the sandbox's EKS proxy and
+eksctl is the contract double (tests/platform/eks_sandbox/eksctl_double.py): real eksctl cannot be had here.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from kubernetes import client
+
+from eks_sandbox import kube
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOKS = REPO / "playbooks"
+CLUSTER = "hp-playbooks"
+TEST_NAMESPACE = "cilium-bandwidth-test"  # bandwidth_manager_verify_namespace's default
+PLAN_TASK = "Plan the changes (read-only; the whole run in check mode)"
+MEASURE_TASK = "Measure a limited pod's bandwidth"
+
+
+@pytest.fixture(scope="module")
+def platform(sandbox_factory, tmp_path_factory):
+    """The sandbox, its datapath for the bandwidth test, and an inventory naming its cluster.
+
+    The inventory is inventories/sandbox's group_vars (linked, so the playbooks see exactly what
+    `make sandbox` uses) with one host named after this sandbox's cluster.
+    """
+    box = sandbox_factory(CLUSTER, nodes=2, agent_not_ready_taint=True)
+    datapath = subprocess.run([sys.executable, "-m", "eks_sandbox", "datapath", "up", "--name", CLUSTER,
+                               "--namespace", TEST_NAMESPACE], capture_output=True, text=True, check=False,
+                              env=dict(os.environ, PYTHONPATH=str(REPO / "tests" / "platform")))
+    assert datapath.returncode == 0, datapath.stderr
+    work = tmp_path_factory.mktemp("playbooks")
+    inventory = work / "inventory"
+    inventory.mkdir()
+    (inventory / "group_vars").symlink_to(REPO / "inventories" / "sandbox" / "group_vars")
+    (inventory / "hosts.yml").write_text(yaml.safe_dump({"eks_clusters": {"hosts": {CLUSTER: {
+        "eks_cluster_name": CLUSTER, "eks_cluster_region": box.spec.region}}}}))
+    extra_vars = {"cilium_eks_kubeconfig": str(work / "kubeconfig"), "cilium_eks_report_dir": str(work / "reports")}
+    return {"box": box, "env": box.env, "inventory": inventory, "vars": extra_vars, "work": work}
+
+
+def play(run_playbook, platform, name, env=None, extra_vars=None, check=False):
+    return run_playbook(PLAYBOOKS / name, platform["inventory"], env or platform["env"],
+                        extra_vars=dict(platform["vars"], **(extra_vars or {})), check=check)
+
+
+def host_result(result, task):
+    """The one result of ``task`` (a playbook task, or a role's task without its ``role : `` prefix)."""
+    results = [t["hosts"][CLUSTER] for play in result.report["plays"] for t in play["tasks"]
+               if t["task"]["name"].rpartition(" : ")[2] == task and CLUSTER in t["hosts"]]
+    assert len(results) == 1, (task, results, result)
+    return results[0]
+
+
+def helm(platform, *args):
+    env = platform["env"]
+    completed = subprocess.run([env["CILIUM_EKS_HELM"], *args, "--kubeconfig", platform["box"].kubeconfig],
+                               capture_output=True, text=True, env=env, check=False, timeout=120)
+    return completed
+
+
+def release(platform):
+    """``helm status`` of the Cilium release as JSON, or None when there is none."""
+    completed = helm(platform, "status", "cilium", "-n", "kube-system", "-o", "json")
+    return json.loads(completed.stdout) if completed.returncode == 0 else None
+
+
+def eks(platform):
+    env = platform["env"]
+    return boto3.session.Session(region_name=platform["box"].spec.region,
+                                 aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                                 aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"]) \
+        .client("eks", endpoint_url=env["AWS_ENDPOINT_URL"])
+
+
+def cluster_state(platform):
+    """What moto holds for the cluster: None when it is gone, else its record and node groups."""
+    client = eks(platform)
+    if CLUSTER not in client.list_clusters()["clusters"]:
+        return None
+    cluster = client.describe_cluster(name=CLUSTER)["cluster"]
+    nodegroups = {name: client.describe_nodegroup(clusterName=CLUSTER, nodegroupName=name)["nodegroup"]
+                  for name in client.list_nodegroups(clusterName=CLUSTER)["nodegroups"]}
+    return {"cluster": cluster, "nodegroups": nodegroups}
+
+
+def unlistened_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def converged(platform, run_playbook):
+    """site.yml's first run (from a sandbox with the EKS records but no Cilium)."""
+    assert release(platform) is None
+    result = play(run_playbook, platform, "site.yml")
+    assert result.rc == 0, result
+    assert result.changed(CLUSTER) > 0
+    return result
+
+
+def test_site_second_run_changes_nothing(platform, converged, run_playbook):
+    before = release(platform)
+    second = play(run_playbook, platform, "site.yml")
+    assert second.rc == 0, second
+    assert second.changed(CLUSTER) == 0, second.stats
+    assert release(platform)["version"] == before["version"]
+    measured = host_result(second, MEASURE_TASK)
+    assert measured["passed"] is True and 0.5 <= measured["ratio"] <= 1.05
+
+
+def test_verify_changes_nothing_and_reports(platform, converged, run_playbook):
+    before = {"release": release(platform), "cluster": cluster_state(platform)}
+    result = play(run_playbook, platform, "verify.yml")
+    assert result.rc == 0, result
+    assert result.changed(CLUSTER) == 0, result.stats
+    assert release(platform)["version"] == before["release"]["version"]
+    assert cluster_state(platform) == before["cluster"]
+    measured = host_result(result, MEASURE_TASK)
+    assert measured["passed"] is True
+    report = (Path(platform["vars"]["cilium_eks_report_dir"]) / "verification.md").read_text()
+    assert "| Mode | eni |" in report and f"| {measured['limit_bps']} |" in report
+    # The bandwidth test's namespace is gone again: verify leaves nothing behind.
+    names = [ns.metadata.name for ns in kube.core_v1(platform["box"].kubeconfig).list_namespace().items]
+    assert TEST_NAMESPACE not in names
+
+
+def test_verify_in_check_mode_changes_nothing(platform, converged, run_playbook):
+    before = release(platform)
+    result = play(run_playbook, platform, "verify.yml", check=True)
+    assert result.rc == 0, result
+    assert result.changed(CLUSTER) == 0, result.stats
+    assert release(platform)["version"] == before["version"]
+    assert host_result(result, MEASURE_TASK).get("skipped") is True
+
+
+def test_render_matches_what_site_applied_without_aws_or_kubernetes(platform, converged, run_playbook):
+    dead = f"http://127.0.0.1:{unlistened_port()}"
+    kubeconfig = platform["work"] / "dead.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "dead",
+        "clusters": [{"name": "dead", "cluster": {"server": dead}}],
+        "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "dead"}}],
+        "users": [{"name": "dead", "user": {"token": "none"}}]}))
+    env = dict(platform["env"], AWS_ENDPOINT_URL=dead, KUBECONFIG=str(kubeconfig))
+    env.pop("EKSCTL_DOUBLE_SANDBOX")
+    out = platform["work"] / "rendered"
+    result = play(run_playbook, platform, "render.yml", env=env,
+                  extra_vars={"render_dir": str(out), "cilium_eks_kubeconfig": str(kubeconfig)})
+    assert result.rc == 0, result
+    assert sorted(p.name for p in out.iterdir()) == ["bandwidth-test.yaml", "cilium-values.yaml",
+                                                     "eksctl-cluster.yaml"]
+
+    # Helm values: exactly the release's user-supplied values.
+    applied = json.loads(helm(platform, "get", "values", "cilium", "-n", "kube-system", "-o", "json").stdout)
+    assert yaml.safe_load((out / "cilium-values.yaml").read_text()) == applied
+
+    # ClusterConfig: what eks_cluster planned with (and would hand to eksctl), and what EKS holds.
+    config = yaml.safe_load((out / "eksctl-cluster.yaml").read_text())
+    assert config == host_result(converged, PLAN_TASK)["config"]
+    state = cluster_state(platform)
+    assert config["metadata"]["version"] == state["cluster"]["version"]
+    assert config["metadata"]["tags"].items() <= state["cluster"]["tags"].items()  # the ownership tag
+    for group in config["managedNodeGroups"]:
+        actual = state["nodegroups"][group["name"]]
+        assert actual["instanceTypes"] == [group["instanceType"]]
+        assert actual["scalingConfig"] == {"desiredSize": group["desiredCapacity"], "minSize": group["minSize"],
+                                           "maxSize": group["maxSize"]}
+        assert [(t["key"], t["value"]) for t in actual["taints"]] == [(t["key"], t["value"]) for t in group["taints"]]
+
+    # Bandwidth test: the objects the test created in the site.yml run (its JSON report names them).
+    namespace, server, client = yaml.safe_load_all((out / "bandwidth-test.yaml").read_text())
+    measured = host_result(converged, MEASURE_TASK)
+    assert namespace["metadata"]["name"] == measured["namespace"] == server["metadata"]["namespace"]
+    assert server["metadata"]["name"] == measured["server_pod"] and client["metadata"]["name"] == measured["client_pod"]
+    assert server["metadata"]["annotations"]["kubernetes.io/egress-bandwidth"] == measured["limit"]
+    assert measured["limit_bps"] == 10_000_000
+    anti = client["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert anti["labelSelector"]["matchExpressions"][0]["values"] == [server["metadata"]["name"]]
+    assert measured["server_node"] != measured["client_node"]
+    image = yaml.safe_load((REPO / "roles" / "bandwidth_manager" / "defaults" / "main.yml").read_text())[
+        "bandwidth_manager_verify_image"]
+    assert {c["image"] for c in server["spec"]["containers"] + client["spec"]["containers"]} == {image}
+
+    # A second render rewrites nothing.
+    again = play(run_playbook, platform, "render.yml", env=env,
+                 extra_vars={"render_dir": str(out), "cilium_eks_kubeconfig": str(kubeconfig)})
+    assert again.rc == 0 and again.changed(CLUSTER) == 0, again.stats
+
+
+@pytest.mark.parametrize("confirm", [None, "some-other-cluster"], ids=["no-confirmation", "wrong-name"])
+def test_teardown_refuses_without_the_cluster_name(platform, converged, run_playbook, confirm):
+    before = {"release": release(platform), "cluster": cluster_state(platform)}
+    result = play(run_playbook, platform, "teardown.yml",
+                  extra_vars={} if confirm is None else {"confirm_delete": confirm})
+    assert result.rc != 0
+    refusal_task = "Require confirm_delete to name the cluster, before touching anything"
+    refusal = host_result(result, refusal_task)
+    assert refusal["failed"] and "Nothing was deleted" in refusal["msg"]
+    assert f"-e confirm_delete={CLUSTER}" in refusal["msg"]
+    assert result.report["plays"][-1]["tasks"][-1]["task"]["name"] == refusal_task  # nothing ran after it
+    assert release(platform)["version"] == before["release"]["version"]
+    assert cluster_state(platform) == before["cluster"]
+
+
+def test_teardown_in_check_mode_deletes_nothing(platform, converged, run_playbook):
+    before = {"release": release(platform), "cluster": cluster_state(platform)}
+    result = play(run_playbook, platform, "teardown.yml", extra_vars={"confirm_delete": CLUSTER}, check=True)
+    assert result.rc == 0, result
+    assert host_result(result, "Uninstall the Cilium Helm release")["changed"] is True
+    assert host_result(result, "Delete the EKS cluster (eksctl delete cluster --wait)")["changed"] is True
+    assert release(platform)["version"] == before["release"]["version"]
+    assert cluster_state(platform) == before["cluster"]
+
+
+def aws_node_selector(platform):
+    apps = client.AppsV1Api(kube.core_v1(platform["box"].kubeconfig).api_client)
+    return apps.read_namespaced_daemon_set("aws-node", "kube-system").spec.template.spec.node_selector or {}
+
+
+def test_teardown_of_cilium_only_gives_the_nodes_back_to_aws_node(platform, converged, run_playbook):
+    assert aws_node_selector(platform).get("io.cilium/aws-node-enabled") == "true"  # cilium_eni evicted it
+    before = cluster_state(platform)
+    result = play(run_playbook, platform, "teardown.yml",
+                  extra_vars={"confirm_delete": CLUSTER, "teardown_cluster": False})
+    assert result.rc == 0, result
+    assert result.changed(CLUSTER) == 2, result.stats  # the release, then aws-node's nodeSelector
+    assert release(platform) is None
+    assert "io.cilium/aws-node-enabled" not in aws_node_selector(platform)
+    assert cluster_state(platform) == before
+
+
+def test_teardown_with_the_cluster_name_deletes_then_changes_nothing(platform, converged, run_playbook):
+    result = play(run_playbook, platform, "teardown.yml", extra_vars={"confirm_delete": CLUSTER})
+    assert result.rc == 0, result
+    assert result.changed(CLUSTER) == 1, result.stats  # the cluster (the release went in the test above)
+    assert host_result(result, "Uninstall the Cilium Helm release")["changed"] is False
+    assert release(platform) is None
+    assert cluster_state(platform) is None
+    nodes = kube.core_v1(platform["box"].kubeconfig).list_node(
+        label_selector=f"alpha.eksctl.io/cluster-name={CLUSTER}").items
+    assert nodes == []  # the eksctl double deleted the node group's nodes with the cluster
+
+    again = play(run_playbook, platform, "teardown.yml", extra_vars={"confirm_delete": CLUSTER})
+    assert again.rc == 0, again
+    assert again.changed(CLUSTER) == 0, again.stats
