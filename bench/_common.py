@@ -26,7 +26,6 @@ AGENT_SELECTOR = "k8s-app=cilium"
 START_ATTEMPTS = 3  # kwokctl can race on ports with clusters other helpers start at the same moment
 
 
-
 def prepare_environment():
     """This process and the ones it starts find the venv, the collections and the platform package."""
     os.environ["PATH"] = os.pathsep.join([str(REPO_ROOT / ".venv" / "bin"), os.environ.get("PATH", "")])
@@ -219,7 +218,7 @@ def versions():
     from eks_sandbox import versions as pinned
 
     try:
-        ansible_core = subprocess.run(["ansible", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+        ansible_core = subprocess.run(["ansible", "--version"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
     except OSError:
         ansible_core = None
     newest_chart = max(pinned.CILIUM_CHARTS.values(), key=lambda v: tuple(int(p) for p in v.split(".")))

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from eks_sandbox import aws, cluster, kube, netns_datapath, sandbox
-from test_bandwidth import TEST_NS, datapath, install_cilium, namespace_exists, start_sandbox  # noqa: F401 - fixture
+from test_bandwidth import TEST_NS, datapath, install_cilium, namespace_exists, start_sandbox  # noqa: F401 pylint: disable=unused-import
 from test_bandwidth import module_play as bandwidth_play
 from test_bandwidth import module_result as bandwidth_result
 from test_cilium_roles import base_vars, failures, helm_json, write_play
@@ -350,8 +350,8 @@ def test_node_removed_during_the_bandwidth_test(bandwidth_box, helm, datapath, r
 
         def server_node():
             pods = {p.metadata.name: p for p in core.list_namespaced_pod(TEST_NS).items}
-            if all(name in pods and pods[name].status.phase == "Running" for name in ("netperf-server",
-                                                                                        "netperf-client")):
+            pair = ("netperf-server", "netperf-client")
+            if all(name in pods and pods[name].status.phase == "Running" for name in pair):
                 return pods["netperf-server"].spec.node_name
             return None
 

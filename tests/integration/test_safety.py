@@ -103,8 +103,7 @@ def verbose_run(box, run_playbook, tmp_path_factory):
         "eks_cluster_open_nodeport_icmp": True, "eks_cluster_poll_interval": 2, "eks_cluster_node_wait_timeout": 120,
     }
     playbook = work / "verbose.yml"
-    playbook.write_text(yaml.safe_dump([{"name": "Touch AWS and Kubernetes", "hosts": HOST, "gather_facts": False,
-                                         "tasks": [
+    tasks = [
         {"name": "Converge the sandbox's cluster", "ansible.builtin.include_role": {
             "name": "cloudnet.cilium_eks.eks_cluster"}, "vars": role_vars},
         {"name": "Read the cluster and its stacks", "cloudnet.cilium_eks.eksctl_cluster_info": {
@@ -114,7 +113,9 @@ def verbose_run(box, run_playbook, tmp_path_factory):
         {"name": "Read Cilium's status with the inline kubeconfig (not installed: fails)",
          "cloudnet.cilium_eks.cilium_status": {"kubeconfig": str(inline), "wait": False},
          "register": "cilium", "failed_when": False},
-    ]}], sort_keys=False))
+    ]
+    play = {"name": "Touch AWS and Kubernetes", "hosts": HOST, "gather_facts": False, "tasks": tasks}
+    playbook.write_text(yaml.safe_dump([play], sort_keys=False))
     result = run_playbook(playbook, _local_inventory(work / "inventory.ini"), env, args=("-vvv",))
     return {"result": result, "kubeconfig": kubeconfig, "inline": inline, "written": written}
 
@@ -182,7 +183,7 @@ def release(tmp_path_factory):
                                              functools.partial(_QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    archive = next((root / "helm").glob("helm-*.tar.gz")).read_bytes()
+    archive = sorted((root / "helm").glob("helm-*.tar.gz"))[0].read_bytes()
     yield archive, f"http://127.0.0.1:{server.server_address[1]}/helm"
     server.shutdown()
     server.server_close()

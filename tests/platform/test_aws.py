@@ -340,10 +340,10 @@ def test_injected_faults_answer_the_chosen_operation_then_stop(sandbox):
         cfn = session.client("cloudformation", endpoint_url=proxy.url, config=no_retry)
         aws.inject_faults(proxy.url, "eks:DescribeCluster", count=2, status=429)
         aws.inject_faults(proxy.url, "cloudformation:DescribeStacks", count=1, status=503)
-        for _ in range(2):
+        for attempt in (1, 2):
             with pytest.raises(botocore.exceptions.ClientError) as info:
                 eks.describe_cluster(name=CLUSTER)
-            assert info.value.response["Error"]["Code"] == "ThrottlingException"
+            assert info.value.response["Error"]["Code"] == "ThrottlingException", f"call {attempt}"
             assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
         assert eks.list_clusters()["clusters"] == [CLUSTER]  # other operations are not touched
         assert eks.describe_cluster(name=CLUSTER)["cluster"]["name"] == CLUSTER  # the count is used up

@@ -76,7 +76,7 @@ def test_helm_version_ldflags_use_the_sandbox_kubernetes_version():
 def test_the_go_mod_rewriting_is_the_collections():
     from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cli_tools
 
-    for name in ("rewrite_replaces", "render_go_mod", "merge_go_sums", "newest_go_version", "is_local_path",
+    for name in ("rewrite_replaces", "render_go_mod", "merge_go_sums", "newest_go_version",
                  "kubernetes_staging_version"):
         assert getattr(gobuild, name) is getattr(cli_tools, name), name
 
@@ -139,12 +139,6 @@ def test_conflicting_replaces_are_an_error():
     second = _go_mod("a.example/two", replaces=[({"Path": "x.example/m"}, {"Path": "fork.example/m", "Version": "v2"})])
     with pytest.raises(ValueError, match="x.example/m"):
         gobuild.rewrite_replaces([first, second], "v1.0.0")
-
-
-def test_is_local_path():
-    assert gobuild.is_local_path("./staging/src/k8s.io/api")
-    assert gobuild.is_local_path("../api")
-    assert not gobuild.is_local_path("github.com/cilium/controller-tools")
 
 
 def test_render_go_mod():

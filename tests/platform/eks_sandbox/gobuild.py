@@ -45,7 +45,6 @@ _COLLECTIONS = Path(__file__).resolve().parents[3] / ".collections"
 if str(_COLLECTIONS) not in sys.path:
     sys.path.append(str(_COLLECTIONS))
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cli_tools import (  # noqa: E402
-    is_local_path,
     kubernetes_staging_version,
     merge_go_sums,
     newest_go_version,
