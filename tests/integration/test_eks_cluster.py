@@ -22,18 +22,22 @@ SHIM_DIR = Path(__file__).resolve().parents[1] / "platform" / "eks_sandbox" / "e
 HOST = "localhost"
 
 
-@pytest.fixture(scope="module")
-def platform(sandbox_factory):
+def start_empty_platform(sandbox_factory, name):
     """A sandbox with no node and no EKS record (the double creates them), plus its own moto + proxy."""
-    box = sandbox_factory(SANDBOX, nodes=0, aws=False, vpc_cni=False)
-    state = sandbox.aws_state(SANDBOX)
+    box = sandbox_factory(name, nodes=0, aws=False, vpc_cni=False)
+    state = sandbox.aws_state(name)
     moto = aws.MotoServer(state=state).start()
     proxy = aws.EksProxyServer(upstream=moto["endpoint"], state=state).start()  # stopped by sandbox.down
     env = dict(os.environ, **aws.client_env(proxy["endpoint"], REGION))
-    env.update(EKSCTL_DOUBLE_SANDBOX=SANDBOX, EKSCTL_DOUBLE_PYTHON=sys.executable,
+    env.update(EKSCTL_DOUBLE_SANDBOX=name, EKSCTL_DOUBLE_PYTHON=sys.executable,
                PATH=os.pathsep.join([str(SHIM_DIR), env.get("PATH", "")]))
     env.pop("EKSCTL_DOUBLE_FAIL", None)
     return {"box": box, "env": env, "endpoint": proxy["endpoint"]}
+
+
+@pytest.fixture(scope="module")
+def platform(sandbox_factory):
+    return start_empty_platform(sandbox_factory, SANDBOX)
 
 
 def _client(platform, service):

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eks_sandbox import aws, cluster, kube, netns_datapath, sandbox
+from eks_sandbox import aws, cluster, kube, netns_datapath
 from test_bandwidth import TEST_NS, datapath, install_cilium, namespace_exists, start_sandbox  # noqa: F401 pylint: disable=unused-import
 from test_bandwidth import module_play as bandwidth_play
 from test_bandwidth import module_result as bandwidth_result
 from test_cilium_roles import base_vars, failures, helm_json, write_play
-from test_eks_cluster import SHIM_DIR, failure_message, role_playbook, role_vars
+from test_eks_cluster import failure_message, role_playbook, role_vars, start_empty_platform
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROLE = "cilium_eni"
@@ -285,16 +285,7 @@ def test_aws_throttling_and_5xx_are_retried_with_backoff(box, run_playbook, tmp_
 @pytest.fixture(scope="module")
 def eks_platform(sandbox_factory):
     """A node-less sandbox with its own moto + proxy and nothing in them: the eksctl double creates it all."""
-    name = "flt-eks"
-    box = sandbox_factory(name, nodes=0, aws=False, vpc_cni=False)
-    state = sandbox.aws_state(name)
-    moto = aws.MotoServer(state=state).start()
-    proxy = aws.EksProxyServer(upstream=moto["endpoint"], state=state).start()  # stopped by sandbox.down
-    env = dict(os.environ, **aws.client_env(proxy["endpoint"], REGION))
-    env.update(EKSCTL_DOUBLE_SANDBOX=name, EKSCTL_DOUBLE_PYTHON=sys.executable,
-               PATH=os.pathsep.join([str(SHIM_DIR), env.get("PATH", "")]))
-    env.pop("EKSCTL_DOUBLE_FAIL", None)
-    return {"box": box, "env": env, "endpoint": proxy["endpoint"]}
+    return start_empty_platform(sandbox_factory, "flt-eks")
 
 
 def test_eksctl_create_failing_half_way_then_the_runs_converge(eks_platform, run_playbook, tmp_path):
