@@ -31,16 +31,6 @@ def agent_pods(core):
     return core.list_namespaced_pod("kube-system", label_selector=bench.AGENT_SELECTOR).items
 
 
-def set_ready(core, pod_name, ready):
-    """Flip the pod's Ready and ContainersReady conditions, as the kubelet does on a readiness probe result."""
-    status = "True" if ready else "False"
-    reason = None if ready else "ContainersNotReady"
-    message = None if ready else "containers with unready status: [cilium-agent]"
-    core.patch_namespaced_pod_status(pod_name, "kube-system", {"status": {"conditions": [
-        {"type": "Ready", "status": status, "reason": reason, "message": message},
-        {"type": "ContainersReady", "status": status, "reason": reason, "message": message}]}})
-
-
 def replays_running(pod_names):
     """Names of the agent pods whose replay (the process answering an exec into them) runs right now."""
     wanted = {("CILIUM_REPLAY_POD=kube-system/" + name).encode(): name for name in pod_names}
@@ -158,9 +148,10 @@ class Module:
 
 
 def one_latency(mode, box, env, core, apps, api_client, settle):
+    from eks_sandbox import kube  # importable once _common has set the paths up
     pods = [p.metadata.name for p in agent_pods(core)]
     for name in pods:
-        set_ready(core, name, False)
+        kube.set_pod_ready(core, "kube-system", name, False)
     bench.wait_until(lambda: daemonset_ready(apps) == 0, "DaemonSet counting 0 ready agents", timeout=60, interval=0.1)
     runner = InProcess(api_client) if mode == "in-process" else Module(box.kubeconfig, env)
     first_look_done(runner, pods)
@@ -168,7 +159,7 @@ def one_latency(mode, box, env, core, apps, api_client, settle):
     if runner.done():
         raise RuntimeError("cilium_status returned before the agents were Ready again")
     for name in pods:
-        set_ready(core, name, True)
+        kube.set_pod_ready(core, "kube-system", name, True)
     ready_at = time.monotonic()
     finished = runner.join()
     exited = getattr(runner, "exited", None)

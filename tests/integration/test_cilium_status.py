@@ -58,15 +58,6 @@ def agent_pods(core):
                   key=lambda p: p.spec.node_name)
 
 
-def set_ready(core, pod_name, ready):
-    status = "True" if ready else "False"
-    reason = None if ready else "ContainersNotReady"
-    message = None if ready else "containers with unready status: [cilium-agent]"
-    core.patch_namespaced_pod_status(pod_name, "kube-system", {"status": {"conditions": [
-        {"type": "Ready", "status": status, "reason": reason, "message": message},
-        {"type": "ContainersReady", "status": status, "reason": reason, "message": message}]}})
-
-
 def replay_running_for(pod_names):
     """Is the agent replay answering an exec into one of these agent pods right now? (The module execs
     into the Ready agents after reading the DaemonSet and the pods: its first look is under way.)"""
@@ -202,11 +193,11 @@ def test_expect_mismatch_fails_with_a_clear_message(box, run_playbook, tmp_path)
 
 def test_not_ready_agent_times_out_naming_the_node(box, run_playbook, tmp_path, core):
     pod = agent_pods(core)[1]
-    set_ready(core, pod.metadata.name, False)
+    kube.set_pod_ready(core, "kube-system", pod.metadata.name, False)
     try:
         result, out = run_status(run_playbook, tmp_path, box, {"timeout": 3})
     finally:
-        set_ready(core, pod.metadata.name, True)
+        kube.set_pod_ready(core, "kube-system", pod.metadata.name, True)
     assert result.rc != 0
     assert out["msg"].startswith("Cilium is not healthy after waiting")
     assert f"- node {pod.spec.node_name}: agent pod kube-system/{pod.metadata.name} is not Ready" in out["msg"]
@@ -216,7 +207,7 @@ def test_not_ready_agent_times_out_naming_the_node(box, run_playbook, tmp_path, 
 def test_waits_for_an_agent_to_become_ready(box, run_playbook, tmp_path, core, api):
     pod = agent_pods(core)[0]
     kube.wait_for(lambda: kube.daemonset_rolled_out(api, "kube-system", "cilium"), "agent DaemonSet", timeout=120)
-    set_ready(core, pod.metadata.name, False)
+    kube.set_pod_ready(core, "kube-system", pod.metadata.name, False)
     kube.wait_for(lambda: not kube.daemonset_rolled_out(api, "kube-system", "cilium"), "DaemonSet sees it", timeout=30)
     restored = {}
 
@@ -225,7 +216,7 @@ def test_waits_for_an_agent_to_become_ready(box, run_playbook, tmp_path, core, a
     def restore_later():
         # Fix the agent once the module has had a first look (it is asking the other agents for their status).
         kube.wait_for(lambda: replay_running_for(others), "the module's first check", timeout=120, interval=0.02)
-        set_ready(core, pod.metadata.name, True)
+        kube.set_pod_ready(core, "kube-system", pod.metadata.name, True)
         restored["at"] = time.monotonic()
 
     helper = threading.Thread(target=restore_later)

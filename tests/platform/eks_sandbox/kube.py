@@ -62,3 +62,13 @@ def deployment_rolled_out(api, namespace, name) -> bool:
 
 def core_v1(kubeconfig) -> client.CoreV1Api:
     return client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+
+
+def set_pod_ready(core, namespace, pod_name, ready, container="cilium-agent"):
+    """Flip a pod's Ready and ContainersReady conditions, as the kubelet does on a readiness probe result."""
+    status = "True" if ready else "False"
+    reason = None if ready else "ContainersNotReady"
+    message = None if ready else f"containers with unready status: [{container}]"
+    core.patch_namespaced_pod_status(pod_name, namespace, {"status": {"conditions": [
+        {"type": "Ready", "status": status, "reason": reason, "message": message},
+        {"type": "ContainersReady", "status": status, "reason": reason, "message": message}]}})
