@@ -202,11 +202,13 @@ def cilium_cli():
     return str(gobuild.ensure("cilium-cli")["cilium"])
 
 
-def status_module_argv(kubeconfig, timeout=600, expect=None):
+def status_module_argv(kubeconfig, timeout=600, expect=None, sample_agents=0):
     """``ansible`` ad hoc running the cilium_status module once, as a playbook task would."""
     args = {"kubeconfig": str(kubeconfig), "timeout": timeout}
     if expect:
         args["expect"] = expect
+    if sample_agents:
+        args["sample_agents"] = sample_agents
     return ["ansible", "localhost", "-i", "localhost,", "-c", "local", "-m", "cloudnet.cilium_eks.cilium_status",
             "-a", json.dumps(args), "-e", "ansible_python_interpreter=" + sys.executable]
 

@@ -12,6 +12,8 @@ once when the agent DaemonSet changes (a watch), so an agent becoming Ready is n
 Agents are asked as soon as their container runs, before the pod is Ready: a healthy answer is kept for that
 container (same pod, container ID and restart count), so the last agent turning Ready costs no exec. A pod
 still counts only once Ready.
+On large clusters ``sample_agents=N`` asks at most N running agents, picked at random; the others count
+through their pod's Ready condition (the agent's own ``/healthz`` readiness probe) and the DaemonSet rollout.
 ``evaluate()`` is the pure part: plain dicts in, the status dict out (see the module's RETURN).
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import math
+import random
 import time
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
@@ -249,11 +252,13 @@ def _show(value):
 
 
 def evaluate(namespace, ds_name, op_name, ds, dep, pods, config_data, nodes, ceps, agent_results,
-             expect=None, node_filter=None):
+             expect=None, node_filter=None, sampled_out=()):
     """The status dict from plain Kubernetes objects and the agents' answers.
 
     ``pods``: agent pod dicts; ``agent_results``: pod name -> ``{"source": "json"|"text", "status": normalized}``
-    or ``{"error": "..."}``; ``nodes``/``ceps``: Node and CiliumEndpoint dicts (``ceps`` None: CRD absent).
+    or ``{"error": "..."}``; ``nodes``/``ceps``: Node and CiliumEndpoint dicts (``ceps`` None: CRD absent);
+    ``sampled_out``: names of agent pods deliberately not asked (``sample_agents``): a Ready one counts through
+    its Ready condition (source ``ready``).
     """
     expect = dict(expect or {})
     expected_version = expect.get("version")
@@ -309,7 +314,9 @@ def evaluate(namespace, ds_name, op_name, ds, dep, pods, config_data, nodes, cep
             entry["problems"].append("agent pod %s/%s %s" % (namespace, name, reason))
         result = (agent_results or {}).get(name)
         if result is None:
-            if not reason:
+            if not reason and name in sampled_out:
+                sources[node] = "ready"  # its /healthz readiness probe passes; not in this run's sample
+            elif not reason:
                 entry["problems"].append("agent pod %s/%s was not asked for its status" % (namespace, name))
         elif result.get("error"):
             entry["problems"].append("agent pod %s/%s: %s" % (namespace, name, result["error"]))
@@ -425,7 +432,7 @@ class CiliumStatusChecker:
 
     def __init__(self, api_client, namespace="kube-system", agent_daemonset="cilium",
                  operator_deployment="cilium-operator", nodes=None, expected_version=None, expect=None,
-                 exec_timeout=EXEC_TIMEOUT, clock=time.monotonic, sleep=None):
+                 exec_timeout=EXEC_TIMEOUT, clock=time.monotonic, sleep=None, sample_agents=0, rng=None):
         self.api_client = api_client
         self.namespace = namespace
         self.agent_daemonset = agent_daemonset
@@ -438,6 +445,9 @@ class CiliumStatusChecker:
         self._kubernetes = import_kubernetes()
         self._agent_cache = {}  # pod uid -> (cache key, time asked, result)
         self._daemonset_version = None  # resourceVersion of the agent DaemonSet last read (for the watch)
+        self.sample_agents = sample_agents or 0  # 0: every agent (run_module checks the option)
+        self._rng = rng or random.Random()
+        self._sample = set()  # uids of the agent pods asked in this check (kept while they run)
 
     # -- reading
 
@@ -548,6 +558,20 @@ class CiliumStatusChecker:
                 results[pod["metadata"]["name"]] = answer
         return results
 
+    def choose_agents(self, pods):
+        """The agent pods to ask: all of them, or at most ``sample_agents`` running ones picked at random.
+
+        The pick holds for the whole check (answers stay cached while waiting); a picked pod that is gone
+        (replaced by a rollout) is replaced by another one picked at random."""
+        if not self.sample_agents or len(pods) <= self.sample_agents:
+            return pods
+        running = {p["metadata"].get("uid"): p for p in pods if agent_running(p)}
+        self._sample &= set(running)
+        spare = sorted(uid for uid in running if uid not in self._sample)
+        self._rng.shuffle(spare)
+        self._sample.update(spare[:max(0, self.sample_agents - len(self._sample))])
+        return [p for p in pods if p["metadata"].get("uid") in self._sample]
+
     # -- evaluating
 
     def snapshot(self):
@@ -555,10 +579,12 @@ class CiliumStatusChecker:
         pods = cluster["pods"]
         if self.node_filter:
             pods = [p for p in pods if (p.get("spec") or {}).get("nodeName") in self.node_filter]
-        results = self.ask_agents(pods)
+        asked = self.choose_agents(pods)
+        results = self.ask_agents(asked)
+        sampled_out = {p["metadata"]["name"] for p in pods} - {p["metadata"]["name"] for p in asked}
         return evaluate(self.namespace, self.agent_daemonset, self.operator_deployment, cluster["ds"], cluster["dep"],
                         pods, cluster["config_data"], cluster["nodes"], cluster["ceps"], results,
-                        expect=self.expect, node_filter=self.node_filter)
+                        expect=self.expect, node_filter=self.node_filter, sampled_out=sampled_out)
 
     def _until_daemonset_changes(self, seconds):
         """Sleep ``seconds``, waking up early when the agent DaemonSet changes (its status counts the Ready
@@ -626,10 +652,14 @@ def run_module(module):
     params = module.params
     if params["timeout"] is not None and params["timeout"] < 0:
         raise ValidationError("timeout", "must be 0 or more seconds", value=params["timeout"])
+    if (params.get("sample_agents") or 0) < 0:
+        raise ValidationError("sample_agents", "must be 0 (ask every agent) or a positive number of agents",
+                              value=params["sample_agents"])
     expect = validate_expect(params.get("expect"), params.get("expected_version"))
     checker = CiliumStatusChecker(
         module.k8s_client(), namespace=params["namespace"], agent_daemonset=params["agent_daemonset"],
         operator_deployment=params["operator_deployment"], nodes=params.get("nodes"), expect=expect,
+        sample_agents=params.get("sample_agents") or 0,
     )
     status = checker.wait(params["timeout"], wait=params["wait"])
     return {"changed": False, "status": status}

@@ -7,6 +7,7 @@
   the verdict end-to-end through the module. It is not a cilium CLI and is named as what it is.
 """
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -110,11 +111,34 @@ def test_real_cli_failure_is_a_clean_structured_error(box, core, run_playbook, t
     print(f"real cilium CLI: rc={out['rc']} stderr tail: {out['stderr'][-300:]!r}")
 
 
-def test_real_cli_timeout_kills_it_and_cleans_up(box, run_playbook, tmp_path, cilium_cli):
+@pytest.fixture
+def stalled_context(box, tmp_path):
+    """A kubeconfig whose current context is the sandbox, plus a context ``stalled`` whose API server accepts
+    TCP connections on 127.0.0.1 and never answers: the real CLI sent there waits (its TLS handshake timeout
+    is 10 s), whatever the sandbox's speed, while the module's own clean-up uses the sandbox context."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    kubeconfig = yaml.safe_load(Path(box.kubeconfig).read_text())
+    current = {c["name"]: c for c in kubeconfig["contexts"]}[kubeconfig["current-context"]]
+    kubeconfig["clusters"].append({"name": "stalled", "cluster": {
+        "server": "https://127.0.0.1:%d" % listener.getsockname()[1], "insecure-skip-tls-verify": True}})
+    kubeconfig["contexts"].append({"name": "stalled", "context": {"cluster": "stalled",
+                                                                  "user": current["context"]["user"]}})
+    path = tmp_path / "kubeconfig-with-stalled-context"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    path.chmod(0o600)
+    yield path
+    listener.close()
+
+
+def test_real_cli_timeout_kills_it_and_cleans_up(box, run_playbook, tmp_path, cilium_cli, stalled_context):
     cli = cilium_cli
-    result, out = run_module(run_playbook, tmp_path, box, {"cilium_path": str(cli), "timeout": 1})
+    args = {"cilium_path": str(cli), "timeout": 1, "kubeconfig": str(stalled_context),
+            "extra_flags": ["--context", "stalled"]}
+    result, out = run_module(run_playbook, tmp_path, box, args)
     assert result.rc != 0 and out["error_type"] == "CommandError"
-    assert out["timed_out"] is True and "timed out after 1s" in out["msg"]
+    assert out["timed_out"] is True and "timed out after 1s" in out["msg"], out
     assert out["namespaces_kept"] == []
 
 

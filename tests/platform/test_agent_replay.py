@@ -1,10 +1,12 @@
 """The pure core of eks_sandbox.agent_replay against the recorded real Cilium outputs (no cluster)."""
+import http.server
 import json
+import os
 import re
+import threading
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from eks_sandbox import agent_replay as replay
 from eks_sandbox.agent_replay import AgentConfig, Context, NodeState, PodInfo, RecordingStore, parse_version
@@ -342,52 +344,53 @@ def test_versions_from_image_tags():
     assert replay._image_version("quay.io/cilium/cilium@sha256:abc") is None
 
 
-# ----------------------------------------------------------- the I/O shell, on a fake API
-
-class FakeApi:
-    """Stands in for the kubernetes client APIs ``load_context`` calls (objects as the client returns)."""
-
-    def __init__(self, objects):
-        self.o = objects
-
-    def __call__(self, *args, **kwargs):  # CoreV1Api(api_client) and friends
-        return self
-
-    def list_namespaced_pod(self, namespace, label_selector=""):
-        return client.V1PodList(items=[p for p in self.o["pods"] if p.metadata.labels.get("k8s-app") == "cilium"])
-
-    def read_namespaced_pod(self, name, namespace):
-        return next(p for p in self.o["pods"] if (p.metadata.namespace, p.metadata.name) == (namespace, name))
-
-    def list_pod_for_all_namespaces(self, field_selector=""):
-        node = field_selector.split("=", 1)[1]
-        return client.V1PodList(items=[p for p in self.o["pods"] if p.spec.node_name == node])
-
-    def read_namespaced_config_map(self, name, namespace):
-        return client.V1ConfigMap(data=self.o["config"])
-
-    def read_node(self, name):
-        return client.V1Node(spec=client.V1NodeSpec(pod_cidr="10.0.3.0/24"), status=client.V1NodeStatus(
-            addresses=[client.V1NodeAddress(type="InternalIP", address="192.168.3.3")]))
-
-    def get_cluster_custom_object(self, group, version, plural, name):
-        raise ApiException(status=404)
-
-    def list_cluster_custom_object(self, group, version, plural):
-        return {"items": [{"metadata": {"namespace": "default", "name": "netperf-server"}, "status": {"id": 124}}]}
-
+# ------------------------------------------- the I/O shell, on a local HTTP server serving API objects
 
 def pod(namespace, name, node, ip, labels=None, annotations=None, host_network=False, image="busybox"):
-    return client.V1Pod(
-        metadata=client.V1ObjectMeta(namespace=namespace, name=name, labels=labels or {}, annotations=annotations),
-        spec=client.V1PodSpec(node_name=node, host_network=host_network,
-                              containers=[client.V1Container(name="cilium-agent" if labels else "c", image=image)]),
-        status=client.V1PodStatus(phase="Running", pod_ip=ip))
+    return {"metadata": {"namespace": namespace, "name": name, "labels": labels or {}, "annotations": annotations},
+            "spec": {"nodeName": node, "hostNetwork": host_network,
+                     "containers": [{"name": "cilium-agent" if labels else "c", "image": image}]},
+            "status": {"phase": "Running", "podIP": ip}}
+
+
+class ApiObjects(http.server.BaseHTTPRequestHandler):
+    """GETs of the paths ``load_context`` reads, answered from ``self.server.objects`` (404 otherwise)."""
+
+    def do_GET(self):  # noqa: N802 - the name http.server calls
+        url = urlsplit(self.path)
+        query = dict(parse_qsl(url.query))
+        objects = self.server.objects
+        self.server.requests.append((self.path, self.headers.get("Authorization")))
+        pods = objects["pods"]
+        answers = {
+            "/api/v1/namespaces/kube-system/pods": {"items": [p for p in pods if p["metadata"]["labels"].get("k8s-app")
+                                                              == query.get("labelSelector", "").split("=")[-1]]},
+            "/api/v1/pods": {"items": [p for p in pods
+                                       if p["spec"]["nodeName"] == query.get("fieldSelector", "=").split("=", 1)[1]]},
+            "/api/v1/namespaces/kube-system/configmaps/cilium-config": {"data": objects["config"]},
+        }
+        answers.update({"/api/v1/namespaces/%s/pods/%s" % (p["metadata"]["namespace"], p["metadata"]["name"]): p
+                        for p in pods})
+        answers.update({"/api/v1/nodes/%s" % name: {"spec": {"podCIDR": "10.0.3.0/24"}, "status": {"addresses": [
+            {"type": "InternalIP", "address": "192.168.3.3"}]}} for name in ("node-a", "node-b")})
+        answers.update(objects["endpoints"])
+        body = answers.get(url.path)
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Type", "application/json")
+        data = json.dumps(body if body is not None else {"kind": "Status", "code": 404}).encode()
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):  # quiet
+        pass
 
 
 @pytest.fixture
-def fake_cluster(monkeypatch):
-    objects = {
+def fake_cluster(tmp_path, monkeypatch):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ApiObjects)
+    server.requests = []
+    server.objects = {
         "config": {"ipam": "eni", "routing-mode": "native", "kube-proxy-replacement": "true",
                    "enable-bandwidth-manager": "true"},
         "pods": [
@@ -397,17 +400,23 @@ def fake_cluster(monkeypatch):
                 host_network=True, image="quay.io/cilium/cilium:v1.18.10@sha256:0123"),
             pod("default", "netperf-server", "node-b", "192.168.4.98", annotations={"kubernetes.io/egress-bandwidth": "10M"}),
         ],
+        "endpoints": {"/apis/cilium.io/v2/namespaces/default/ciliumendpoints/netperf-server": {"status": {"id": 124}}},
     }
-    fake = FakeApi(objects)
-    import kubernetes.config
-    monkeypatch.setattr(kubernetes.config, "new_client_from_config", lambda config_file=None: object())
-    for api in ("CoreV1Api", "AppsV1Api", "CustomObjectsApi"):
-        monkeypatch.setattr(client, api, fake)
-    return objects
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "current-context": "fake", "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+        "clusters": [{"name": "fake", "cluster": {"server": "http://127.0.0.1:%d" % server.server_address[1]}}],
+        "users": [{"name": "fake", "user": {"token": "t0ken"}}]}))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 def test_load_context_for_the_exec_target_pod(fake_cluster):
-    ctx = replay.load_context({"KUBECONFIG": "kubeconfig", "CILIUM_REPLAY_POD": "kube-system/cilium-bbbbb"})
+    ctx = replay.load_context({"KUBECONFIG": os.environ["KUBECONFIG"], "CILIUM_REPLAY_POD": "kube-system/cilium-bbbbb"})
     assert (ctx.version, ctx.node.name, ctx.node.internal_ip, ctx.node.pod_cidr) == ((1, 18, 10), "node-b", "192.168.3.3", "10.0.3.0/24")
     assert ctx.config.ipam == "eni" and ctx.notice == ""
     assert [(p.name, p.endpoint_id) for p in ctx.node.workloads] == [("netperf-server", 124)]
@@ -416,9 +425,10 @@ def test_load_context_for_the_exec_target_pod(fake_cluster):
 
 
 def test_load_context_without_pod_identity_says_which_pod_it_assumed(fake_cluster):
-    ctx = replay.load_context({"KUBECONFIG": "kubeconfig"})
+    kubeconfig = os.environ["KUBECONFIG"]
+    ctx = replay.load_context({"KUBECONFIG": kubeconfig})
     assert ctx.node.name == "node-a" and "cilium-aaaaa" in ctx.notice
-    assert replay.load_context({"KUBECONFIG": "kubeconfig", "NODE_NAME": "node-b"}).node.name == "node-b"
+    assert replay.load_context({"KUBECONFIG": kubeconfig, "NODE_NAME": "node-b"}).node.name == "node-b"
 
 
 def test_main_writes_the_answer(fake_cluster, monkeypatch, capsys):
@@ -426,3 +436,19 @@ def test_main_writes_the_answer(fake_cluster, monkeypatch, capsys):
     assert replay.main(["cilium", "status", "--brief"]) == 0
     assert capsys.readouterr().out == "OK\n"
     assert replay.main(["cilium-dbg", "nope"]) == 1
+
+
+def test_load_context_reads_only_the_exec_targets_objects_with_the_kubeconfig_token(fake_cluster):
+    replay.load_context({"KUBECONFIG": os.environ["KUBECONFIG"], "CILIUM_REPLAY_POD": "kube-system/cilium-bbbbb"})
+    paths = [path for path, _auth in fake_cluster.requests]
+    assert {auth for _path, auth in fake_cluster.requests} == {"Bearer t0ken"}
+    # per node, not per cluster: no list of every agent or every CiliumEndpoint (1000 nodes = 1000 execs)
+    assert "/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dcilium" not in paths
+    assert not [p for p in paths if p.endswith("/ciliumendpoints")]
+    assert "/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-b" in paths
+
+
+def test_main_says_when_the_exec_target_pod_is_gone(fake_cluster, monkeypatch, capsys):
+    monkeypatch.setenv("CILIUM_REPLAY_POD", "kube-system/cilium-zzzzz")
+    assert replay.main(["cilium-dbg", "status"]) == 1
+    assert "agent pod kube-system/cilium-zzzzz (CILIUM_REPLAY_POD) does not exist" in capsys.readouterr().err

@@ -924,71 +924,146 @@ def _image_version(image: str):
     return parse_version(tag.split(":", 1)[1]) if ":" in tag else None
 
 
-def load_context(env=None) -> Context:
+class KubeReader:
+    """GET-only JSON client of the API server named by a kubeconfig, standard library only.
+
+    Every exec of an agent runs a new replay process; the kubernetes client package costs about a second
+    of imports and model building per process, which made the replay, not the code under test, the cost
+    of a 1000-node status check. This reads the kubeconfig's current context (server, CA, client
+    certificate/key or token, as files or ``*-data``) and keeps one connection for the few GETs.
+    """
+
+    def __init__(self, kubeconfig_path: str, timeout: float = 20):
+        import base64
+        import http.client
+        import ssl
+        import tempfile
+        from urllib.parse import urlsplit
+
+        import yaml
+
+        config = yaml.safe_load(Path(kubeconfig_path).read_text()) or {}
+        by_name = {kind: {item["name"]: item.get(kind[:-1], {}) for item in config.get(kind) or []}
+                   for kind in ("clusters", "users", "contexts")}
+        context = by_name["contexts"].get(config.get("current-context")) or next(iter(by_name["contexts"].values()), {})
+        cluster = by_name["clusters"].get(context.get("cluster"), {})
+        user = by_name["users"].get(context.get("user"), {})
+        self._scratch = tempfile.TemporaryDirectory(prefix="agent-replay-")
+
+        def as_file(key: str):
+            if user.get(key + "-data") or cluster.get(key + "-data"):
+                path = Path(self._scratch.name) / key
+                path.write_bytes(base64.b64decode(user.get(key + "-data") or cluster.get(key + "-data")))
+                return str(path)
+            return user.get(key) or cluster.get(key)
+
+        server = urlsplit(cluster.get("server") or "")
+        self.headers = {"Accept": "application/json"}
+        if user.get("token"):
+            self.headers["Authorization"] = "Bearer " + user["token"]
+        if server.scheme == "https":
+            tls = ssl.create_default_context(cafile=as_file("certificate-authority"))
+            if cluster.get("insecure-skip-tls-verify"):
+                tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+            if as_file("client-certificate"):
+                tls.load_cert_chain(as_file("client-certificate"), as_file("client-key"))
+            self.connection = http.client.HTTPSConnection(server.hostname, server.port or 443, timeout=timeout,
+                                                          context=tls)
+        elif server.scheme == "http":
+            self.connection = http.client.HTTPConnection(server.hostname, server.port or 80, timeout=timeout)
+        else:
+            raise ValueError(f"kubeconfig {kubeconfig_path}: no http(s) server in the current context")
+        self.prefix = server.path.rstrip("/")
+
+    def get(self, path: str, **query):
+        """The object or list at ``path`` as a dict; None when it does not exist (404)."""
+        from urllib.parse import urlencode
+
+        url = self.prefix + path + ("?" + urlencode(query) if query else "")
+        self.connection.request("GET", url, headers=self.headers)
+        response = self.connection.getresponse()
+        body = response.read()
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise RuntimeError(f"GET {url}: {response.status} {response.reason}: {body[:300]!r}")
+        return json.loads(body)
+
+    def close(self):
+        self.connection.close()
+        self._scratch.cleanup()
+
+
+def load_context(env=None, reader=None) -> Context:
     """Read the live state through the API server (``KUBECONFIG``) for the exec'd agent pod."""
-    from kubernetes import client, config as kubeconfig  # heavy import, only when live
-    from kubernetes.client.rest import ApiException
-
     env = os.environ if env is None else env
-    api_client = kubeconfig.new_client_from_config(config_file=env.get("KUBECONFIG"))
-    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
-    custom = client.CustomObjectsApi(api_client)
-    notice = ""
+    own_reader = reader is None
+    reader = reader or KubeReader(env.get("KUBECONFIG") or "")
+    try:
+        return _read_context(env, reader)
+    finally:
+        if own_reader:
+            reader.close()
 
+
+def _read_context(env, reader) -> Context:
+    notice = ""
     pod_ref = env.get("CILIUM_REPLAY_POD", "")
     node_name = env.get("NODE_NAME") or env.get("KWOK_NODE_NAME") or ""
-    agents = core.list_namespaced_pod("kube-system", label_selector="k8s-app=cilium").items
     agent = None
     if pod_ref:
         namespace, _sep, name = pod_ref.rpartition("/")
-        agent = core.read_namespaced_pod(name, namespace or "kube-system")
-    elif node_name:
-        agent = next((p for p in agents if p.spec.node_name == node_name), None)
-    elif agents:
-        agent = sorted(agents, key=lambda p: p.metadata.name)[0]
-        notice = (f"agent_replay: no CILIUM_REPLAY_POD/NODE_NAME in the exec environment; answering as "
-                  f"{agent.metadata.name} on {agent.spec.node_name}\n")
-    node_name = node_name or (agent.spec.node_name if agent else "")
-
-    image = ""
-    if agent:
-        containers = agent.spec.containers
-        image = next((c.image for c in containers if c.name == "cilium-agent"), containers[0].image)
+        agent = reader.get(f"/api/v1/namespaces/{namespace or 'kube-system'}/pods/{name}")
+        if agent is None:
+            raise LookupError(f"agent pod {pod_ref} (CILIUM_REPLAY_POD) does not exist")
     else:
-        ds = apps.read_namespaced_daemon_set("cilium", "kube-system")
-        image = ds.spec.template.spec.containers[0].image
+        agents = (reader.get("/api/v1/namespaces/kube-system/pods", labelSelector="k8s-app=cilium") or {}).get("items") or []
+        if node_name:
+            agent = next((p for p in agents if p["spec"].get("nodeName") == node_name), None)
+        elif agents:
+            agent = sorted(agents, key=lambda p: p["metadata"]["name"])[0]
+            notice = (f"agent_replay: no CILIUM_REPLAY_POD/NODE_NAME in the exec environment; answering as "
+                      f"{agent['metadata']['name']} on {agent['spec'].get('nodeName')}\n")
+    node_name = node_name or ((agent or {}).get("spec") or {}).get("nodeName") or ""
+
+    if agent:
+        containers = agent["spec"]["containers"]
+        image = next((c["image"] for c in containers if c["name"] == "cilium-agent"), containers[0]["image"])
+    else:
+        ds = reader.get("/apis/apps/v1/namespaces/kube-system/daemonsets/cilium") or {}
+        image = ((((ds.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [{}])[0].get(
+            "image", "")
     version = parse_version(env.get("CILIUM_REPLAY_VERSION", "")) or _image_version(image) or (1, 18, 0)
 
-    cm = core.read_namespaced_config_map("cilium-config", "kube-system")
-    cfg = AgentConfig.from_configmap(cm.data or {})
+    cm = reader.get("/api/v1/namespaces/kube-system/configmaps/cilium-config") or {}
+    cfg = AgentConfig.from_configmap(cm.get("data") or {})
 
     node = NodeState(name=node_name, live=bool(node_name))
     if node_name:
-        k8s_node = core.read_node(node_name)
-        node.internal_ip = next((a.address for a in k8s_node.status.addresses or [] if a.type == "InternalIP"), "")
-        node.pod_cidr = k8s_node.spec.pod_cidr or ""
-        try:
-            cnode = custom.get_cluster_custom_object("cilium.io", "v2", "ciliumnodes", node_name)
+        k8s_node = reader.get(f"/api/v1/nodes/{node_name}") or {}
+        addresses = (k8s_node.get("status") or {}).get("addresses") or []
+        node.internal_ip = next((a["address"] for a in addresses if a.get("type") == "InternalIP"), "")
+        node.pod_cidr = (k8s_node.get("spec") or {}).get("podCIDR") or ""
+        cnode = reader.get(f"/apis/cilium.io/v2/ciliumnodes/{node_name}")
+        if cnode:  # else no CiliumNode (CRDs absent or not created in the sandbox): Node object only
             spec = cnode.get("spec", {})
             node.pod_cidr = ((spec.get("ipam") or {}).get("podCIDRs") or [node.pod_cidr])[0]
             node.health_ip = (spec.get("health") or {}).get("ipv4", "")
             node.router_ip = next((a["ip"] for a in spec.get("addresses", []) if a.get("type") == "CiliumInternalIP"), "")
             pool = (spec.get("ipam") or {}).get("pool")
             node.eni_pool_size = len(pool) if pool else None
-        except ApiException:
-            pass  # no CiliumNode (CRDs absent or not created in the sandbox): Node object only
-        ceps = {}
-        try:
-            for cep in custom.list_cluster_custom_object("cilium.io", "v2", "ciliumendpoints").get("items", []):
-                meta = cep.get("metadata", {})
-                ceps[(meta.get("namespace"), meta.get("name"))] = (cep.get("status") or {}).get("id")
-        except ApiException:
-            pass
-        pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node_name}").items
-        node.pods = [PodInfo(namespace=p.metadata.namespace, name=p.metadata.name, ip=p.status.pod_ip or "",
-                             host_network=bool(p.spec.host_network), annotations=dict(p.metadata.annotations or {}),
-                             endpoint_id=ceps.get((p.metadata.namespace, p.metadata.name)))
-                     for p in pods if p.status.phase in ("Running", "Pending") and not p.metadata.deletion_timestamp]
+        pods = (reader.get("/api/v1/pods", fieldSelector=f"spec.nodeName={node_name}") or {}).get("items") or []
+        for pod in pods:
+            meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+            if status.get("phase") not in ("Running", "Pending") or meta.get("deletionTimestamp"):
+                continue
+            endpoint_id = None
+            if not spec.get("hostNetwork"):  # only workloads have a CiliumEndpoint; one GET each, not a cluster list
+                cep = reader.get(f"/apis/cilium.io/v2/namespaces/{meta['namespace']}/ciliumendpoints/{meta['name']}")
+                endpoint_id = ((cep or {}).get("status") or {}).get("id")
+            node.pods.append(PodInfo(namespace=meta["namespace"], name=meta["name"], ip=status.get("podIP") or "",
+                                     host_network=bool(spec.get("hostNetwork")),
+                                     annotations=dict(meta.get("annotations") or {}), endpoint_id=endpoint_id))
     store = RecordingStore(Path(env["CILIUM_REPLAY_RECORDINGS"])) if env.get("CILIUM_REPLAY_RECORDINGS") else RecordingStore()
     return Context(version=version, config=cfg, node=node, store=store, notice=notice)
 

@@ -311,3 +311,87 @@ def test_unreachable_api_server_is_reported_as_unavailable():
     with pytest.raises(cs.ApiUnavailableError) as info:
         checker._read(read_namespaced_daemon_set, "cilium", "kube-system")  # pylint: disable=protected-access
     assert info.value.msg.startswith("Kubernetes API server https://127.0.0.1:6443 did not answer (connection refused")
+
+
+# ------------------------------------------------------------------------------- sample_agents
+
+
+def running_agent(name, node_name, ready=True):
+    pod = agent_pod(name, node_name, ready=ready)
+    pod["status"]["containerStatuses"][0]["state"] = {"running": {"startedAt": "2026-12-05T22:00:00Z"}}
+    return pod
+
+
+def many_agents(count):
+    names = ["ip-10-0-%d-%d.ec2.internal" % (i // 250, i % 250) for i in range(count)]
+    return names, [running_agent("cilium-%04d" % i, name) for i, name in enumerate(names)]
+
+
+class SamplingChecker(cs.CiliumStatusChecker):
+    """The real snapshot/choose/ask path; the cluster read and the execs are scripted (execs are counted)."""
+
+    def __init__(self, pods, sample, seed=7):  # pylint: disable=super-init-not-called
+        cs.CiliumStatusChecker.__init__(self, api_client=None, sample_agents=sample, rng=__import__("random").Random(seed))
+        self.pods = pods
+        self.execs = []
+
+    _kubernetes = None
+
+    def read_cluster(self):
+        return {"ds": daemonset(desired=len(self.pods), ready=len(self.pods)), "dep": deployment(), "pods": self.pods,
+                "config_data": {"ipam": "eni"}, "nodes": [], "ceps": []}
+
+    def ask_agent(self, pod):
+        self.execs.append(pod["metadata"]["name"])
+        return recorded_status("1.17.4/status.model-derived.json")
+
+
+@pytest.fixture
+def no_kubernetes_import(monkeypatch):
+    monkeypatch.setattr(cs, "import_kubernetes", lambda: None)
+
+
+def test_sample_asks_at_most_n_agents_and_counts_the_others_by_readiness(no_kubernetes_import):
+    names, pods = many_agents(300)
+    checker = SamplingChecker(pods, sample=20)
+    status = checker.snapshot()
+    assert status["healthy"] is True, status["problems"][:3]
+    assert len(checker.execs) == 20 and len(set(checker.execs)) == 20
+    assert sorted(status["source"].values()).count("ready") == 280
+    assert {status["source"][pod["spec"]["nodeName"]] for pod in pods if pod["metadata"]["name"] in checker.execs} == {"json"}
+    assert len(status["nodes"]) == 300 and names[0] in status["nodes"]
+
+
+def test_sample_holds_while_waiting_and_replaces_pods_that_went(no_kubernetes_import):
+    _names, pods = many_agents(50)
+    checker = SamplingChecker(pods, sample=5)
+    checker.snapshot()
+    first = set(checker.execs)
+    checker.snapshot()  # cached healthy answers: no new exec, same pick
+    assert set(checker.execs) == first and len(checker.execs) == 5
+    gone = sorted(first)[0]
+    checker.pods = [p for p in pods if p["metadata"]["name"] != gone]
+    checker.snapshot()
+    assert len(checker.execs) == 6 and checker.execs[-1] not in first  # one new agent picked for the one gone
+
+
+def test_sample_never_hides_an_agent_that_is_not_ready(no_kubernetes_import):
+    _names, pods = many_agents(40)
+    pods[7] = running_agent("cilium-0007", pods[7]["spec"]["nodeName"], ready=False)
+    checker = SamplingChecker(pods, sample=3, seed=1)
+    status = checker.snapshot()
+    assert status["healthy"] is False
+    assert any("cilium-0007 is not Ready" in problem for problem in status["problems"])
+
+
+def test_sample_larger_than_the_cluster_asks_everyone(no_kubernetes_import):
+    _names, pods = many_agents(4)
+    checker = SamplingChecker(pods, sample=25)
+    assert checker.snapshot()["healthy"] and sorted(checker.execs) == sorted(p["metadata"]["name"] for p in pods)
+
+
+def test_pods_asked_once_without_a_sample_are_all_asked(no_kubernetes_import):
+    _names, pods = many_agents(12)
+    checker = SamplingChecker(pods, sample=0)
+    status = checker.snapshot()
+    assert len(checker.execs) == 12 and "ready" not in status["source"].values()
