@@ -948,14 +948,16 @@ class KubeReader:
         context = by_name["contexts"].get(config.get("current-context")) or next(iter(by_name["contexts"].values()), {})
         cluster = by_name["clusters"].get(context.get("cluster"), {})
         user = by_name["users"].get(context.get("user"), {})
-        self._scratch = tempfile.TemporaryDirectory(prefix="agent-replay-")
+        self._scratch = None  # a folder for *-data entries only: ssl reads certificates from files
 
         def as_file(key: str):
-            if user.get(key + "-data") or cluster.get(key + "-data"):
-                path = Path(self._scratch.name) / key
-                path.write_bytes(base64.b64decode(user.get(key + "-data") or cluster.get(key + "-data")))
-                return str(path)
-            return user.get(key) or cluster.get(key)
+            data = user.get(key + "-data") or cluster.get(key + "-data")
+            if not data:
+                return user.get(key) or cluster.get(key)
+            self._scratch = self._scratch or tempfile.TemporaryDirectory(prefix="agent-replay-")
+            path = Path(self._scratch.name) / key
+            path.write_bytes(base64.b64decode(data))
+            return str(path)
 
         server = urlsplit(cluster.get("server") or "")
         self.headers = {"Accept": "application/json"}
@@ -991,7 +993,8 @@ class KubeReader:
 
     def close(self):
         self.connection.close()
-        self._scratch.cleanup()
+        if self._scratch:
+            self._scratch.cleanup()
 
 
 def load_context(env=None, reader=None) -> Context:

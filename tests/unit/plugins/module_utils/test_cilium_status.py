@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import random
 
 import pytest
 
@@ -331,11 +332,9 @@ class SamplingChecker(cs.CiliumStatusChecker):
     """The real snapshot/choose/ask path; the cluster read and the execs are scripted (execs are counted)."""
 
     def __init__(self, pods, sample, seed=7):  # pylint: disable=super-init-not-called
-        cs.CiliumStatusChecker.__init__(self, api_client=None, sample_agents=sample, rng=__import__("random").Random(seed))
+        cs.CiliumStatusChecker.__init__(self, api_client=None, sample_agents=sample, rng=random.Random(seed))
         self.pods = pods
         self.execs = []
-
-    _kubernetes = None
 
     def read_cluster(self):
         return {"ds": daemonset(desired=len(self.pods), ready=len(self.pods)), "dep": deployment(), "pods": self.pods,
