@@ -23,5 +23,11 @@ def charts_dir() -> Path:
 
 
 def state_dir() -> Path:
-    """Runtime state of running sandboxes (kwok cluster dirs, moto pid, kubeconfigs)."""
+    """Runtime state of running sandboxes (kwok cluster dirs, moto pid, kubeconfigs).
+
+    ``$CILIUM_EKS_STATE`` puts it elsewhere, so that two checkouts can run sandboxes of the same
+    names at once while sharing the built tools of ``cache_root()``."""
+    explicit = os.environ.get("CILIUM_EKS_STATE")
+    if explicit:
+        return Path(explicit)
     return cache_root() / "state"

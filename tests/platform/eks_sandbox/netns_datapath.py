@@ -226,8 +226,10 @@ def exec_rule_name(namespace: str) -> str:
 
 
 def pair_for_sandbox(name: str) -> "NetnsPair":
-    """The namespace pair of a sandbox (tags are limited to 6 characters: a hash of the name)."""
-    return NetnsPair(f"{zlib.crc32(name.encode()):08x}"[:6])
+    """The namespace pair of a sandbox (tags are limited to 6 characters: a hash of the name and of
+    the state folder, so sandboxes of one name under two ``$CILIUM_EKS_STATE`` folders do not meet)."""
+    from . import cache
+    return NetnsPair(f"{zlib.crc32(f'{cache.state_dir()}/{name}'.encode()):08x}"[:6])
 
 
 def bind_namespace(api_client, namespace: str, pair: NetnsPair, kubeconfig: str, factor: float = 1.0,
