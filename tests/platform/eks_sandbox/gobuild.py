@@ -85,6 +85,9 @@ class Recipe:
     # binary -> arguments printing its version; the output must contain the version.
     version_args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     unavailable: str | None = None
+    # The version command prints the bare version and nothing else (eksctl): compare exactly,
+    # so a pre-release stamp ("0.225.0-dev") fails the smoke check.
+    exact_version_output: bool = False
 
     def fingerprint(self) -> str:
         """Hash of everything that decides the build output; a changed recipe rebuilds."""
@@ -174,6 +177,44 @@ def _cilium_cli_recipe() -> Recipe:
     )
 
 
+EKSCTL_VERSION_PACKAGE = "github.com/weaveworks/eksctl/pkg/version"
+
+
+def eksctl_version_ldflags() -> dict[str, str]:
+    """What eksctl's release build stamps (``.github/.goreleaser.yml`` at v0.225.0:
+    ``-X .../pkg/version.buildDate={{.Date}} -X ...gitCommit={{.ShortCommit}}
+    -X ...PreReleaseID={{.Env.PRE_RELEASE_ID}}``).
+
+    ``Version`` is already in the tagged module's ``pkg/version/release.go``, next to
+    ``PreReleaseID = "dev"``: a release clears it, or ``eksctl version`` says ``0.225.0-dev``.
+    The commit is the one the proxy's ``.info`` names (``Origin.Hash``), shortened as git does.
+    goreleaser also passes ``-tags "netgo release"``: ``release`` only gates the generator
+    ``pkg/version/generate/release_generate.go`` (not in the binary) and ``netgo`` is what
+    ``CGO_ENABLED=0`` gives anyway, so they are left out and the standard library's build cache
+    stays shared with the other tools.
+    """
+    return {
+        f"{EKSCTL_VERSION_PACKAGE}.PreReleaseID": "",
+        f"{EKSCTL_VERSION_PACKAGE}.gitCommit": "{git_commit}",
+        f"{EKSCTL_VERSION_PACKAGE}.buildDate": "{build_date}",
+    }
+
+
+def _eksctl_recipe() -> Recipe:
+    version = versions.EKSCTL
+    return Recipe(
+        name="eksctl",
+        version=version,
+        modules=("github.com/weaveworks/eksctl",),
+        binaries={"eksctl": "github.com/weaveworks/eksctl/cmd/eksctl"},
+        ldflags=eksctl_version_ldflags(),
+        # `eksctl version` prints the bare version ("0.225.0"); a build without the stamps
+        # prints "0.225.0-dev", which must not pass for the release.
+        version_args={"eksctl": ("version",)},
+        exact_version_output=True,
+    )
+
+
 def _recipes() -> dict[str, Recipe]:
     """The tools, in build order (kwok first: the rest of the platform waits on it)."""
     kube_version = versions.KUBERNETES
@@ -209,15 +250,7 @@ def _recipes() -> dict[str, Recipe]:
             version_args={"helm": ("version", "--short")},
         ),
         _cilium_cli_recipe(),
-        Recipe(
-            name="eksctl",
-            version=versions.EKSCTL,
-            modules=("github.com/eksctl-io/eksctl",),
-            binaries={"eksctl": "github.com/eksctl-io/eksctl/cmd/eksctl"},
-            unavailable=None if versions.EKSCTL else (
-                "unavailable: the Go module proxy here refuses github.com/eksctl-io/eksctl (403)"
-            ),
-        ),
+        _eksctl_recipe(),
     ]
     return {recipe.name: recipe for recipe in recipes}
 
@@ -248,6 +281,13 @@ def resolve_ldflags(templates: Mapping[str, str], **context: str) -> dict[str, s
 
 def stderr_tail(stderr: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(stderr.strip().splitlines()[-lines:])
+
+
+def short_commit(info: Mapping) -> str:
+    """The commit a module version was tagged at (its proxy ``.info`` ``Origin.Hash``), cut to
+    12 hex digits (what ``git rev-parse --short`` gives in a repository of eksctl's size);
+    "" when the proxy does not say."""
+    return str((info.get("Origin") or {}).get("Hash") or "")[:12]
 
 
 def build_date(info_time: str) -> str:
@@ -341,6 +381,12 @@ def _smoke_check(recipe: Recipe, binary: str, path: Path) -> str:
         return ""
     argv = [str(path), *args]
     output = _run(recipe.name, argv, timeout=SMOKE_TIMEOUT_SECONDS).strip()
+    if recipe.exact_version_output:
+        shown = output.splitlines()[0].strip().lstrip("v") if output else ""
+        if shown != recipe.version.lstrip("v"):
+            raise GoBuildError(
+                recipe.name, argv, 0, f"version output is not exactly {recipe.version}:\n{output}"
+            )
     if recipe.version.lstrip("v") not in output:
         raise GoBuildError(
             recipe.name, argv, 0, f"version output does not show {recipe.version}:\n{output}"
@@ -363,12 +409,14 @@ def _build(recipe: Recipe) -> dict[str, Path]:
         (output_dir / "bin").mkdir(parents=True)
         module_dir.mkdir()
 
-        upstream, upstream_sums, release_times = [], [], []
+        upstream, upstream_sums, release_times, commits = [], [], [], []
         for module in recipe.modules:
             downloaded = _download(recipe.name, module, recipe.version, cwd=module_dir)
             edit_json = ["go", "mod", "edit", "-json", downloaded["GoMod"]]
             upstream.append(json.loads(_run(recipe.name, edit_json, cwd=module_dir)))
-            release_times.append(json.loads(Path(downloaded["Info"]).read_text())["Time"])
+            info = json.loads(Path(downloaded["Info"]).read_text())
+            release_times.append(info["Time"])
+            commits.append(short_commit(info))
             upstream_go_sum = Path(downloaded["Dir"]) / "go.sum"
             if upstream_go_sum.is_file():
                 upstream_sums.append(upstream_go_sum.read_text())
@@ -382,7 +430,9 @@ def _build(recipe: Recipe) -> dict[str, Path]:
         # The upstream go.sum vouches for its dependencies: without it the go command asks
         # the checksum database, which here lacks some pseudo-versions (404).
         (module_dir / "go.sum").write_text(merge_go_sums(upstream_sums))
-        ldflags = compose_ldflags(resolve_ldflags(recipe.ldflags, build_date=build_date(min(release_times))))
+        ldflags = compose_ldflags(resolve_ldflags(
+            recipe.ldflags, build_date=build_date(min(release_times)), git_commit=commits[0],
+        ))
 
         versions_seen = {}
         for binary, package in recipe.binaries.items():
