@@ -12,6 +12,8 @@ EKS_REGISTRY = "602401143452.dkr.ecr.{region}.amazonaws.com"
 VPC_CNI_TAG = "v1.19.2-eksbuild.1"
 KUBE_PROXY_TAG = "v1.33.0-minimal-eksbuild.2"
 COREDNS_TAG = "v1.11.4-eksbuild.14"
+# The metrics-server EKS add-on (a default add-on of eksctl >= 0.209); the build suffix is a best estimate.
+METRICS_SERVER_TAG = "v0.8.0-eksbuild.1"
 AGENT_NOT_READY_TAINT = {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NoExecute"}
 NODE_CIDR = ipaddress.ip_network("192.168.0.0/19")
 KERNEL_VERSION = "6.12.40-63.114.amzn2023.x86_64"
@@ -262,6 +264,46 @@ def coredns(region, tag=COREDNS_TAG, cluster_dns="10.100.0.10"):
             "spec": {"selector": {"k8s-app": "kube-dns"}, "clusterIP": cluster_dns,
                      "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
                                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]},
+        },
+    ]
+
+
+def metrics_server(region, tag=METRICS_SERVER_TAG):
+    """metrics-server as the EKS ``metrics-server`` add-on deploys it (a Deployment and its Service)."""
+    registry = EKS_REGISTRY.format(region=region)
+    labels = {"app.kubernetes.io/name": "metrics-server", "app.kubernetes.io/instance": "metrics-server"}
+    return [
+        _service_account("metrics-server", labels),
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "metrics-server", "namespace": "kube-system", "labels": labels},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "priorityClassName": "system-cluster-critical",
+                        "serviceAccountName": "metrics-server",
+                        "containers": [{
+                            "name": "metrics-server",
+                            "image": f"{registry}/eks/metrics-server:{tag}",
+                            "args": ["--secure-port=10251", "--cert-dir=/tmp", "--kubelet-use-node-status-port",
+                                     "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname"],
+                            "ports": [{"containerPort": 10251, "name": "https", "protocol": "TCP"}],
+                            "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}},
+                        }],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "metrics-server", "namespace": "kube-system", "labels": labels},
+            "spec": {"selector": labels, "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                                    "targetPort": "https"}]},
         },
     ]
 

@@ -215,6 +215,22 @@ def _eksctl_recipe() -> Recipe:
     )
 
 
+def _aws_iam_authenticator_recipe() -> Recipe:
+    """What eksctl's kubeconfigs log in with. Stamps of its Makefile / .goreleaser.yaml at v0.7.8
+    (``pkg.Version``, ``pkg.CommitID``, ``pkg.BuildDate``)."""
+    version = versions.AWS_IAM_AUTHENTICATOR
+    package = "sigs.k8s.io/aws-iam-authenticator/pkg"
+    return Recipe(
+        name="aws-iam-authenticator",
+        version=version,
+        modules=("sigs.k8s.io/aws-iam-authenticator",),
+        binaries={"aws-iam-authenticator": "sigs.k8s.io/aws-iam-authenticator/cmd/aws-iam-authenticator"},
+        ldflags={f"{package}.Version": version.lstrip("v"), f"{package}.CommitID": "{git_commit}",
+                 f"{package}.BuildDate": "{build_date}"},
+        version_args={"aws-iam-authenticator": ("version",)},
+    )
+
+
 def _recipes() -> dict[str, Recipe]:
     """The tools, in build order (kwok first: the rest of the platform waits on it)."""
     kube_version = versions.KUBERNETES
@@ -251,6 +267,7 @@ def _recipes() -> dict[str, Recipe]:
         ),
         _cilium_cli_recipe(),
         _eksctl_recipe(),
+        _aws_iam_authenticator_recipe(),
     ]
     return {recipe.name: recipe for recipe in recipes}
 
