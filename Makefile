@@ -36,13 +36,13 @@ platform: deps ## build/fetch the local platform's tools and Cilium charts (cach
 	$(SANDBOX) charts
 
 sandbox: platform ## the main job on the local sandbox: playbooks/site.yml against inventories/sandbox
-	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint
+	$(SANDBOX) up --name $(SANDBOX_NAME) --empty
 	$(SANDBOX) datapath up --name $(SANDBOX_NAME) --namespace cilium-bandwidth-test
 	eval "$$($(SANDBOX) env --name $(SANDBOX_NAME))" && \
 	  $(VENV)/bin/ansible-playbook -i inventories/sandbox playbooks/site.yml
 
-sandbox-up: platform ## start the sandbox only (kwok EKS look-alike + moto)
-	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint
+sandbox-up: platform ## start the sandbox only, empty (kwok + moto + the EKS proxy): the real eksctl makes the cluster
+	$(SANDBOX) up --name $(SANDBOX_NAME) --empty
 
 sandbox-down: deps ## stop the sandbox, leaving no process behind
 	$(SANDBOX) down --name $(SANDBOX_NAME)
