@@ -102,12 +102,14 @@ def run_measured(argv, env=None, check=True, quiet=True, timeout=None):
 
 
 @contextlib.contextmanager
-def sandbox(name, nodes=2, taint=True, aws=True, vpc_cni=True, datapath=False):
-    """A sandbox up for the block (one retry: kwokctl can race on ports with another starting cluster)."""
+def sandbox(name, nodes=2, taint=True, aws=True, vpc_cni=True, datapath=False, seed=True):
+    """A sandbox up for the block (one retry: kwokctl can race on ports with another starting cluster);
+    ``seed=False``: an empty one, for the real eksctl to create clusters in."""
     from eks_sandbox import cluster
     from eks_sandbox import sandbox as sandboxes
 
-    spec = sandboxes.SandboxSpec(name=name, nodes=nodes, agent_not_ready_taint=taint, aws=aws, vpc_cni=vpc_cni)
+    spec = sandboxes.SandboxSpec(name=name, nodes=nodes, agent_not_ready_taint=taint, aws=aws, vpc_cni=vpc_cni,
+                                 seed=seed)
     try:
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
@@ -132,7 +134,7 @@ def sandbox(name, nodes=2, taint=True, aws=True, vpc_cni=True, datapath=False):
 
 
 def sandbox_env(box):
-    """os.environ plus what a client of this sandbox needs (KUBECONFIG, moto, helm, chart, eksctl double)."""
+    """os.environ plus what a client of this sandbox needs (KUBECONFIG, moto, helm, chart, eksctl)."""
     return dict(os.environ, **{k: str(v) for k, v in box.env.items()})
 
 

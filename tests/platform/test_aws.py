@@ -98,7 +98,7 @@ def test_moto_server_start_stop_leaves_no_process_or_port(tmp_path):
 
 def test_down_from_another_process_then_stop_is_idempotent(tmp_path):
     env = dict(os.environ, CILIUM_EKS_CACHE=str(tmp_path))
-    env.pop("CILIUM_EKS_STATE", None)  # the child must find the state under this cache, as the test's own
+    env.pop("CILIUM_EKS_STATE", None)  # the state folder follows the cache here
     state = tmp_path / "state" / "aws"
     moto = aws.MotoServer(state=state).start()
     proxy = aws.EksProxyServer(upstream=moto["endpoint"], state=state).start()

@@ -5,6 +5,7 @@ The templates are eksctl 0.225.0's own, recorded from its CreateStack calls agai
 boto3, without eksctl's fixed waits (its create takes 150 s of sleeps; tests/integration covers it).
 """
 import json
+import urllib.error
 from pathlib import Path
 
 import boto3
@@ -38,11 +39,7 @@ def clients(moto):
     server = moto["server"]
     server.reset()
     moto["client"].set_platform({"endpoint": API_SERVER, "certificateAuthorityData": CA_DATA})
-    _admin(moto, "DELETE", "stack-failures")
-
-
-def _admin(moto, method, path, body=None):
-    return moto["client"]._request(method, f"{aws.MOTO_ADMIN_PATH}/{path}", body=body)
+    aws.fail_stack(moto["endpoint"])
 
 
 def template(name: str) -> dict:
@@ -129,8 +126,7 @@ def test_a_failing_resource_rolls_the_stack_back_with_its_reason(moto, clients):
     cfn, eks = clients["cloudformation"], clients["eks"]
     out = create_cluster_stack(cfn)
     reason = "Nodegroup ng-1 failed to stabilize: [{Code: NodeCreationFailure}]"
-    _admin(moto, "PUT", "stack-failures", {"stack": "eksctl-*-nodegroup-ng-1", "logical_id": "ManagedNodeGroup",
-                                           "reason": reason})
+    aws.fail_stack(moto["endpoint"], "eksctl-*-nodegroup-ng-1", "ManagedNodeGroup", reason)
     cfn.create_stack(StackName=NODEGROUP_STACK, TemplateBody=nodegroup_template(out))
     stack = cfn.describe_stacks(StackName=NODEGROUP_STACK)["Stacks"][0]
     assert stack["StackStatus"] == "ROLLBACK_COMPLETE" and "Outputs" not in stack
@@ -140,11 +136,19 @@ def test_a_failing_resource_rolls_the_stack_back_with_its_reason(moto, clients):
     assert (failed["LogicalResourceId"], failed["ResourceType"], failed["ResourceStatusReason"]) == (
         "ManagedNodeGroup", "AWS::EKS::Nodegroup", reason)
     assert eks.list_nodegroups(clusterName="real-1")["nodegroups"] == []  # nothing was left
-    status, report = _admin(moto, "GET", "stack-failures")
-    assert json.loads(report) == {"pending": [], "served": [
-        {"stack": NODEGROUP_STACK, "logical_id": "ManagedNodeGroup", "operation": "create"}]}
+    assert aws.fail_stack(moto["endpoint"], "no-such-stack", "X")["served"] == [
+        {"stack": NODEGROUP_STACK, "logical_id": "ManagedNodeGroup", "operation": "create"}]
     cfn.delete_stack(StackName=NODEGROUP_STACK)  # what `eksctl delete cluster` does with it
     assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+
+
+def test_a_failing_cluster_stack_leaves_no_cluster_and_no_vpc(moto, clients):
+    cfn, ec2, eks = clients["cloudformation"], clients["ec2"], clients["eks"]
+    aws.fail_stack(moto["endpoint"], CLUSTER_STACK, "ControlPlane", "Cannot create cluster")
+    create_cluster_stack(cfn)  # its outputs name the cluster: resolving them must not make it
+    assert cfn.describe_stacks(StackName=CLUSTER_STACK)["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert eks.list_clusters()["clusters"] == []
+    assert [v for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
 
 
 def test_a_failing_delete_leaves_the_stack_delete_failed_until_retried(moto, clients):
@@ -159,8 +163,7 @@ def test_a_failing_delete_leaves_the_stack_delete_failed_until_retried(moto, cli
     failed = [e for e in cfn.describe_stack_events(StackName=CLUSTER_STACK)["StackEvents"]
               if e["ResourceStatus"] == "DELETE_FAILED"]
     assert failed and "nodegroups" in failed[-1]["ResourceStatusReason"].lower()
-    _admin(moto, "PUT", "stack-failures", {"stack": NODEGROUP_STACK, "logical_id": "LaunchTemplate",
-                                           "operation": "delete", "reason": "injected"})
+    aws.fail_stack(moto["endpoint"], NODEGROUP_STACK, "LaunchTemplate", "injected", operation="delete")
     cfn.delete_stack(StackName=NODEGROUP_STACK)
     assert cfn.describe_stacks(StackName=NODEGROUP_STACK)["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
     assert eks.list_nodegroups(clusterName="real-1")["nodegroups"] == ["ng-1"]  # nothing deleted
@@ -170,11 +173,11 @@ def test_a_failing_delete_leaves_the_stack_delete_failed_until_retried(moto, cli
 
 
 def test_admin_api_refuses_bad_rules_and_sets_cluster_versions(moto, clients):
-    status, body = _admin(moto, "PUT", "stack-failures", {"stack": "x"})
-    assert status == 400 and b"logical_id" in body
-    status, _body = _admin(moto, "PUT", "clusters/us-east-1/nope", {"version": "1.35"})
-    assert status == 404
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        aws.fail_stack(moto["endpoint"], "x", None)
+    assert refused.value.code == 400 and b"logical_id" in refused.value.read()
+    with pytest.raises(aws.ApiError, match="no EKS cluster nope"):
+        moto["client"].set_version("nope", REGION, "1.35", "eks.8")
     create_cluster_stack(clients["cloudformation"])
-    status, body = _admin(moto, "PUT", "clusters/us-east-1/real-1", {"version": "1.35", "platformVersion": "eks.8"})
-    assert status == 200 and json.loads(body)["version"] == "1.35"
+    moto["client"].set_version("real-1", REGION, "1.35", "eks.8")
     assert clients["eks"].describe_cluster(name="real-1")["cluster"]["version"] == "1.35"

@@ -946,6 +946,26 @@ def inject_faults(proxy_endpoint: str, operation: str = None, count: int = 1, st
     return fault_report(proxy_endpoint)
 
 
+def fail_stack(endpoint: str, stack: str = None, logical_id: str = None, reason: str = None,
+               operation: str = "create", count: int = 1) -> dict:
+    """Make the next ``count`` CloudFormation stacks named like ``stack`` (a glob) fail the way
+    CloudFormation fails them (``eks_sandbox.moto_eks``): ``create`` ends ROLLBACK_COMPLETE with a
+    CREATE_FAILED event on ``logical_id`` saying ``reason``, ``delete`` ends DELETE_FAILED.
+    ``stack=None`` clears every rule. ``endpoint``: the proxy's or moto's. Returns the rules left and
+    the failures served."""
+    url = f"{endpoint}{MOTO_ADMIN_PATH}/stack-failures"
+    if stack is None:
+        request = urllib.request.Request(url, method="DELETE")
+    else:
+        rule = {"stack": stack, "logical_id": logical_id, "reason": reason, "operation": operation, "count": count}
+        request = urllib.request.Request(url, data=json.dumps(rule).encode(), method="PUT",
+                                         headers={"Content-Type": "application/json"})
+    with _OPENER.open(request, timeout=10) as answer:
+        answer.read()
+    with _OPENER.open(url, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
 def fault_report(proxy_endpoint: str) -> dict:
     with _OPENER.open(f"{proxy_endpoint}{ADMIN_PATH}/faults", timeout=10) as answer:
         return json.loads(answer.read())

@@ -424,9 +424,20 @@ def _roll_back(stack, rule: dict) -> None:
     _forget_resources(stack)
 
 
+def _stack_init(original):
+    """Take a failure rule for the stack as soon as it exists: moto's create_stack resolves the stack's
+    exports (and so creates the resources they name) before it creates the resources."""
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.injected_failure = STATE.take_failure("create", self.name)
+        if self.injected_failure:
+            self.output_map._output_json_map = {}
+    return init
+
+
 def _create_resources(original):
     def create_resources(self):
-        rule = STATE.take_failure("create", self.name)
+        rule = getattr(self, "injected_failure", None)
         if rule is None:
             return original(self)
         self.status = "CREATE_IN_PROGRESS"
@@ -494,6 +505,7 @@ def install() -> None:
     RouteTable.delete = _delete_route_table
     Route.delete = _delete_route
     SubnetRouteTableAssociation.delete = _delete_subnet_association
+    cfn_models.Stack.__init__ = _stack_init(cfn_models.Stack.__init__)
     cfn_models.Stack.create_resources = _create_resources(cfn_models.Stack.create_resources)
     EKSBackend.create_cluster = _create_cluster(EKSBackend.create_cluster)
     cfn_models.CloudFormationBackend.delete_stack = _delete_stack
