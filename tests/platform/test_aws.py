@@ -62,6 +62,7 @@ def sandbox(tmp_path_factory):
     """moto + proxy as the sandbox starts them, in a cache of their own, seeded once."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CILIUM_EKS_CACHE", str(tmp_path_factory.mktemp("cache")))
+        patch.delenv("CILIUM_EKS_STATE", raising=False)
         result = aws.start_aws(CLUSTER, REGION, "1.34", NODEGROUPS, API_SERVER, ca_data=CA_DATA,
                                tags={"team": "net"})
         yield result

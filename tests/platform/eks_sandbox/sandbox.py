@@ -60,8 +60,11 @@ class Sandbox:
             ("helm", "helm"), ("kubectl", "kubernetes"), ("eksctl", "eksctl"),
             ("aws-iam-authenticator", "aws-iam-authenticator"))}
         path = [str(tool.parent) for tool in tools.values()] + [os.environ.get("PATH", "")]
+        # Where this sandbox's tools and state live, so that tools run with this env alone find it.
+        where = {var: os.environ[var] for var in ("CILIUM_EKS_CACHE", "CILIUM_EKS_STATE") if os.environ.get(var)}
         return dict(
             self.aws_env,
+            **where,
             KUBECONFIG=self.kubeconfig,
             PATH=os.pathsep.join(dict.fromkeys(path)),  # the platform's tools first
             CILIUM_EKS_HELM=str(tools["helm"]),
