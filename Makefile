@@ -84,11 +84,12 @@ docs: deps ## the documentation site (antsibull-docs + Sphinx, offline) in build
 build: deps ## build the collection tarball
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/
 
-bench: platform ## benchmarks on the sandbox (no-op cost, readiness, scale, many clusters): bench/results/*.json
+bench: platform ## benchmarks on the sandbox (no-op cost, readiness, scale, many clusters, role vs bare eksctl): bench/results/*.json
 	$(PY) bench/noop_cost.py
 	$(PY) bench/readiness_latency.py
 	$(PY) bench/scale.py
 	$(PY) bench/many_clusters.py
+	$(PY) bench/real_eksctl.py
 
 bench-cold: deps ## time a cold platform build (fresh tool, Go module and Go build caches)
 	$(PY) bench/cold_platform_build.py

@@ -142,7 +142,7 @@ def write_inventory(folder, boxes):
     """An inventory like inventories/sandbox (its group_vars) with one host per sandbox.
 
     Each host gets its own Python wrapper as interpreter, exporting that sandbox's environment (moto
-    endpoint, eksctl double's sandbox), so one ``ansible-playbook --forks N`` drives N sandboxes."""
+    endpoint, eksctl), so one ``ansible-playbook --forks N`` drives N sandboxes."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     group_vars = folder / "group_vars"

@@ -5,8 +5,8 @@ On one sandbox (2 tainted nodes, real datapath, site.yml converged once), each r
 * ``ansible-playbook playbooks/site.yml`` again (changed=0 is checked) with the bandwidth measurement
   and the connectivity test off (``cilium_eks_verify_bandwidth=false``; the connectivity test is off
   by default); ``cilium_status`` stays, it is part of the same assurance;
-* the raw commands giving the same assurance, one after the other: ``eksctl get cluster`` (the eksctl
-  contract double), ``helm status cilium``, ``kubectl rollout status ds/cilium`` and ``cilium status``
+* the raw commands giving the same assurance, one after the other: ``eksctl get cluster`` (the real
+  eksctl), ``helm status cilium``, ``kubectl rollout status ds/cilium`` and ``cilium status``
   (the real cilium CLI; one pass, as ``--wait`` does on a healthy cluster).
 
 Prints the medians and their ratio (target: at most 1.5). ``--profile`` adds the ten slowest tasks of
