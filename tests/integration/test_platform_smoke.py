@@ -70,6 +70,17 @@ def test_kube_system_holds_the_default_eks_addons(api):
     assert pods and all(p.status.phase == "Pending" for p in pods)
 
 
+def test_the_seeded_cluster_has_its_eks_addons_and_the_real_eksctl_sees_them(api, eks_sandbox, sandbox_env):
+    """As after `eksctl create cluster`: EKS add-ons own the kube-system objects (field manager eks)."""
+    listed = run([sandbox_env["CILIUM_EKS_EKSCTL"], "get", "addons", "--cluster", eks_sandbox.spec.name, "--region",
+                  eks_sandbox.spec.region, "-o", "json"], sandbox_env)
+    addons = {a["Name"]: a for a in json.loads(listed.stdout)}
+    assert sorted(addons) == ["coredns", "kube-proxy", "vpc-cni"]
+    assert addons["vpc-cni"]["Version"] == eks_sandbox.spec.vpc_cni_tag
+    ds = api.resources.get(api_version="apps/v1", kind="DaemonSet").get(name="aws-node", namespace="kube-system")
+    assert "eks" in [field.manager for field in ds.metadata.managedFields]
+
+
 def test_a_daemonset_rolls_out_and_its_pods_get_ips(api, eks_sandbox, kubectl, sandbox_env):
     manifest = {
         "apiVersion": "apps/v1", "kind": "DaemonSet",

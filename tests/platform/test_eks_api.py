@@ -109,6 +109,17 @@ def test_addon_lifecycle_deploys_and_removes_the_kube_system_objects(moto):
     assert gone.value.status == 404 and gone.value.kind == "ResourceNotFoundException"
 
 
+def test_create_over_objects_someone_else_owns_fails_unless_overwrite(moto):
+    api = moto["api"]
+    api.kube.conflict = True
+    _status, failed = call(api, "POST", "/clusters/c1/addons", {"addonName": "kube-proxy"})
+    assert failed["addon"]["status"] == "CREATE_FAILED"
+    assert failed["addon"]["health"]["issues"][0]["code"] == "ConfigurationConflict"
+    call(api, "DELETE", "/clusters/c1/addons/kube-proxy?preserve=true")
+    _status, taken = call(api, "POST", "/clusters/c1/addons", {"addonName": "kube-proxy", "resolveConflicts": "OVERWRITE"})
+    assert taken["addon"]["status"] == "ACTIVE"
+
+
 def test_delete_with_preserve_keeps_the_objects(moto):
     api = moto["api"]
     call(api, "POST", "/clusters/c1/addons", {"addonName": "coredns"})

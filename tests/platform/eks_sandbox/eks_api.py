@@ -242,7 +242,12 @@ class EksApi:
                  "configurationValues": request.get("configurationValues") or ""}
         if request.get("serviceAccountRoleArn"):
             addon["serviceAccountRoleArn"] = request["serviceAccountRoleArn"]
-        self._deploy(name, version, region, force=request.get("resolveConflicts") == "OVERWRITE")
+        if not self._deploy(name, version, region, force=request.get("resolveConflicts") == "OVERWRITE"):
+            # What EKS reports when fields of existing objects belong to someone else (resolveConflicts NONE).
+            addon.update(status="CREATE_FAILED", health={"issues": [{
+                "code": "ConfigurationConflict", "message": "Conflicts found when trying to apply. Will not continue "
+                "due to resolve conflicts mode. Conflicts: DaemonSet/Deployment fields owned by another manager",
+                "resourceIds": [name]}]})
         records.addons[name] = addon
         return 200, {"addon": addon}
 

@@ -150,7 +150,7 @@ def aws_node(region, vpc_cni_tag=VPC_CNI_TAG):
         {"name": "AWS_VPC_K8S_CNI_LOGLEVEL", "value": "DEBUG"},
         {"name": "ENABLE_PREFIX_DELEGATION", "value": "false"},
         {"name": "WARM_ENI_TARGET", "value": "1"},
-        {"name": "MY_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "MY_NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}},
     ]
     daemonset = {
         "apiVersion": "apps/v1",
@@ -227,7 +227,7 @@ def kube_proxy(region, tag=KUBE_PROXY_TAG):
                             "image": f"{registry}/eks/kube-proxy:{tag}",
                             "command": ["kube-proxy", "--v=2", "--config=/var/lib/kube-proxy-config/config",
                                         "--hostname-override=$(NODE_NAME)"],
-                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}}],
                             "resources": {"requests": {"cpu": "100m"}},
                             "securityContext": {"privileged": True},
                         }],

@@ -251,6 +251,10 @@ def up(spec: SandboxSpec = None, out=None) -> Sandbox:
                          ".".join(versions.KUBERNETES.lstrip("v").split(".")[:2]), nodegroups,
                          api_server_url=api_server, ca_data=ca_data, managed=True)
         aws.register_platform(servers["endpoint"], api_server, ca_data, kubeconfig, spec.region)
+        if spec.seed and spec.vpc_cni:  # the add-ons eksctl's create leaves, around the objects populate applied
+            aws.seed_addons(servers["endpoint"], spec.region, spec.name, {
+                "vpc-cni": spec.vpc_cni_tag, "kube-proxy": eks_objects.KUBE_PROXY_TAG,
+                "coredns": eks_objects.COREDNS_TAG})
         t = _step(timings, "EKS records ready" if spec.seed else "EKS APIs ready (empty)", t, out)
     timings["total"] = round(time.monotonic() - started, 2)
     box = Sandbox(spec=spec, kubeconfig=str(kubeconfig), api_server=api_server, aws_env=aws_env, timings=timings)
