@@ -106,7 +106,7 @@ def main(argv=None):
         env = bench.sandbox_env(box)
         inventory = Path(scratch) / "inventory.ini"
         inventory.write_text("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
-        for _ in range(args.repeat):
+        for _repetition in range(args.repeat):
             runs["role"].append(role_runs(scratch, inventory, env))
             runs["bare eksctl"].append(bare_runs(scratch, inventory, env))
     figures = {who: {step: bench.median([r[step] for r in rows]) for step in ("create", "no-op", "delete")}

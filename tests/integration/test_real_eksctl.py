@@ -90,8 +90,8 @@ def host_results(result, name):
 def failure_message(result):
     for task_result in (t["hosts"].get(HOST, {}) for p in result.report.get("plays", []) for t in p["tasks"]):
         if task_result.get("failed"):
-            return " ".join([task_result.get("msg", "")] + [i.get("msg", "") for i in task_result.get("results", [])
-                                                           if i.get("failed")])
+            items = [i.get("msg", "") for i in task_result.get("results", []) if i.get("failed")]
+            return " ".join([task_result.get("msg", "")] + items)
     return ""
 
 

@@ -399,7 +399,7 @@ def test_client_error_faults_say_sender_and_server_errors_receiver(sandbox):
         aws.inject_faults(proxy.url, "cloudformation:DescribeStacks", count=1, status=400, code="ValidationError")
         aws.inject_faults(proxy.url, "cloudformation:DescribeStacks", count=1, status=503)
         types = []
-        for _ in range(2):
+        for _attempt in range(2):
             with pytest.raises(botocore.exceptions.ClientError) as info:
                 cfn.describe_stacks()
             types.append((info.value.response["Error"]["Code"], info.value.response["Error"]["Type"]))

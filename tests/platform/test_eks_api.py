@@ -230,8 +230,8 @@ def test_bad_tokens_are_refused_with_the_reason(moto, token, error):
 def test_tokens_last_fifteen_minutes_whatever_x_amz_expires_says(moto, monkeypatch):
     token = presigned_token(expires=60)
     later = datetime.now(timezone.utc) + timedelta(minutes=14)
-    monkeypatch.setattr(eks_api.time, "time", lambda: later.timestamp())
+    monkeypatch.setattr(eks_api.time, "time", later.timestamp)
     assert moto["api"].authenticate(review(token))["status"]["authenticated"] is True
     too_late = datetime.now(timezone.utc) + timedelta(minutes=16)
-    monkeypatch.setattr(eks_api.time, "time", lambda: too_late.timestamp())
+    monkeypatch.setattr(eks_api.time, "time", too_late.timestamp)
     assert "expired" in moto["api"].authenticate(review(token))["status"]["error"]

@@ -501,7 +501,7 @@ EKS_OPERATIONS = [
     ("GET", re.compile(r"^/tags/.+$"), "ListTagsForResource"),
     ("POST", re.compile(r"^/tags/.+$"), "TagResource"),
     ("DELETE", re.compile(r"^/tags/.+$"), "UntagResource"),
-] + [(verb, pattern, name) for verb, pattern, name in eks_api.EksApi.ROUTES]
+] + list(eks_api.EksApi.ROUTES)
 _SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 # Error codes by protocol: REST/JSON services (EKS) and the query ones (EC2, IAM, STS, CloudFormation).
 FAULT_CODES = {429: ("ThrottlingException", "Throttling"), 500: ("ServerException", "InternalFailure"),
