@@ -6,6 +6,7 @@ import subprocess
 
 import boto3
 import pytest
+import yaml
 from kubernetes import client, config
 
 from eks_sandbox import charts, kube, versions
@@ -136,3 +137,19 @@ def test_real_chart_rejects_an_invalid_value(helm, bad_value, complaint):
                  dict(os.environ), check=False)
     assert result.returncode != 0, result.stdout[:500]
     assert complaint in result.stderr
+
+
+def test_eksctls_kubeconfig_logs_in_through_the_token_webhook(eks_sandbox, sandbox_env, kubectl, tmp_path):
+    """eksctl writes an exec user (aws-iam-authenticator token -i <cluster>); kube-apiserver asks the sandbox's
+    proxy about the EKS token, which names the caller moto's STS knows (in system:masters)."""
+    kubeconfig = tmp_path / "eksctl.kubeconfig"
+    run([sandbox_env["CILIUM_EKS_EKSCTL"], "utils", "write-kubeconfig", "--cluster", eks_sandbox.spec.name,
+         "--region", eks_sandbox.spec.region, "--kubeconfig", kubeconfig], sandbox_env)
+    user = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]
+    assert user["exec"]["command"] == "aws-iam-authenticator"
+    whoami = json.loads(run([kubectl, "--kubeconfig", kubeconfig, "auth", "whoami", "-o", "json"], sandbox_env).stdout)
+    assert whoami["status"]["userInfo"]["username"] == "arn:aws:sts::123456789012:user/moto"
+    assert "system:masters" in whoami["status"]["userInfo"]["groups"]
+    forged = "k8s-aws-v1." + "aHR0cHM6Ly9zdHMuYW1hem9uYXdzLmNvbS8_QWN0aW9uPUxpc3RVc2Vycw"  # not a GetCallerIdentity URL
+    refused = run([kubectl, "--kubeconfig", kubeconfig, "--token", forged, "get", "nodes"], sandbox_env, check=False)
+    assert refused.returncode != 0 and "Unauthorized" in refused.stderr
