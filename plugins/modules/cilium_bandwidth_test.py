@@ -204,22 +204,8 @@ report_files:
   sample: {json: /tmp/reports/bandwidth-test.json, md: /tmp/reports/bandwidth-test.md}
 """
 
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.bandwidth import DEFAULTS
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.bandwidth import DEFAULTS, run_module
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.module_base import CiliumEksModule
-
-
-def run(module):
-    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.bandwidth import (
-        run_bandwidth_test,
-        validate_params,
-    )
-
-    if module.check_mode:
-        params = validate_params(module.params)
-        return dict(changed=True, passed=None, limit_bps=params["limit_bps"], namespace=params["namespace"],
-                    msg="check mode: would create namespace %s and measure with %s" % (
-                        params["namespace"], params["tool"]))
-    return run_bandwidth_test(module.k8s_client(), module.params, progress=module.log)
 
 
 def main():
@@ -243,7 +229,7 @@ def main():
         k8s_auth=True,
         supports_check_mode=True,
     )
-    module.run(run)
+    module.run(run_module)
 
 
 if __name__ == "__main__":

@@ -294,8 +294,9 @@ NODEGROUP_SPEC = dict(
 )
 
 
-def main():
-    module = CiliumEksModule(
+def build_module():
+    """The module with its argument spec (the unit tests build it the same way)."""
+    return CiliumEksModule(
         argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
             name=dict(type="str"),
@@ -318,7 +319,10 @@ def main():
         mutually_exclusive=[("config", "nodegroups"), ("config", "vpc"), ("config", "addons"), ("config", "tags")],
         supports_check_mode=True,
     )
-    module.run(ensure)
+
+
+def main():
+    build_module().run(ensure)
 
 
 if __name__ == "__main__":

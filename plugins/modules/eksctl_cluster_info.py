@@ -111,8 +111,9 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl import 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.module_base import CiliumEksModule
 
 
-def main():
-    module = CiliumEksModule(
+def build_module():
+    """The module with its argument spec (the unit tests build it the same way)."""
+    return CiliumEksModule(
         argument_spec=dict(
             name=dict(type="str"),
             region=dict(type="str"),
@@ -120,7 +121,10 @@ def main():
         ),
         supports_check_mode=True,
     )
-    module.run(info)
+
+
+def main():
+    build_module().run(info)
 
 
 if __name__ == "__main__":
