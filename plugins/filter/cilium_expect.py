@@ -34,7 +34,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The expected facts, for example C({ipam_mode: eni, routing_mode: native}).
+  description: The expected facts, for example V(ipam_mode=eni) and V(routing_mode=native) in ENI mode.
   type: dict
 """
 

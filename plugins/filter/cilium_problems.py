@@ -12,7 +12,7 @@ author:
   - Contributors to the cloudnet.cilium_eks project (@cloudnet)
 description:
   - Checks Cilium settings against the rules the collection keeps in one table (the Python C(cilium_table) that the
-    modules use too): the mode exists, the version is supported, no rule is broken (for example BBR in CNI chaining
+    modules use too). The mode exists, the version is supported, no rule is broken (for example BBR in CNI chaining
     mode), no chart key is used on a version that does not have it, and the nodes' kernels are recent enough for the
     settings that need it (BBR).
   - Returns a list of messages, each naming the input at fault, or an empty list. The roles and playbooks assert it is
@@ -27,8 +27,8 @@ options:
     required: true
   names:
     description:
-      - How the messages name the inputs, for example C({mode: cilium_mode, bandwidthManager.bbr: cilium_eks_bbr}):
-        keys are C(mode), C(version) or chart value keys.
+      - How the messages name the inputs (input to variable name), for example C(mode) to C(cilium_mode) and
+        C(bandwidthManager.bbr) to C(cilium_eks_bbr). Keys are C(mode), C(version) or chart value keys.
     type: dict
     default: {}
 """

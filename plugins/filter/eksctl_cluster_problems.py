@@ -21,7 +21,7 @@ options:
     type: dict
     required: true
   names:
-    description: How the messages name the options, for example C({name: eks_cluster_name, nodegroups: eks_cluster_nodegroups}).
+    description: How the messages name the options (option name to variable name), for example C(name) to C(eks_cluster_name).
     type: dict
     default: {}
   supported_versions:

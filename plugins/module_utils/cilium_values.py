@@ -18,10 +18,8 @@ import copy
 import re
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_table as table
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_table import (  # noqa: F401  (API)
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_table import (
     DEFAULT_VERSION,
-    MODES,
-    TESTED_VERSIONS,
     detect_mode,
     get_path,
 )
@@ -371,13 +369,52 @@ def read_chart(helm, chart_ref, chart_repo_url=None, chart_version=None, names=N
     return str(chart.get("version")), values, text
 
 
+# Release states in which a release runs (its values are the installed ones); pending-* are an interrupted helm run.
+RUNNING_STATES = ("deployed", "failed")
+
+
+def helm_cluster_args(params):
+    """helm's flags for the module's Kubernetes access (``kubeconfig``, ``context``)."""
+    args = []
+    if params.get("kubeconfig"):
+        args += ["--kubeconfig", params["kubeconfig"]]
+    if params.get("context"):
+        args += ["--kube-context", params["context"]]
+    return args
+
+
+def read_release(helm, name, namespace, cluster_args=()):
+    """The release as ``helm list --all`` shows it (any state: ``name``, ``namespace``, ``revision``, ``updated``,
+    ``status``, ``chart``, ``app_version``) with its user-supplied ``values``; None when there is none. The same
+    fields as ``status`` of kubernetes.core.helm_info."""
+    import json
+
+    listed = helm.run(["list", "--all", "--namespace", namespace, "--filter", "^%s$" % re.escape(name),
+                       "--output", "json"] + list(cluster_args)).stdout
+    release = next((item for item in json.loads(listed or "[]") if item.get("name") == name), None)
+    if release is None:
+        return None
+    values = helm.run(["get", "values", name, "--namespace", namespace, "--output", "json"]
+                      + list(cluster_args)).stdout
+    release["values"] = json.loads(values or "null") or {}
+    return release
+
+
 def compute(params, helm=None, names=None):
     """What the ``cilium_values`` module returns, from its parameters.
 
     When ``params["chart_ref"]`` is set, the chart is read with ``helm`` (a ``CommandRunner``): its version
-    must be ``params["version"]`` and the keys of ``extra_values`` are checked against its values.yaml.
+    must be ``params["version"]`` and the keys of ``extra_values`` are checked against its values.yaml. When
+    ``params["release_name"]`` is set, the installed release is read with ``helm`` too (returned as ``release``),
+    and a running one is what ``installed_values`` would have said.
     """
     names = names or {}
+    release = None
+    if params.get("release_name"):
+        release = read_release(helm, params["release_name"], params.get("release_namespace") or "kube-system",
+                               helm_cluster_args(params))
+        if release and release.get("status") in RUNNING_STATES and params.get("installed_values") is None:
+            params = dict(params, installed_values=release["values"])
     options = dict((key, params.get(key)) for key in OPTIONS if params.get(key) is not None)
     options["version"] = table.release(options.get("version") or DEFAULT_VERSION,
                                        names.get("version", "version")).version
@@ -393,6 +430,24 @@ def compute(params, helm=None, names=None):
         options.update(chart_values=chart_values, chart_values_text=chart_text)
         chart = {"ref": params["chart_ref"], "version": chart_version, "repo_url": params.get("chart_repo_url")}
     result = build_values(names=names, **options)
-    result["chart"] = chart
-    result["changed"] = False
+    result.update(chart=chart, release=release, changed=False)
+    return result
+
+
+def names_for(variable_prefix):
+    """The names errors give the options when a role passes its variables (``cilium_eni_`` + option)."""
+    if not variable_prefix:
+        return {}
+    names = dict((key, variable_prefix + key) for key in OPTIONS + ("chart_ref",))
+    names["mode"] = "%s role mode" % variable_prefix.rstrip("_")
+    return names
+
+
+def run_module(module):
+    """Entry point of the ``cilium_values`` module: errors name role variables when ``variable_prefix`` is given."""
+    names = names_for(module.params.get("variable_prefix"))
+    result = compute(module.params, helm=module.runner("helm", "helm_path", timeout=120), names=names)
+    result["notes"] = result.pop("warnings")
+    for note in result["notes"]:
+        module.warn(note)
     return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.aws_client import AwsClients, AwsError
@@ -114,6 +115,27 @@ class ClusterManager:
                          "--kubeconfig", path])
         os.chmod(path, 0o600)
         return before != _digest(path) or mode_before != 0o600
+
+    def kubeconfig_would_change(self, name, path):
+        """Would ``write_kubeconfig`` change ``path``? eksctl writes (merges, as it would into ``path``) into a copy
+        in a scratch folder, which is compared with it; nothing outside the scratch folder changes."""
+        path = os.path.abspath(os.path.expanduser(path))
+        if not os.path.exists(path):
+            return True
+        with tempfile.TemporaryDirectory(prefix="eksctl-kubeconfig-") as scratch:
+            copy = os.path.join(scratch, "kubeconfig")
+            shutil.copyfile(path, copy)
+            self.run_eksctl(["utils", "write-kubeconfig", "--cluster", name, "--region", self.region,
+                             "--kubeconfig", copy])
+            return _digest(copy) != _digest(path) or file_mode(path) != "0600"
+
+
+def file_mode(path):
+    """``"0600"``-style permission bits of ``path``, or None when it does not exist."""
+    try:
+        return "%04o" % (os.stat(os.path.abspath(os.path.expanduser(path))).st_mode & 0o777)
+    except OSError:
+        return None
 
 
 def _digest(path):

@@ -16,6 +16,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.aws_client imp
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eks_service import (
     FAILED_STACK_STATUSES,
     ClusterManager,
+    file_mode,
     jsonable,
 )
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_config import (
@@ -147,6 +148,10 @@ def _present(module, manager, config):
             "after_header": "%s (rendered ClusterConfig)" % name}
     _refuse_leftovers(manager, name, observed, actions)
     changed, kubeconfig = bool(actions), module.params.get("kubeconfig")
+    kubeconfig_changed = None
+    if module.check_mode and kubeconfig and observed and not actions:
+        kubeconfig_changed = manager.kubeconfig_would_change(name, kubeconfig)
+        changed = changed or kubeconfig_changed
     if not module.check_mode:
         for action in actions:
             try:
@@ -156,9 +161,11 @@ def _present(module, manager, config):
         if actions:
             observed = observed_from_aws(*manager.describe(name))
         if kubeconfig and observed:
-            changed = manager.write_kubeconfig(name, kubeconfig) or changed
+            kubeconfig_changed = manager.write_kubeconfig(name, kubeconfig)
+            changed = kubeconfig_changed or changed
     result = _result(manager, config, observed, changed, actions, drift, kubeconfig)
-    result["diff"] = diff
+    result.update(diff=diff, kubeconfig_changed=kubeconfig_changed,
+                  kubeconfig_mode=file_mode(kubeconfig) if kubeconfig else None)
     return result
 
 

@@ -6,7 +6,7 @@
 
 Every predicate takes the object as the API returns it (``K8sService`` reads them raw) and returns a plain
 answer: ``pod_ready(pod)``, ``pod_not_ready_reason(pod)``, ``container_running(pod, name)``,
-``daemonset_rollout(ds)``, ``deployment_rollout(dep)``, ``node_schedulable(node)``, ``pull_failure(pod)``,
+``daemonset_rollout(ds)``, ``deployment_rollout(dep)``, ``statefulset_rollout(sts)``, ``node_schedulable(node)``, ``pull_failure(pod)``,
 ``unschedulable_reason(pod)``. Pure stdlib; importable without Ansible.
 """
 
@@ -142,4 +142,17 @@ def deployment_rollout(dep, container="cilium-operator"):
     }
     info["rolled_out"] = bool(_observed(dep) and info["updated"] == replicas and info["available"] == replicas
                               and info["ready"] == replicas and (status.get("replicas") or 0) == replicas)
+    return info
+
+
+def statefulset_rollout(sts, _container=None):
+    """``{replicas, ready, updated, rolled_out}`` of a StatefulSet dict (None: absent): every replica ready at the
+    update revision, as ``kubectl rollout status`` waits for."""
+    if sts is None:
+        return None
+    status = sts.get("status") or {}
+    replicas = (sts.get("spec") or {}).get("replicas", 1)
+    info = {"replicas": replicas, "ready": status.get("readyReplicas") or 0, "updated": status.get("updatedReplicas") or 0}
+    info["rolled_out"] = bool(_observed(sts) and info["ready"] == replicas and info["updated"] == replicas
+                              and status.get("currentRevision") == status.get("updateRevision"))
     return info

@@ -27,23 +27,23 @@ import json
 import math
 import re
 import time
+from urllib.parse import quote
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import classify_failure, import_kubernetes
 
-# kind -> (API class attribute, method suffix, namespaced) for the built-in kinds, or
-# (None, (group, version, plural), namespaced) for custom resources.
+# kind -> (API group path, resource, namespaced).
 KINDS = {
-    "Pod": ("core", "pod", True),
-    "Node": ("core", "node", False),
-    "Namespace": ("core", "namespace", False),
-    "ConfigMap": ("core", "config_map", True),
-    "DaemonSet": ("apps", "daemon_set", True),
-    "Deployment": ("apps", "deployment", True),
-    "ReplicaSet": ("apps", "replica_set", True),
-    "StatefulSet": ("apps", "stateful_set", True),
-    "CiliumEndpoint": (None, ("cilium.io", "v2", "ciliumendpoints"), True),
-    "CiliumNode": (None, ("cilium.io", "v2", "ciliumnodes"), False),
+    "Pod": ("/api/v1", "pods", True),
+    "Node": ("/api/v1", "nodes", False),
+    "Namespace": ("/api/v1", "namespaces", False),
+    "ConfigMap": ("/api/v1", "configmaps", True),
+    "DaemonSet": ("/apis/apps/v1", "daemonsets", True),
+    "Deployment": ("/apis/apps/v1", "deployments", True),
+    "ReplicaSet": ("/apis/apps/v1", "replicasets", True),
+    "StatefulSet": ("/apis/apps/v1", "statefulsets", True),
+    "CiliumEndpoint": ("/apis/cilium.io/v2", "ciliumendpoints", True),
+    "CiliumNode": ("/apis/cilium.io/v2", "ciliumnodes", False),
 }
 PATCH_TYPES = {"strategic": "application/strategic-merge-patch+json", "merge": "application/merge-patch+json",
                "json": "application/json-patch+json"}
@@ -88,16 +88,28 @@ def exit_code(error_channel):
     return (int(found.group(1)) if found else None), message
 
 
+def resource_path(kind, namespace=None, name=None):
+    """The API path of ``kind`` (in ``namespace``; one object when ``name``): ``/apis/apps/v1/namespaces/x/daemonsets``."""
+    if kind not in KINDS:
+        raise ValueError("unknown kind %r; known: %s" % (kind, ", ".join(sorted(KINDS))))
+    group, plural, namespaced = KINDS[kind]
+    if namespaced and namespace is None and name is not None:
+        raise ValueError("%s %s needs a namespace" % (kind, name))
+    path = "%s/namespaces/%s/%s" % (group, quote(namespace, safe=""), plural) if namespaced and namespace is not None \
+        else "%s/%s" % (group, plural)
+    return path + ("/" + quote(name, safe="") if name is not None else "")
+
+
 class K8sService:
-    """Plain-dict access to one cluster through one ``ApiClient`` (see the module docstring for the rules)."""
+    """Plain-dict access to one cluster through one ``ApiClient`` (see the module docstring for the rules).
+
+    Requests go through the client's generic request path (its serializer, its authentication, its TLS and
+    retries), never through the generated API classes: importing those costs more CPU than a whole no-op check."""
 
     def __init__(self, api_client, request_timeout=REQUEST_TIMEOUT):
         self.kubernetes = import_kubernetes()
         self.api_client = api_client
         self.request_timeout = request_timeout
-        client = self.kubernetes.client
-        self.apis = {"core": client.CoreV1Api(api_client), "apps": client.AppsV1Api(api_client),
-                     None: client.CustomObjectsApi(api_client)}
 
     @property
     def host(self):
@@ -105,48 +117,46 @@ class K8sService:
 
     # -- requests ------------------------------------------------------------------------------------------
 
-    def _method(self, verb, kind, namespace=None, name=None, body=None):
-        """``(bound API method, positional args)`` of ``verb`` (read, list, create, patch, delete) on ``kind``."""
-        if kind not in KINDS:
-            raise ValueError("unknown kind %r; known: %s" % (kind, ", ".join(sorted(KINDS))))
-        api, suffix, namespaced = KINDS[kind]
-        scoped = namespaced and namespace is not None
-        tail = [a for a in (name, body) if a is not None]
-        if api is None:  # custom resource: (group, version, [namespace,] plural, [name,] [body])
-            group, version, plural = suffix
-            where = [group, version] + ([namespace] if scoped else []) + [plural]
-            method = "%s_%s_custom_object" % ("get" if verb == "read" else verb, "namespaced" if scoped else "cluster")
-            return getattr(self.apis[None], method), where + tail
-        if namespaced and not scoped:
-            if verb != "list":
-                raise ValueError("%s %s needs a namespace" % (verb, kind))
-            return getattr(self.apis[api], "list_%s_for_all_namespaces" % suffix), []
-        method = getattr(self.apis[api], "%s_%s%s" % (verb, "namespaced_" if scoped else "", suffix))
-        if verb == "create":  # create_namespaced_x(namespace, body)
-            return method, ([namespace] if scoped else []) + [body]
-        return method, ([name] if name is not None else []) + ([namespace] if scoped else []) + \
-            ([body] if body is not None else [])
-
-    def request(self, what, fn, *args, **kwargs):
-        """``fn(*args, **kwargs)`` read raw: the JSON answer as a dict (None: 404), errors turned into ours."""
+    def send(self, method, path, query=(), body=None, content_type="application/json", timeout=None):
+        """``(status, reason, response)`` of one request; ``response`` is urllib3's, unread. Raises urllib3/OSError
+        errors when there is no answer at all."""
+        api, headers = self.api_client, {"Accept": "application/json", "Content-Type": content_type}
+        timeout = self.request_timeout if timeout is None else timeout
+        if hasattr(api, "param_serialize"):  # kubernetes >= 35: the generator's serializer, then one call
+            request = api.param_serialize(method, path, query_params=list(query), header_params=headers, body=body,
+                                          auth_settings=["BearerToken"])
+            answer = api.call_api(*request, _request_timeout=timeout)
+            return answer.status, answer.reason, answer.response
         from kubernetes.client.rest import ApiException
+
+        try:  # older clients: call_api(resource_path, method, ...) raises ApiException on a non-2xx answer
+            answer = api.call_api(path, method, query_params=list(query), header_params=headers, body=body,
+                                  auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                                  _request_timeout=timeout)
+            return answer.status, answer.reason, answer
+        except ApiException as exc:
+            return exc.status, exc.reason, _Answered(exc.body)
+
+    def request(self, what, method, path, query=(), body=None, content_type="application/json"):
+        """The JSON answer as a dict (None: 404); failures turned into ``ApiUnavailableError``/``K8sApiError``."""
         from urllib3.exceptions import HTTPError
 
-        kwargs.setdefault("_request_timeout", self.request_timeout)
         try:
-            response = fn(*args, _preload_content=False, **kwargs)
-            return json.loads(response.data or b"null")
+            status, reason, answer = self.send(method, path, query, body, content_type)
+            data = answer.data
         except (HTTPError, OSError) as exc:  # no answer at all: connection refused/reset, timeout
             raise ApiUnavailableError("Kubernetes API server %s did not answer %s (%s)" % (
                 self.host, what, classify_failure(exc, self.request_timeout)[0])) from exc
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            if exc.status == 429 or exc.status >= 500:
-                raise ApiUnavailableError("Kubernetes API server %s answered %s %s to %s" % (
-                    self.host, exc.status, exc.reason, what)) from exc
-            raise K8sApiError("Kubernetes API error on %s: %s %s" % (what, exc.status, exc.reason),
-                              status_code=exc.status, body=(exc.body or "")[:2000] or None) from exc
+        if status == 404:
+            return None
+        if status == 429 or status >= 500:
+            raise ApiUnavailableError("Kubernetes API server %s answered %s %s to %s" % (self.host, status, reason,
+                                                                                        what))
+        if not 200 <= status < 300:
+            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
+            raise K8sApiError("Kubernetes API error on %s: %s %s" % (what, status, reason), status_code=status,
+                              body=text[:2000] or None)
+        return json.loads(data or b"null")
 
     @staticmethod
     def _what(verb, kind, name=None, namespace=None):
@@ -154,15 +164,14 @@ class K8sService:
 
     def get(self, kind, name, namespace=None):
         """The object as a dict, or None when it does not exist."""
-        fn, args = self._method("read", kind, namespace, name)
-        return self.request(self._what("read", kind, name, namespace), fn, *args)
+        return self.request(self._what("read", kind, name, namespace), "GET", resource_path(kind, namespace, name))
 
     def list_object(self, kind, namespace=None, label_selector=None, field_selector=None):
-        """The whole list answer (``items`` and ``metadata.resourceVersion``); ``{"items": []}`` when the API
-        (a custom resource whose CRD is not there yet) does not exist."""
-        fn, args = self._method("list", kind, namespace)
-        selectors = {k: v for k, v in (("label_selector", label_selector), ("field_selector", field_selector)) if v}
-        found = self.request(self._what("list", kind, namespace=namespace), fn, *args, **selectors)
+        """The whole list answer (``items`` and ``metadata.resourceVersion``); ``{"items": [], "absent": True}`` when
+        the API (a custom resource whose CRD is not there yet) does not exist."""
+        query = [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
+        found = self.request(self._what("list", kind, namespace=namespace), "GET", resource_path(kind, namespace),
+                             query)
         return found if isinstance(found, dict) else {"items": [], "metadata": {}, "absent": True}
 
     def list(self, kind, namespace=None, label_selector=None, field_selector=None):
@@ -170,33 +179,35 @@ class K8sService:
         return self.list_object(kind, namespace, label_selector, field_selector).get("items") or []
 
     def create(self, kind, body, namespace=None):
-        fn, args = self._method("create", kind, namespace, body=body)
         name = (body.get("metadata") or {}).get("name")
-        return self.request(self._what("create", kind, name, namespace), fn, *args)
+        return self.request(self._what("create", kind, name, namespace), "POST", resource_path(kind, namespace),
+                            body=body)
 
     def patch(self, kind, name, body, namespace=None, patch_type="strategic"):
         """Patch an object (``strategic``, ``merge`` or ``json`` patch); None when it does not exist."""
-        fn, args = self._method("patch", kind, namespace, name, body)
-        return self.request(self._what("patch", kind, name, namespace), fn, *args,
-                            _content_type=PATCH_TYPES[patch_type])
+        return self.request(self._what("patch", kind, name, namespace), "PATCH", resource_path(kind, namespace, name),
+                            body=body, content_type=PATCH_TYPES[patch_type])
 
-    def delete(self, kind, name, namespace=None, **options):
-        """Delete an object (``options``: grace_period_seconds, propagation_policy); False when already gone."""
-        fn, args = self._method("delete", kind, namespace, name)
-        return self.request(self._what("delete", kind, name, namespace), fn, *args, **options) is not None
+    def delete(self, kind, name, namespace=None, grace_period_seconds=None, propagation_policy=None):
+        """Delete an object; False when it was already gone."""
+        query = [(k, v) for k, v in (("gracePeriodSeconds", grace_period_seconds),
+                                     ("propagationPolicy", propagation_policy)) if v is not None]
+        return self.request(self._what("delete", kind, name, namespace), "DELETE",
+                            resource_path(kind, namespace, name), query) is not None
 
     # -- exec ----------------------------------------------------------------------------------------------
 
     def exec(self, namespace, pod, container, argv, timeout):
         """Run ``argv`` in a container: ``ExecResult(rc, stdout, stderr, message)`` (see ``exit_code``)."""
-        from kubernetes.stream import stream
-        from kubernetes.stream.ws_client import ERROR_CHANNEL
+        from kubernetes.stream.ws_client import ERROR_CHANNEL, websocket_call
 
-        # stream() swaps the call_api of the client it is given: a private client per call keeps threads apart.
-        core = self.kubernetes.client.CoreV1Api(self.kubernetes.client.ApiClient(self.api_client.configuration))
-        resp = stream(core.connect_get_namespaced_pod_exec, pod, namespace, container=container, command=list(argv),
-                      stdout=True, stderr=True, stdin=False, tty=False, _preload_content=False,
-                      _request_timeout=timeout)
+        configuration = self.api_client.configuration
+        token = configuration.get_api_key_with_prefix("authorization")
+        query = [("command", list(argv)), ("container", container), ("stdin", "false"), ("stdout", "true"),
+                 ("stderr", "true"), ("tty", "false")]
+        resp = websocket_call(configuration, "GET", self.host + resource_path("Pod", namespace, pod) + "/exec",
+                              query_params=query, headers={"authorization": token} if token else {},
+                              _preload_content=False, _request_timeout=timeout)
         out, err = [], []
         deadline = time.monotonic() + timeout
         try:
@@ -224,18 +235,28 @@ class K8sService:
         def pause(seconds):
             if not resource_version or seconds <= 0.05:
                 return False
-            fn, args = self._method("list", kind, namespace)
-            selector = {"field_selector": "metadata.name=%s" % name} if name else {}
+            query = [("watch", "true"), ("resourceVersion", resource_version),
+                     ("timeoutSeconds", max(1, int(math.ceil(seconds))))]
+            if name:
+                query.append(("fieldSelector", "metadata.name=%s" % name))
             try:
-                resp = fn(*args, watch=True, resource_version=resource_version,
-                          timeout_seconds=max(1, int(math.ceil(seconds))), _preload_content=False,
-                          _request_timeout=(5, seconds), **selector)
+                status, _reason, answer = self.send("GET", resource_path(kind, namespace), query,
+                                                    timeout=(5, seconds))
                 try:
-                    return bool(resp.read(1))  # the first byte of the first event, or the read timeout
+                    return 200 <= status < 300 and bool(answer.read(1))  # the first byte of the first event
                 finally:
-                    resp.release_conn()
-                    resp.close()
+                    getattr(answer, "release_conn", lambda: None)()
             except Exception:  # pylint: disable=broad-except  # read timeout (no change) or no watch: sleep
                 return False
 
         return pause
+
+
+class _Answered:
+    """The body of an answer an older client raised as an ApiException, read like a response."""
+
+    def __init__(self, body):
+        self.data = body.encode("utf-8") if isinstance(body, str) else body
+
+    def read(self, _amount=None):
+        return self.data

@@ -27,14 +27,12 @@ author:
   - cloudnet.cilium_eks contributors (@cloudnet)
 extends_documentation_fragment:
   - cloudnet.cilium_eks.k8s_auth
+  - cloudnet.cilium_eks.attributes.no_diff
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: partial
     details: In check mode the options are validated and the pods are not created.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 options:
   limit:
     description:

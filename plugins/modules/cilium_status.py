@@ -25,13 +25,7 @@ author:
   - cloudnet.cilium_eks contributors (@cloudnet)
 extends_documentation_fragment:
   - cloudnet.cilium_eks.k8s_auth
-attributes:
-  check_mode:
-    support: full
-    description: Runs the same read-only checks in check mode.
-  diff_mode:
-    support: none
-    description: Reads only (or runs a test); there is no state to diff.
+  - cloudnet.cilium_eks.attributes.read_only
 options:
   namespace:
     description: Namespace Cilium is installed in.

@@ -15,6 +15,8 @@ description:
     failed events (what a create in progress or a failed create looks like).
 author:
   - cloudnet.cilium_eks contributors (@cloudnet)
+extends_documentation_fragment:
+  - cloudnet.cilium_eks.attributes.read_only
 options:
   name:
     description: Cluster to describe. Lists the clusters of the region when omitted.
@@ -30,13 +32,6 @@ notes:
   - AWS credentials and the endpoint come from the environment (C(AWS_PROFILE), C(AWS_ENDPOINT_URL)...).
 requirements:
   - boto3 (Python package)
-attributes:
-  check_mode:
-    description: Read-only; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Nothing to diff.
-    support: none
 seealso:
   - module: cloudnet.cilium_eks.eksctl_cluster
 """

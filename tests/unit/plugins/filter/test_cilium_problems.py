@@ -73,3 +73,15 @@ def test_eksctl_problems_name_the_role_variables():
     assert eksctl_cluster_problems(dict(options, nodegroups=[], version="1.29"), supported_versions=["1.33"])[0] \
         .startswith("Invalid `version` '1.29': this version is not one EKS supports")
     assert eksctl_cluster_problems(dict(options, nodegroups=[])) == []
+
+
+def test_status_mismatches_reuse_the_module_s_comparison():
+    from ansible_collections.cloudnet.cilium_eks.plugins.filter.cilium_status_mismatches import cilium_status_mismatches
+
+    status = {"ipam_mode": "eni", "routing_mode": "native",
+              "bandwidth_manager": {"enabled": True, "congestion_control": "cubic", "devices": []}}
+    assert cilium_status_mismatches(status, {"ipam_mode": "eni", "bandwidth_manager": True}) == []
+    assert cilium_status_mismatches(status, {"congestion_control": "bbr"}) == [
+        "congestion_control: expected bbr, found cubic"]
+    with pytest.raises(AnsibleFilterError):
+        cilium_status_mismatches(status, {"nonsense": 1})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_table as table
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_values as cv
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
 
@@ -21,13 +22,13 @@ def values(mode, version, **kwargs):
     return cv.build_values(mode, version, **kwargs)["values"]
 
 
-NEWEST = cv.DEFAULT_VERSION
+NEWEST = table.DEFAULT_VERSION
 NEXT_MINOR = "1.%d.0" % (int(NEWEST.split(".")[1]) + 1)  # one minor past the table: not supported yet
 
 
 def test_default_version_is_the_newest_tested_patch():
-    newest = max(cv.TESTED_VERSIONS, key=lambda v: tuple(int(p) for p in v.split(".")))
-    assert cv.DEFAULT_VERSION == newest
+    newest = max(table.TESTED_VERSIONS, key=lambda v: tuple(int(p) for p in v.split(".")))
+    assert table.DEFAULT_VERSION == newest
     assert cv.build_values("eni", cluster_name="demo")["version"] == newest
 
 
@@ -47,8 +48,8 @@ def test_1_13_eni_matches_the_cli_values_of_the_blog_without_eth0():
     assert "egressMasqueradeInterfaces" not in got
 
 
-@pytest.mark.parametrize("version", [v for v in cv.TESTED_VERSIONS if v != "1.13.4"])
-@pytest.mark.parametrize("mode", cv.MODES)
+@pytest.mark.parametrize("version", [v for v in table.TESTED_VERSIONS if v != "1.13.4"])
+@pytest.mark.parametrize("mode", table.MODES)
 def test_1_14_and_later_use_routing_mode_and_boolean_kpr(mode, version):
     got = values(mode, version)
     assert got["routingMode"] == "native"
@@ -162,7 +163,7 @@ def test_same_mode_reinstall_is_accepted_and_reported():
     ({"cni": {"chainingMode": "aws-cni"}}, "chaining"), ({"ipam": {"mode": "cluster-pool"}}, "other"),
 ])
 def test_detect_mode(installed, mode):
-    assert cv.detect_mode(installed) == mode
+    assert table.detect_mode(installed) == mode
 
 
 VALUES_YAML = """\
@@ -274,3 +275,51 @@ def test_a_rule_names_the_option_that_set_the_key():
                        egress_masquerade_interfaces="ens+",
                        names={"egress_masquerade_interfaces": "cilium_chaining_egress_masquerade_interfaces"})
     assert "masquerading is off in chaining mode" in msg
+
+
+class FakeHelmWithRelease(FakeHelm):
+    """helm show of a chart, plus helm list/get values of one release."""
+
+    def __init__(self, release):
+        super().__init__("name: cilium\nversion: %s\n" % NEWEST, VALUES_YAML)
+        self.release = release
+
+    def run(self, args):
+        import json
+
+        if args[0] in ("list", "get"):
+            self.calls.append(args)
+
+            class Result:
+                stdout = json.dumps([{k: v for k, v in self.release.items() if k != "values"}] if args[0] == "list"
+                                    else self.release["values"]) if self.release else ("[]" if args[0] == "list"
+                                                                                       else "null")
+
+            return Result()
+        return super().run(args)
+
+
+def test_compute_reads_the_release_and_refuses_a_switch_of_mode():
+    release = {"name": "cilium", "namespace": "kube-system", "status": "deployed", "chart": "cilium-%s" % NEWEST,
+               "app_version": NEWEST, "revision": "3", "values": {"cni": {"chainingMode": "aws-cni"}}}
+    helm = FakeHelmWithRelease(release)
+    params = {"mode": "chaining", "version": NEWEST, "cluster_name": "demo", "chart_ref": "/c.tgz",
+              "release_name": "cilium", "kubeconfig": "/k"}
+    result = cv.compute(params, helm=helm)
+    assert result["release"]["status"] == "deployed" and result["release"]["values"] == release["values"]
+    assert result["installed_mode"] == "chaining"
+    assert ["list", "--all", "--namespace", "kube-system", "--filter", "^cilium$", "--output", "json",
+            "--kubeconfig", "/k"] in helm.calls
+    with pytest.raises(ValidationError) as err:
+        cv.compute(dict(params, mode="eni"), helm=FakeHelmWithRelease(release))
+    assert "runs in chaining mode" in err.value.msg
+
+
+def test_a_pending_release_is_returned_but_its_values_do_not_count():
+    release = {"name": "cilium", "status": "pending-upgrade", "chart": "cilium-1.19.7", "app_version": "1.19.7",
+               "values": {"cni": {"chainingMode": "aws-cni"}}}
+    result = cv.compute({"mode": "eni", "version": NEWEST, "cluster_name": "demo", "release_name": "cilium"},
+                        helm=FakeHelmWithRelease(release))
+    assert result["release"]["status"] == "pending-upgrade" and result["installed_mode"] is None
+    assert cv.compute({"mode": "eni", "cluster_name": "demo", "release_name": "cilium"},
+                      helm=FakeHelmWithRelease(None))["release"] is None

@@ -88,11 +88,14 @@ argv, config = sys.argv[1:], None
 if "-f" in argv:
     config = open(argv[argv.index("-f") + 1]).read()
     argv[argv.index("-f") + 1] = "<config>"
+written = argv[argv.index("--kubeconfig") + 1] if "--kubeconfig" in argv else None
+if written and "/eksctl-kubeconfig-" in written:  # the scratch copy check mode compares
+    argv[argv.index("--kubeconfig") + 1] = "<scratch copy>"
 seen.append({"argv": argv, "config": config})
 json.dump(seen, open(log, "w"))
 call = calls[len(seen) - 1] if len(seen) <= len(calls) else {"rc": 99, "stderr": "unexpected eksctl call"}
-if call.get("kubeconfig") and "--kubeconfig" in argv:
-    open(argv[argv.index("--kubeconfig") + 1], "w").write(call["kubeconfig"])
+if call.get("kubeconfig") and written:
+    open(written, "w").write(call["kubeconfig"])
 sys.stdout.write(call.get("stdout", ""))
 sys.stderr.write(call.get("stderr", ""))
 sys.exit(call.get("rc", 0))
@@ -193,6 +196,8 @@ def test_eksctl_cluster_case(case, tmp_path, capsys, monkeypatch):
         found = json.dumps(_at(result, path))
         for text in wanted if isinstance(wanted, list) else [wanted]:
             assert text in found, (path, text, found[:2000])
+    if "kubeconfig_after" in case:
+        assert (tmp_path / "kubeconfig").read_text() == case["kubeconfig_after"]
 
 
 def test_the_case_table_covers_every_eksctl_command_the_module_runs():
