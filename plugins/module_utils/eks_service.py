@@ -116,18 +116,48 @@ class ClusterManager:
         os.chmod(path, 0o600)
         return before != _digest(path) or mode_before != 0o600
 
-    def kubeconfig_would_change(self, name, path):
-        """Would ``write_kubeconfig`` change ``path``? eksctl writes (merges, as it would into ``path``) into a copy
-        in a scratch folder, which is compared with it; nothing outside the scratch folder changes."""
+    def kubeconfig_would_change(self, name, path, cluster=None):
+        """Would ``write_kubeconfig`` change ``path``? Not when ``path`` is mode 0600 and its current context already
+        reaches ``cluster`` (the DescribeCluster answer; see ``kubeconfig_reaches``). Otherwise eksctl writes
+        (merges, as it would into ``path``) into a copy in a scratch folder, which is compared with it; nothing
+        outside the scratch folder changes."""
         path = os.path.abspath(os.path.expanduser(path))
         if not os.path.exists(path):
             return True
+        if cluster and file_mode(path) == "0600" and kubeconfig_reaches(path, cluster):
+            return False
         with tempfile.TemporaryDirectory(prefix="eksctl-kubeconfig-") as scratch:
             copy = os.path.join(scratch, "kubeconfig")
             shutil.copyfile(path, copy)
             self.run_eksctl(["utils", "write-kubeconfig", "--cluster", name, "--region", self.region,
                              "--kubeconfig", copy])
             return _digest(copy) != _digest(path) or file_mode(path) != "0600"
+
+
+def kubeconfig_reaches(path, cluster):
+    """True when the current context of the kubeconfig at ``path`` names a user it defines and a cluster entry with
+    ``cluster``'s endpoint and certificate authority (``cluster`` is a DescribeCluster answer): what eksctl's
+    write-kubeconfig would leave there. It saves an eksctl run per no-op play; after an eksctl upgrade that changes
+    the user entry's format, run ``eksctl utils write-kubeconfig`` once yourself."""
+    import yaml  # only here: most runs never read a kubeconfig
+
+    try:
+        with open(path) as stream:
+            config = yaml.safe_load(stream)
+    except (OSError, yaml.YAMLError):
+        return False
+    if not isinstance(config, dict):
+        return False
+
+    def entry(kind, name):
+        found = [e.get(kind) for e in config.get(kind + "s") or [] if isinstance(e, dict) and e.get("name") == name]
+        return found[0] if found and isinstance(found[0], dict) else None
+
+    context = entry("context", config.get("current-context")) or {}
+    server = entry("cluster", context.get("cluster")) or {}
+    return (entry("user", context.get("user")) is not None
+            and server.get("server") == cluster.get("endpoint")
+            and server.get("certificate-authority-data") == (cluster.get("certificateAuthority") or {}).get("data"))
 
 
 def file_mode(path):

@@ -134,7 +134,8 @@ def _refuse_leftovers(manager, name, observed, actions):
 
 def _present(module, manager, config):
     name, region = config["metadata"]["name"], manager.region
-    observed = observed_from_aws(*manager.describe(name))
+    cluster, nodegroups = manager.describe(name)
+    observed = observed_from_aws(cluster, nodegroups)
     _refuse_unfinished(observed, name, region)
     result_plan = plan(desired_from_config(config), observed, allow_upgrade=module.params.get("allow_upgrade"))
     actions, drift = result_plan["actions"], result_plan["drift"]
@@ -150,7 +151,7 @@ def _present(module, manager, config):
     changed, kubeconfig = bool(actions), module.params.get("kubeconfig")
     kubeconfig_changed = None
     if module.check_mode and kubeconfig and observed and not actions:
-        kubeconfig_changed = manager.kubeconfig_would_change(name, kubeconfig)
+        kubeconfig_changed = manager.kubeconfig_would_change(name, kubeconfig, cluster)
         changed = changed or kubeconfig_changed
     if not module.check_mode:
         for action in actions:

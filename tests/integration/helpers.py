@@ -96,18 +96,11 @@ class PlaybookResult:
                 f"stderr={self.stderr[-2000:]!r})")
 
 
-# Where the platform keeps its sandboxes and tools: the playbook's eksctl double and agent replays must look there
-# too, also when a test hands over a sandbox's environment alone (Sandbox.env does not carry them).
-PLATFORM_FOLDERS = ("CILIUM_EKS_STATE", "CILIUM_EKS_CACHE")
-
-
 def playbook_env(env):
-    """``env`` plus what every run of this repository's ansible-playbook needs (json callback, collections, config,
-    the platform's folders)."""
-    folders = {name: os.environ[name] for name in PLATFORM_FOLDERS if name in os.environ and name not in env}
+    """``env`` plus what every run of this repository's ansible-playbook needs (json callback, collections, config)."""
     return dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1",
                 ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".collections"),
-                ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), **folders)
+                ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"))
 
 
 def playbook_argv(playbook, inventory, extra_vars=None, check=False, diff=False, args=()):
