@@ -142,7 +142,8 @@ def write_inventory(folder, boxes, group_vars_from=SANDBOX_INVENTORY):
     """An inventory like inventories/sandbox (its group_vars) with one host per sandbox.
 
     Each host gets its own Python wrapper as interpreter, exporting that sandbox's environment (moto
-    endpoint, eksctl double's sandbox), so one ``ansible-playbook --forks N`` drives N sandboxes."""
+    endpoint, eksctl double's sandbox), so one ``ansible-playbook --forks N`` drives N sandboxes. Returns the hosts
+    file, not the folder: as an inventory folder, each wrapper would be tried as an inventory script too."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     group_vars = folder / "group_vars"
@@ -158,7 +159,7 @@ def write_inventory(folder, boxes, group_vars_from=SANDBOX_INVENTORY):
         hosts[name] = {"eks_cluster_name": name, "eks_cluster_region": box.spec.region,
                        "ansible_python_interpreter": str(wrapper)}
     (folder / "hosts.yml").write_text(json.dumps({"eks_clusters": {"hosts": hosts}}, indent=2))
-    return folder
+    return folder / "hosts.yml"
 
 
 def site_playbook(inventory, env, extra=(), forks=None, root=REPO_ROOT):

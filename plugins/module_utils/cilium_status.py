@@ -29,6 +29,7 @@ import time
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_table as table
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_unmanaged import find_unmanaged
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_predicates import (
     container_image,
@@ -544,5 +545,13 @@ def run_module(module):
         target=Target(params["namespace"], params["agent_daemonset"], params["operator_deployment"]),
         nodes=params.get("nodes"), expect=expect, sample_agents=params.get("sample_agents") or 0,
     )
-    status = checker.wait(params["timeout"], wait=params["wait"])
-    return {"changed": False, "status": status}
+    return status_result(checker, params)
+
+
+def status_result(checker, params):
+    """The module's result: the status once healthy (``checker.wait``), and with ``unmanaged_pods`` the pods Cilium
+    does not manage yet (``cilium_unmanaged.find_unmanaged``, in the same process)."""
+    result = {"changed": False, "status": checker.wait(params["timeout"], wait=params["wait"])}
+    if params.get("unmanaged_pods"):
+        result["unmanaged"] = find_unmanaged(checker.k8s, checker.target.namespace)
+    return result

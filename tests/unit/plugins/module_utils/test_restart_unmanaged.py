@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_status as cs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_unmanaged as cu
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.waiter import Waiter
 
@@ -83,3 +84,17 @@ def test_a_rollout_that_does_not_finish_names_the_workload():
     with pytest.raises(cu.RestartTimeoutError) as caught:
         cu.restart_unmanaged(k8s, timeout=3, waiter=fake_waiter)
     assert "not rolled out after 3s: Deployment kube-system/coredns" in caught.value.msg
+
+
+class HealthyChecker(cs.CiliumStatusChecker):
+    def wait(self, timeout, wait=True, interval=cs.POLL_INTERVAL):
+        return {"healthy": True}
+
+
+def test_the_status_step_finds_the_unmanaged_pods_only_when_asked():
+    checker = HealthyChecker(FakeK8s())
+    found = cs.status_result(checker, {"timeout": 1, "wait": True, "unmanaged_pods": True})
+    assert found["unmanaged"] == {"restart": [{"kind": "Deployment", "namespace": "kube-system", "name": "coredns"}],
+                                  "bare_pods": []}
+    assert cs.status_result(checker, {"timeout": 1, "wait": True, "unmanaged_pods": False}) == {
+        "changed": False, "status": {"healthy": True}}
