@@ -145,8 +145,8 @@ class K8sService:
             status, reason, answer = self.send(method, path, query, body, content_type)
             data = answer.data
         except (HTTPError, OSError) as exc:  # no answer at all: connection refused/reset, timeout
-            raise ApiUnavailableError("Kubernetes API server %s did not answer %s (%s)" % (
-                self.host, what, classify_failure(exc, self.request_timeout)[0])) from exc
+            raise ApiUnavailableError("Kubernetes API server %s did not answer (%s) to %s" % (
+                self.host, classify_failure(exc, self.request_timeout)[0], what)) from exc
         if status == 404:
             return None
         if status == 429 or status >= 500:

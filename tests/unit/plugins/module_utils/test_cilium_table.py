@@ -115,3 +115,16 @@ def test_old_kernels_are_named_with_their_node():
              node("c", "5.18"), {"metadata": {"name": "d"}}]
     assert table.old_kernels(nodes, "bandwidthManager.bbr") == ["b (kernel 5.10.238-231.953.amzn2.x86_64)",
                                                                  "d (kernel unknown)"]
+
+
+@pytest.mark.parametrize("mode", sorted(table.MODES))
+def test_a_minor_without_new_behaviour_is_one_row(monkeypatch, mode):
+    """docs/cilium-versions.md: a hypothetical 1.21 row, and the values and expected facts are the newest minor's."""
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_values
+
+    newest = table.DEFAULT_VERSION
+    monkeypatch.setitem(table.MINORS, "1.21", {"tested": "1.21.0"})
+    now = cilium_values.build_values(mode, "1.21.0", cluster_name="demo")
+    before = cilium_values.build_values(mode, newest, cluster_name="demo")
+    assert (now["values"], now["expect"], now["tested"]) == (before["values"], before["expect"], True)
+    assert now["minor"] == "1.21" and table.agent_cli("1.21.0") == table.agent_cli(newest)

@@ -89,7 +89,7 @@ def test_an_answer_is_read_raw_and_404_is_absent(service):
 
 @pytest.mark.parametrize("reply, error, words", [
     (urllib3.exceptions.MaxRetryError(None, "/api", ConnectionRefusedError(111, "Connection refused")),
-     k8s_service.ApiUnavailableError, "did not answer read DaemonSet kube-system/cilium (connection refused"),
+     k8s_service.ApiUnavailableError, "did not answer (connection refused"),
     ((503, "Service Unavailable", b""), k8s_service.ApiUnavailableError, "answered 503"),
     ((429, "Too Many Requests", b""), k8s_service.ApiUnavailableError, "answered 429"),
     ((403, "Forbidden", b'{"message": "no"}'), k8s_service.K8sApiError,
