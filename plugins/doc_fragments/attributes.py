@@ -9,7 +9,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # Modules that only read: check mode is the same run, and there is nothing to diff.
-    DOCUMENTATION = r"""
+    READ_ONLY = r"""
 attributes:
   check_mode:
     support: full
@@ -19,7 +19,10 @@ attributes:
     description: Reads only; there is no state to diff.
 """
 
-    READ_ONLY = DOCUMENTATION
+    # Not used alone; the fragments are READ_ONLY and NO_DIFF.
+    DOCUMENTATION = r"""
+options: {}
+"""
 
     # Modules that change something without a state worth a diff (their result says what changed); each documents
     # its own check_mode.

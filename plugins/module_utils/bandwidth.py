@@ -273,9 +273,10 @@ class BandwidthTest:
                     self.progress("pod %s: %s%s" % (name, phase, (" on %s" % node) if node else ""))
             return None
 
-        pods = self.waiter(self.params["timeout"], interval=1).until(
-            probe, pause=lambda seconds: self.k8s.wake_on_change("Pod", self.namespace,
-                                                                 resource_version=version[0])(seconds))
+        def pause(seconds):  # a watch from the newest resourceVersion the probe saw
+            return self.k8s.wake_on_change("Pod", self.namespace, resource_version=version[0])(seconds)
+
+        pods = self.waiter(self.params["timeout"], interval=1).until(probe, pause=pause)
         if pods:
             return pods
         waiting = ", ".join("%s (%s)" % (n, state[n]["status"].get("phase") if n in state else "absent") for n in names)
@@ -447,8 +448,8 @@ class BandwidthTest:
         if entry is None:
             return "endpoint %s has no egress entry in `%s bpf bandwidth list` on %s" % (ep_id, cli, agent)
         if entry["bps"] != limit:
-            return "endpoint %s is limited to %s in the agent's map, not %s" % (ep_id, entry["bandwidth"],
-                                                                               format_decimal_si(limit))
+            return "endpoint %s is limited to %s in the agent's map, not %s" % (
+                ep_id, entry["bandwidth"], format_decimal_si(limit))
         return None
 
     def measure(self, version, server, client):

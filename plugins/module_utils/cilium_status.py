@@ -179,8 +179,8 @@ def node_reports(snapshot, target, version, node_filter=None, sampled_out=()):
     counts = count_endpoints(snapshot["ceps"], snapshot["nodes"]) if snapshot["ceps"] is not None else None
     reports, sources, statuses = {}, {}, {}
     for node in sorted(node_filter) if node_filter else sorted(by_node):
-        candidates = sorted(by_node.get(node) or [], key=lambda p: (p["metadata"].get("deletionTimestamp") is not None,
-                                                                     p["metadata"]["name"]))
+        candidates = sorted(by_node.get(node) or [], key=lambda p: (
+            p["metadata"].get("deletionTimestamp") is not None, p["metadata"]["name"]))
         if candidates:
             pod = candidates[0]
             entry, source, status = node_report(target, pod, (snapshot["agent_results"] or {}).get(

@@ -84,8 +84,8 @@ GATES = {
 def has(feature, version):
     """Does Cilium ``version`` (``"1.18.2"``, ``"1.18"``, a Version) have ``feature`` (a ``GATES`` key)?"""
     gate = GATES[feature]
-    return (gate.since is None or at_least(version, gate.since)) and (gate.until is None or
-                                                                     not at_least(version, gate.until))
+    opened = gate.since is None or at_least(version, gate.since)
+    return opened and (gate.until is None or not at_least(version, gate.until))
 
 
 def release(version, name="version"):
@@ -141,6 +141,7 @@ def gated_key_problems(paths, version):
                 else "in the chart from Cilium %s only" % gate.since
             found.append((key, "%s; use %s" % (when, instead)))
     return found
+
 
 # -------------------------------------------------------------------------------------------- modes
 

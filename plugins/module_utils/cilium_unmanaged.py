@@ -110,8 +110,8 @@ def restart_unmanaged(k8s, cilium_namespace="kube-system", timeout=600, check_mo
     if not wait.until(rolled_out):
         raise RestartTimeoutError(
             "Restarted to move their pods onto Cilium, but not rolled out after %ss: %s. Look at their pods (kubectl "
-            "-n <namespace> get pods) and run again." % (timeout, ", ".join("%s %s/%s" % (i["kind"], i["namespace"],
-                                                                                     i["name"]) for i in pending)),
+            "-n <namespace> get pods) and run again." % (timeout, ", ".join(
+                "%s %s/%s" % (i["kind"], i["namespace"], i["name"]) for i in pending)),
             **result)
     return result
 

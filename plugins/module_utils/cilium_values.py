@@ -225,8 +225,8 @@ def datapath_values(build):
 
 def kube_proxy_replacement_values(build):
     """``kubeProxyReplacement`` in this minor's spelling; the API server's address when it is on."""
-    enabled, host, port = (build.options[k] for k in ("kube_proxy_replacement", "k8s_service_host",
-                                                       "k8s_service_port"))
+    enabled, host, port = (build.options[k] for k in (
+        "kube_proxy_replacement", "k8s_service_host", "k8s_service_port"))
     if not isinstance(enabled, bool):
         raise build.invalid("kube_proxy_replacement", "must be a boolean", value=enabled, accepted=[True, False])
     values = {"kubeProxyReplacement": table.kube_proxy_replacement(build.release.version, enabled)}

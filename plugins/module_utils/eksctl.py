@@ -124,8 +124,9 @@ def _refuse_leftovers(manager, name, observed, actions):
     raise CreateFailedError(
         "An earlier create of EKS cluster %s in %s left CloudFormation stack(s) behind that block eksctl: %s. This "
         "module never deletes what you did not ask it to delete. Look at the failures below, then remove the stack(s) "
-        "with: %s ; and run again" % (name, region, ", ".join("%s (%s)" % (s["name"], s["status"]) for s in blocking),
-                                     " ; ".join(_delete_advice(blocking, name, region)))
+        "with: %s ; and run again" % (
+            name, region, ", ".join("%s (%s)" % (s["name"], s["status"]) for s in blocking),
+            " ; ".join(_delete_advice(blocking, name, region)))
         + (". Stacks still *_IN_PROGRESS may belong to an eksctl run that is still going: wait for it, and delete them "
            "only if none is running" if in_progress else ""),
         cluster=name, region=region, stacks=blocking, stack_failures=manager.stack_failures(blocking),

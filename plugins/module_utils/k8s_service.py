@@ -150,8 +150,8 @@ class K8sService:
         if status == 404:
             return None
         if status == 429 or status >= 500:
-            raise ApiUnavailableError("Kubernetes API server %s answered %s %s to %s" % (self.host, status, reason,
-                                                                                        what))
+            raise ApiUnavailableError("Kubernetes API server %s answered %s %s to %s" % (
+                self.host, status, reason, what))
         if not 200 <= status < 300:
             text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
             raise K8sApiError("Kubernetes API error on %s: %s %s" % (what, status, reason), status_code=status,

@@ -132,8 +132,8 @@ def start_playbook(playbook, inventory, env, log):
 
 def local_inventory(path, hosts=("sandbox",), group="cluster"):
     """An inventory of local hosts run with this Python (written to ``path``)."""
-    lines = [f"[{group}]"] + [f"{host} ansible_connection=local ansible_python_interpreter={sys.executable}"
-                               for host in hosts]
+    lines = [f"[{group}]"] + [
+        f"{host} ansible_connection=local ansible_python_interpreter={sys.executable}" for host in hosts]
     Path(path).write_text("\n".join(lines) + "\n")
     return Path(path)
 

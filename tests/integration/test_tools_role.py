@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from fake_releases import VERSIONS, publish, serving
 
+
 @pytest.fixture(scope="module")
 def release_server(tmp_path_factory):
     """(root dir, base URLs) of a release server on 127.0.0.1 serving ``root``."""

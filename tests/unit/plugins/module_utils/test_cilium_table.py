@@ -113,8 +113,8 @@ def test_old_kernels_are_named_with_their_node():
 
     nodes = [node("a", "6.12.40-63.114.amzn2023.x86_64"), node("b", "5.10.238-231.953.amzn2.x86_64"),
              node("c", "5.18"), {"metadata": {"name": "d"}}]
-    assert table.old_kernels(nodes, "bandwidthManager.bbr") == ["b (kernel 5.10.238-231.953.amzn2.x86_64)",
-                                                                 "d (kernel unknown)"]
+    assert table.old_kernels(nodes, "bandwidthManager.bbr") == [
+        "b (kernel 5.10.238-231.953.amzn2.x86_64)", "d (kernel unknown)"]
 
 
 @pytest.mark.parametrize("mode", sorted(table.MODES))

@@ -83,8 +83,8 @@ def test_chaining_mode_values():
 
 
 def test_extra_values_are_merged_on_top():
-    got = values("chaining", NEWEST, extra_values={"bandwidthManager": {"enabled": True},
-                                                     "hubble": {"relay": {"enabled": True}}})
+    got = values("chaining", NEWEST, extra_values={
+        "bandwidthManager": {"enabled": True}, "hubble": {"relay": {"enabled": True}}})
     assert got["bandwidthManager"] == {"enabled": True}
     assert got["hubble"] == {"relay": {"enabled": True}}
 

@@ -128,5 +128,3 @@ def test_supported_versions_are_enforced_when_given():
         eksctl.validate_version("1.27", "eks_cluster_version", supported=["1.32", "1.33"])
     assert caught.value.accepted == ["1.32", "1.33"]
     assert "Invalid `eks_cluster_version` '1.27'" in caught.value.msg
-
-

@@ -79,5 +79,3 @@ def test_failed_stack_events_keep_failures_oldest_first():
     ]
     assert [(e["logical_id"], e["reason"]) for e in eksctl.failed_stack_events(events)] == [
         ("PolicyELBPermissions", "Resource creation cancelled"), ("ControlPlane", "unsupported Kubernetes version")]
-
-

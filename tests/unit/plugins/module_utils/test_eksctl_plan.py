@@ -100,5 +100,3 @@ def test_observed_volume_size_is_unknown_with_a_launch_template():
     assert eksctl_plan.observed_from_aws(_cluster(), {"ng-1": ng})["nodegroups"]["ng-1"]["volume_size"] is None
     del ng["launchTemplate"]
     assert eksctl_plan.observed_from_aws(_cluster(), {"ng-1": ng})["nodegroups"]["ng-1"]["volume_size"] == 20
-
-

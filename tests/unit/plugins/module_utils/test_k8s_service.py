@@ -119,8 +119,8 @@ def test_older_clients_go_through_their_own_call_api(service):
     old = k8s_service.K8sService(legacy)
     assert old.get("DaemonSet", "cilium", "kube-system") == {"kind": "DaemonSet"}
     path, method, kwargs = legacy.calls[0]
-    assert (path, method, kwargs["auth_settings"]) == ("/apis/apps/v1/namespaces/kube-system/daemonsets/cilium", "GET",
-                                                      ["BearerToken"])
+    assert (path, method, kwargs["auth_settings"]) == (
+        "/apis/apps/v1/namespaces/kube-system/daemonsets/cilium", "GET", ["BearerToken"])
     assert k8s_service.K8sService(LegacyClient(service.api_client.configuration, 404)).get("Node", "n") is None
 
 

@@ -60,5 +60,9 @@ def test_a_wake_up_ends_the_pause_early_and_a_quiet_watch_leaves_the_rest_to_sle
 def test_no_watch_for_a_pause_too_short_to_matter():
     fake = FakeTime()
     waiter = Waiter(0.04, interval=0.5, clock=fake.clock, sleep=fake.sleep)
-    waiter.pause(lambda seconds: (_ for _ in ()).throw(AssertionError("watched")))
+
+    def watch(seconds):
+        raise AssertionError("watched for %ss" % seconds)
+
+    waiter.pause(watch)
     assert fake.sleeps == [0.04]
