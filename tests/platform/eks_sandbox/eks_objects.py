@@ -20,9 +20,7 @@ OS_IMAGE = "Amazon Linux 2023.8.20250808"
 
 def node_name(index, region):
     """EKS node names are the EC2 private DNS names: ip-192-168-x-y.<region>.compute.internal."""
-    address = node_address(index)
-    domain = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
-    return "ip-" + str(address).replace(".", "-") + "." + domain
+    return private_dns_name(node_address(index), region)
 
 
 def node_address(index):
@@ -33,12 +31,31 @@ def zones(region):
     return [f"{region}{suffix}" for suffix in "abc"]
 
 
+def private_dns_name(address, region):
+    """EC2's private DNS name of an address: ip-192-168-0-11.ec2.internal (us-east-1), else
+    ip-...<region>.compute.internal; EKS nodes are named so."""
+    domain = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
+    return "ip-" + str(address).replace(".", "-") + "." + domain
+
+
 def node(index, *, cluster, region, nodegroup, instance_type, kubelet_version,
          capacity_type="ON_DEMAND", taints=(), kernel_version=KERNEL_VERSION):
-    """A Node as an EKS managed node group registers it, marked for kwok to manage."""
+    """A Node as an EKS managed node group registers it, marked for kwok to manage (no EC2 instance behind
+    it: see ec2_nodes.launch_instance_nodes for nodes backed by moto instances)."""
     name = node_name(index, region)
-    zone = zones(region)[index % 3]
-    instance_id = "i-0" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    return instance_node(name=name, address=node_address(index), zone=zones(region)[index % 3],
+                         instance_id="i-0" + hashlib.sha256(name.encode()).hexdigest()[:16], cluster=cluster,
+                         region=region, nodegroup=nodegroup, instance_type=instance_type,
+                         kubelet_version=kubelet_version, capacity_type=capacity_type, taints=taints,
+                         kernel_version=kernel_version)
+
+
+def instance_node(*, name, address, zone, instance_id, cluster, region, nodegroup, instance_type, kubelet_version,
+                  capacity_type="ON_DEMAND", taints=(), kernel_version=KERNEL_VERSION, labels=None, annotations=None):
+    """The Node an EKS managed node group's instance registers: its private DNS name, InternalIP and
+    ``providerID: aws:///<zone>/<instance id>`` (what Cilium's ENI IPAM and the cloud provider read).
+    ``labels``: the node group's own labels, added to those EKS sets."""
+    extra_labels = labels
     labels = {
         "alpha.eksctl.io/cluster-name": cluster,
         "alpha.eksctl.io/nodegroup-name": nodegroup,
@@ -58,6 +75,7 @@ def node(index, *, cluster, region, nodegroup, instance_type, kubelet_version,
         "topology.kubernetes.io/region": region,
         "topology.kubernetes.io/zone": zone,
         "type": "kwok",
+        **(extra_labels or {}),
     }
     return {
         "apiVersion": "v1",
@@ -68,7 +86,8 @@ def node(index, *, cluster, region, nodegroup, instance_type, kubelet_version,
             "annotations": {
                 "kwok.x-k8s.io/node": "fake",
                 "node.alpha.kubernetes.io/ttl": "0",
-                "alpha.kubernetes.io/provided-node-ip": str(node_address(index)),
+                "alpha.kubernetes.io/provided-node-ip": str(address),
+                **(annotations or {}),
             },
         },
         "spec": {
@@ -80,7 +99,7 @@ def node(index, *, cluster, region, nodegroup, instance_type, kubelet_version,
                             "pods": "17"},
             "capacity": {"cpu": "2", "ephemeral-storage": "83873772Ki", "memory": "3943372Ki", "pods": "17"},
             "addresses": [
-                {"type": "InternalIP", "address": str(node_address(index))},
+                {"type": "InternalIP", "address": str(address)},
                 {"type": "InternalDNS", "address": name},
                 {"type": "Hostname", "address": name},
             ],
