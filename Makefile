@@ -8,6 +8,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SANDBOX_NAME ?= cilium-eks-sandbox
+# real: the chart's Cilium agents and operator run for real on the sandbox's nodes (root, Cilium 1.19/1.20);
+# replay: they answer from recorded outputs (no root needed for them; any Cilium version). docs/real-cilium.md
+CILIUM ?= real
 PYTEST_ARGS ?=
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -36,13 +39,13 @@ platform: deps ## build/fetch the local platform's tools and Cilium charts (cach
 	$(SANDBOX) charts
 
 sandbox: platform ## the main job on the local sandbox: playbooks/site.yml against inventories/sandbox
-	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint
+	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint --cilium $(CILIUM)
 	$(SANDBOX) datapath up --name $(SANDBOX_NAME) --namespace cilium-bandwidth-test
 	eval "$$($(SANDBOX) env --name $(SANDBOX_NAME))" && \
 	  $(VENV)/bin/ansible-playbook -i inventories/sandbox playbooks/site.yml
 
-sandbox-up: platform ## start the sandbox only (kwok EKS look-alike + moto)
-	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint
+sandbox-up: platform ## start the sandbox only (kwok EKS look-alike + moto; CILIUM=real|replay)
+	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint --cilium $(CILIUM)
 
 sandbox-down: deps ## stop the sandbox, leaving no process behind
 	$(SANDBOX) down --name $(SANDBOX_NAME)

@@ -248,6 +248,7 @@ class NodeRuntime:
         self.workers: dict = {}  # (ns, name, uid) -> PodWorker
         self.networks: dict = {}  # uid -> network record (also on disk)
         self.network_failures: dict = {}  # uid -> (next attempt, delay)
+        self.releasing: set = set()  # uids whose network is being released
         self.statuses: queue.Queue = queue.Queue()
         self.stand_in = cni.StandInIpam(KUBERNETES_POD_CIDR)
 
@@ -413,7 +414,8 @@ class NodeRuntime:
             {"containers": [name], "local": {"workDir": shims, "envs": envs + [
                 {"name": EXEC_ENV_CONTAINER, "value": name}]}} for name in containers]})
         logs = dict(body, kind="Logs", spec={"logs": [
-            {"containers": [name], "logsFile": str(worker.pod_dir / name / "container.log"), "follow": True}
+            {"containers": [name], "logsFile": str(worker.pod_dir / name / "container.log"),
+             "previousLogsFile": str(worker.pod_dir / name / "previous.log"), "follow": True}
             for name in containers]})
         for obj, plural in ((execs, "execs"), (logs, "logs")):
             try:
@@ -439,8 +441,9 @@ class NodeRuntime:
             if needs_network(pod) and pod["spec"]["nodeName"] in self.hosts and not finished(pod):
                 live[pod["metadata"]["uid"]] = pod
         for record in sorted(self.state.glob("networks/*.json")):
-            if record.stem not in live:
-                self._release_network(json.loads(record.read_text()))
+            if record.stem not in live and record.stem not in self.releasing:
+                self.releasing.add(record.stem)
+                pod_runtime._daemon(lambda r=json.loads(record.read_text()): self._release_network(r), "cni-del")
         for uid, pod in live.items():
             if uid in self.networks or self._network_file(uid).exists():
                 continue
@@ -483,11 +486,13 @@ class NodeRuntime:
         finally:
             self.networks.pop(uid, None)
 
-    def _release_network(self, record: dict) -> None:
+    def _release_network(self, record: dict, cni_del: bool = True) -> None:
+        """CNI DEL (unless the whole node goes: ``cni_del=False``, as when an instance is terminated), then the
+        pod's namespace and record."""
         if record.get("kind") == "cni":
             host = self.hosts.get(record["node"])
             try:
-                if host is not None:
+                if host is not None and cni_del:
                     pod = {"metadata": {"uid": record["uid"], "namespace": record["namespace"], "name": record["name"]}}
                     cni.run_conflist("DEL", record["conflist"], pod, record["netns"], host.netns, host.root,
                                      host.dir / "cni", cached=record.get("result"))
@@ -495,6 +500,7 @@ class NodeRuntime:
                 log.warning("pod %s/%s: CNI DEL: %s", record["namespace"], record["name"], exc)
             linux_ns.ip("netns", "del", record["netns"], check=False)
         self._network_file(record["uid"]).unlink(missing_ok=True)
+        self.releasing.discard(record["uid"])
         log.info("pod %s/%s: network released", record["namespace"], record["name"])
 
     # ------------------------------------------------------------------------------ shutdown
@@ -507,7 +513,7 @@ class NodeRuntime:
         for thread in threads:
             thread.join(timeout=60)
         for record in sorted(self.state.glob("networks/*.json")):
-            self._release_network(json.loads(record.read_text()))
+            self._release_network(json.loads(record.read_text()), cni_del=False)
         for host in list(self.hosts.values()):
             host.down()
         self.hosts.clear()
