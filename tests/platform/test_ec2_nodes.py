@@ -69,6 +69,15 @@ def test_addresses_are_the_first_free_of_the_blog_pattern(ec2, seeded):
     assert all(int(ip.split(".")[-1]) in (11, 48, 85, 122) for ip in ips)
 
 
+def test_addresses_of_other_clusters_are_avoided(ec2, seeded):
+    """Another cluster's VPC has the same subnets: its nodes' addresses are passed in and skipped."""
+    subnet = ec2.describe_subnets(SubnetIds=seeded["seed"]["subnet_ids"]["public"][:1])["Subnets"][0]
+    would_be = ec2_nodes._free_address(subnet["CidrBlock"], ec2_nodes._used_addresses(ec2, subnet["SubnetId"]))
+    (node,) = launch(ec2, seeded, 1, nodegroup="ng-avoid", avoid_addresses={would_be})
+    address = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    assert address != would_be and ipaddress.ip_address(address) in ipaddress.ip_network(subnet["CidrBlock"])
+
+
 def test_terminate_instance_nodes(ec2, seeded):
     nodes = launch(ec2, seeded, 2, nodegroup="ng-gone")
     ids = [ec2_nodes.instance_id_of(n) for n in nodes]

@@ -65,13 +65,15 @@ def node_for_instance(instance: dict, *, cluster, region, nodegroup, labels=None
 
 
 def launch_instance_nodes(ec2, *, cluster, nodegroup, count, subnets, security_groups, instance_type, labels=None,
-                          taints=(), kubelet_version, capacity_type="ON_DEMAND", region) -> list:
+                          taints=(), kubelet_version, capacity_type="ON_DEMAND", region, avoid_addresses=()) -> list:
     """Run ``count`` instances of ``nodegroup`` in moto and return their kwok Node dicts (not applied).
 
     ``ec2``: a boto3 EC2 client of the sandbox; ``subnets``: the node group's subnet ids (instances go to
     the subnet holding the fewest of the group's instances, first listed first, as an Auto Scaling group
     balances its AZs); ``security_groups``: ids for the primary ENI (EKS: the cluster security group).
-    Each instance gets the first free of .11, .48, .85 ... of its subnet as private IP."""
+    Each instance gets the first free of .11, .48, .85 ... of its subnet as private IP, skipping
+    ``avoid_addresses`` (every eksctl VPC is 192.168.0.0/16: two clusters' instances must not share an
+    address, hence a Node name, in the sandbox's one API server)."""
     described = {s["SubnetId"]: s for s in ec2.describe_subnets(SubnetIds=list(subnets))["Subnets"]}
     per_subnet = {subnet: 0 for subnet in subnets}
     for instance in _running(ec2, cluster, nodegroup):
@@ -82,7 +84,7 @@ def launch_instance_nodes(ec2, *, cluster, nodegroup, count, subnets, security_g
     for _ in range(count):
         subnet = min(subnets, key=lambda s: per_subnet[s])
         per_subnet[subnet] += 1
-        address = _free_address(described[subnet]["CidrBlock"], _used_addresses(ec2, subnet))
+        address = _free_address(described[subnet]["CidrBlock"], _used_addresses(ec2, subnet) | set(avoid_addresses))
         instance = ec2.run_instances(
             ImageId=IMAGE_ID, InstanceType=instance_type, MinCount=1, MaxCount=1, SubnetId=subnet,
             PrivateIpAddress=address, SecurityGroupIds=list(security_groups),
