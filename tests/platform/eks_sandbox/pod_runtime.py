@@ -454,6 +454,8 @@ class ContainerRunner:
         self.last_termination = self.terminated(code if code >= 0 else 128 - code, reason)
         kill_cgroup(self.cgroup)
         linux_ns.unmount_under(self.run_dir / "rootfs")
+        if self.log_file.exists():  # `kubectl logs --previous` reads the terminated container's log from now on
+            self.log_file.replace(self.run_dir / "previous.log")
         self.process, self.ready = None, False
         if not self.restart_always:
             return
