@@ -117,28 +117,36 @@ def test_the_agents_are_real_processes_configured_by_the_chart(installed, box, c
         assert not [t for t in node.spec.taints or [] if t.key == "node.cilium.io/agent-not-ready"]
 
 
+def _eni_state(custom, ec2, node):
+    """(CiliumNode, the instance's ENIs in moto, the node namespace's links) of one node."""
+    instance_id = node.spec.provider_id.rsplit("/", 1)[-1]
+    cnode = custom.get_cluster_custom_object("cilium.io", "v2", "ciliumnodes", node.metadata.name)
+    enis = ec2.describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}])["NetworkInterfaces"]
+    links = linux_ns.ip("-o", "link", netns=vpc_network.VpcNetwork(sandbox.real_cilium_tag(NAME)).node_ns(
+        node.metadata.name)).stdout
+    return instance_id, cnode, enis, links
+
+
 def test_eni_ipam_happens_in_moto(installed, box, core, custom, ec2):
     for node in core.list_node().items:
-        instance_id = node.spec.provider_id.rsplit("/", 1)[-1]
-        cnode = custom.get_cluster_custom_object("cilium.io", "v2", "ciliumnodes", node.metadata.name)
+        def settled(n=node):
+            """The operator's pre-allocation is done when the pool has 8 IPs, all on the instance's ENIs in moto, one
+            of them an ENI the operator created, and the node namespace shows every attached ENI (synced every 2 s)."""
+            instance_id, cnode, enis, links = _eni_state(custom, ec2, n)
+            in_moto = {a["PrivateIpAddress"]: e["NetworkInterfaceId"] for e in enis for a in e["PrivateIpAddresses"]}
+            pool = {ip: entry["resource"] for ip, entry in cnode["spec"].get("ipam", {}).get("pool", {}).items()}
+            done = len(pool) >= 8 and pool.items() <= in_moto.items() and all(e["MacAddress"] in links for e in enis)
+            return (instance_id, cnode, enis) if done and any(
+                e.get("Description", "").startswith("Cilium-CNI") for e in enis) else None
+
+        instance_id, cnode, enis = kube.wait_for(settled, f"ENI IPAM of {node.metadata.name} settled", timeout=90)
         assert cnode["spec"]["instance-id"] == instance_id  # from IMDS (1.20 keeps only spec.instance-id)
-        kube.wait_for(lambda n=node.metadata.name: custom.get_cluster_custom_object(
-            "cilium.io", "v2", "ciliumnodes", n).get("status", {}).get("eni", {}).get("enis"), "ENIs in status")
-        cnode = custom.get_cluster_custom_object("cilium.io", "v2", "ciliumnodes", node.metadata.name)
-        enis = ec2.describe_network_interfaces(
-            Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}])["NetworkInterfaces"]
-        in_moto = {a["PrivateIpAddress"]: e["NetworkInterfaceId"] for e in enis for a in e["PrivateIpAddresses"]}
-        pool = cnode["spec"]["ipam"]["pool"]
-        assert len(pool) >= 8  # the operator's pre-allocation
-        assert {ip: entry["resource"] for ip, entry in pool.items()}.items() <= in_moto.items()
         assert set(cnode["status"]["eni"]["enis"]) <= {e["NetworkInterfaceId"] for e in enis}
-        created = [e for e in enis if e.get("Description", "").startswith("Cilium-CNI")]
-        assert created, "the operator created and attached an ENI of its own"
-        # The node sees each attached ENI as a link carrying its MAC (like a hot-plugged NIC).
-        links = linux_ns.ip("-o", "link", netns=vpc_network.VpcNetwork(sandbox.real_cilium_tag(NAME)).node_ns(
-            node.metadata.name)).stdout
-        for eni in enis:
-            assert eni["MacAddress"] in links
+        created = next(e for e in enis if e["Description"].startswith("Cilium-CNI"))
+        assert created["Description"] == f"Cilium-CNI ({instance_id})"
+        assert {t["Key"]: t["Value"] for t in created.get("TagSet", created.get("Tags", []))}.get(
+            "io.cilium/cilium-managed") == "true"
 
 
 def test_the_agent_answers_status_in_json_and_text(installed, core, env, kubectl):

@@ -25,6 +25,8 @@ def test_real_mode_stages_keep_kwoks_defaults_but_narrow_pod_ready(stage_dir):
     expressions = ready["spec"]["selector"]["matchExpressions"]
     assert expressions[-3:] == cluster.REAL_CILIUM_POD_READY_EXCLUSIONS
     assert {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"} in expressions  # kwok's own kept
+    delete = next(s for s in stages if s["metadata"]["name"] == "pod-delete")["spec"]["selector"]["matchExpressions"]
+    assert delete[-2:] == cluster.REAL_CILIUM_POD_DELETE_EXCLUSIONS
     config = cluster.kwokctl_config({"kube-apiserver": "a", "kube-controller-manager": "b", "kube-scheduler": "c",
                                      "etcd": "d", "kwok": "e"}, stages=stages)
     assert config[1:] == stages

@@ -54,14 +54,20 @@ REAL_CILIUM_POD_READY_EXCLUSIONS = [
 ]
 
 
+# ... and which terminating pods kwok must not delete at once: Cilium's, which the node runtime deletes once their
+# processes are gone, as a kubelet does (else a new pod could bind the old one's host ports before it exits).
+REAL_CILIUM_POD_DELETE_EXCLUSIONS = REAL_CILIUM_POD_READY_EXCLUSIONS[1:]
+
+
 def real_cilium_stages(stage_dir: Path) -> list:
-    """kwok's default Stages with pod-ready narrowed by REAL_CILIUM_POD_READY_EXCLUSIONS (kwok's selector:
+    """kwok's default Stages with pod-ready and pod-delete narrowed by the exclusions above (kwok's selector:
     ``In`` on an absent field is false, ``NotIn`` true: pkg/utils/expression/selector.go). Giving kwokctl any
     Stage replaces all its defaults (cluster.go: ``if len(stages) == 0 { defaults }``), hence all five."""
     stages = [yaml.safe_load((stage_dir / name).read_text()) for name in KWOK_STAGE_FILES]
     for stage in stages:
-        if stage["metadata"]["name"] == "pod-ready":
-            stage["spec"]["selector"]["matchExpressions"] += REAL_CILIUM_POD_READY_EXCLUSIONS
+        extra = {"pod-ready": REAL_CILIUM_POD_READY_EXCLUSIONS,
+                 "pod-delete": REAL_CILIUM_POD_DELETE_EXCLUSIONS}.get(stage["metadata"]["name"], [])
+        stage["spec"]["selector"]["matchExpressions"] += extra
     return stages
 
 

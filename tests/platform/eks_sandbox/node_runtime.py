@@ -26,6 +26,7 @@ removes every namespace, mount, cgroup and process of a sandbox, also after a cr
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import os
@@ -249,6 +250,7 @@ class NodeRuntime:
         self.networks: dict = {}  # uid -> network record (also on disk)
         self.network_failures: dict = {}  # uid -> (next attempt, delay)
         self.releasing: set = set()  # uids whose network is being released
+        self.deleting: set = set()  # (ns, name, uid) of terminating Cilium pods being deleted
         self.statuses: queue.Queue = queue.Queue()
         self.stand_in = cni.StandInIpam(KUBERNETES_POD_CIDR)
 
@@ -338,13 +340,20 @@ class NodeRuntime:
 
     # ------------------------------------------------------------------------------ Cilium pods
     def reconcile_cilium_pods(self) -> None:
-        running = {}
+        running, terminating = {}, {}
         for (namespace, name), pod in self.pods.items():
-            node = (pod.get("spec") or {}).get("nodeName")
-            if is_cilium_pod(pod) and node in self.hosts and not finished(pod):
-                running[(namespace, name, pod["metadata"]["uid"])] = pod
+            if not is_cilium_pod(pod):
+                continue
+            key = (namespace, name, pod["metadata"]["uid"])
+            if pod["metadata"].get("deletionTimestamp"):
+                terminating[key] = pod
+            elif (pod.get("spec") or {}).get("nodeName") in self.hosts and not finished(pod):
+                running[key] = pod
         for key in sorted(set(self.workers) - set(running)):
-            self._stop_worker(key)
+            self._stop_worker(key, delete=key in terminating)
+        for key in sorted(set(terminating) - self.deleting):  # never started here: nothing to stop first
+            self.deleting.add(key)
+            pod_runtime._daemon(lambda k=key: self._delete_pod(k), f"delete-{key[1]}")
         for key, pod in sorted(running.items()):
             if key not in self.workers:
                 host = self.hosts[pod["spec"]["nodeName"]]
@@ -357,15 +366,34 @@ class NodeRuntime:
     def pod_dir(self, pod: dict) -> Path:
         return self.state / "pods" / pod["metadata"]["uid"]
 
-    def _stop_worker(self, key) -> None:
+    def _stop_worker(self, key, delete: bool = False) -> None:
+        """Stop a pod's containers; a terminating pod is then deleted from the API, as the kubelet does once its
+        containers are gone (kwok's pod-delete Stage leaves Cilium's pods to this: cluster.real_cilium_stages)."""
         worker = self.workers.pop(key)
+        if delete:
+            self.deleting.add(key)
         log.info("pod %s/%s: stopping its containers", key[0], key[1])
 
         def stop():
             worker.stop()
             self._delete_exec_routing(worker.pod)
             shutil.rmtree(self.pod_dir(worker.pod), ignore_errors=True)
+            if delete:
+                self._delete_pod(key)
         pod_runtime._daemon(stop, f"stop-{key[1]}")
+
+    def _delete_pod(self, key) -> None:
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+        try:
+            # What the kubelet sends (grace 0 in the body: a query parameter alone leaves 1 s, and a new deletion)
+            self.core.delete_namespaced_pod(key[1], key[0], body=client.V1DeleteOptions(
+                grace_period_seconds=0, preconditions=client.V1Preconditions(uid=key[2])))
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                log.warning("pod %s/%s: delete: %s", key[0], key[1], exc.reason)
+        finally:
+            self.deleting.discard(key)
 
     def _queue_status(self, pod: dict, status: dict) -> None:
         self.statuses.put((pod, status))
@@ -572,6 +600,7 @@ def main(argv=None) -> int:
     parser.add_argument("--region", required=True)
     parser.add_argument("--tag", required=True, help="names of the sandbox's namespaces and cgroups")
     args = parser.parse_args(argv)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: every thread's stack in the log
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s.%(msecs)03d %(levelname)s %(threadName)s %(message)s", datefmt="%H:%M:%S")
     runtime = NodeRuntime(args.kubeconfig, args.sandbox, Path(args.state), args.aws_endpoint, args.region, args.tag)
