@@ -797,7 +797,9 @@ class PodWorker:
             reason = "PodInitializing" if self.init_statuses and not self.waiting[1] else self.waiting[0]
             containers = [self._waiting(c, reason, self.waiting[1]) for c in spec.get("containers") or []]
         ready = bool(self.runners) and all(c["ready"] for c in containers)
-        running = any("running" in c["state"] for c in containers)
+        # A pod stays Running while its restartable containers restart (kubelet: "at least one container is
+        # still running, or is in the process of starting or restarting").
+        running = any(runner.started_at for runner in self.runners)
 
         def condition(kind, ok, reason=None):
             value = "True" if ok else "False"
