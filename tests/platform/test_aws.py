@@ -62,6 +62,7 @@ def sandbox(tmp_path_factory):
     """moto + proxy as the sandbox starts them, in a cache of their own, seeded once."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CILIUM_EKS_CACHE", str(tmp_path_factory.mktemp("cache")))
+        patch.delenv("CILIUM_EKS_STATE", raising=False)
         result = aws.start_aws(CLUSTER, REGION, "1.34", NODEGROUPS, API_SERVER, ca_data=CA_DATA,
                                tags={"team": "net"})
         yield result
@@ -98,6 +99,7 @@ def test_moto_server_start_stop_leaves_no_process_or_port(tmp_path):
 
 def test_down_from_another_process_then_stop_is_idempotent(tmp_path):
     env = dict(os.environ, CILIUM_EKS_CACHE=str(tmp_path))
+    env.pop("CILIUM_EKS_STATE", None)  # the state folder follows the cache here
     state = tmp_path / "state" / "aws"
     moto = aws.MotoServer(state=state).start()
     proxy = aws.EksProxyServer(upstream=moto["endpoint"], state=state).start()

@@ -58,8 +58,11 @@ class Sandbox:
         helm = gobuild.ensure("helm")["helm"]
         kubectl = gobuild.ensure("kubernetes")["kubectl"]
         path = [str(helm.parent), str(kubectl.parent), os.environ.get("PATH", "")]
+        # Where this sandbox's tools and state live, so that tools run with this env alone find it.
+        where = {var: os.environ[var] for var in ("CILIUM_EKS_CACHE", "CILIUM_EKS_STATE") if os.environ.get(var)}
         return dict(
             self.aws_env,
+            **where,
             KUBECONFIG=self.kubeconfig,
             PATH=os.pathsep.join(path),  # helm and kubectl of the platform, first
             CILIUM_EKS_HELM=str(helm),
