@@ -92,6 +92,7 @@ bench: platform ## benchmarks on the sandbox (no-op cost, readiness, scale, many
 	$(PY) bench/readiness_latency.py
 	$(PY) bench/scale.py
 	$(PY) bench/many_clusters.py
+	$(PY) bench/real_status.py
 
 bench-cold: deps ## time a cold platform build (fresh tool, Go module and Go build caches)
 	$(PY) bench/cold_platform_build.py
