@@ -19,7 +19,7 @@ export PYTHONPATH := $(CURDIR)/tests/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SANDBOX := $(PY) -m eks_sandbox
 
-.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration molecule build bench bench-cold lock clean docs docs-lint role-docs
+.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration integration-real molecule build bench bench-cold lock clean docs docs-lint role-docs
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,8 +62,11 @@ lint: deps ## ansible-lint (production profile) and shellcheck
 units: deps ## unit tests (module_utils, parsers, platform tool)
 	$(PY) -m pytest tests/unit tests/platform $(PYTEST_ARGS)
 
-integration: platform ## integration tests on the local platform
+integration: platform ## integration tests on the local platform (the real-agent tier included)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+integration-real: platform ## the real-agent tier alone: real Cilium agents and operator on the sandbox's nodes
+	$(PY) -m pytest tests/integration/test_real_cilium.py $(PYTEST_ARGS)
 
 molecule: platform ## molecule scenarios (extensions/molecule), each on its own sandbox, one after another
 	$(VENV)/bin/molecule test --all
