@@ -100,3 +100,31 @@ def test_unmount_under_removes_nested_mounts(tmp_path):
     assert linux_ns.mounts_under(tmp_path) == [str(tmp_path / "a" / "b"), str(tmp_path / "a")]
     assert len(linux_ns.unmount_under(tmp_path)) == 2
     assert linux_ns.mounts_under(tmp_path) == []
+
+
+def test_probe_counts_consecutive_results_like_the_kubelet():
+    from eks_sandbox import pod_runtime
+
+    probe = pod_runtime.Probe({"periodSeconds": 30, "failureThreshold": 3, "successThreshold": 1,
+                               "initialDelaySeconds": 5})
+    probe.schedule(100.0, first=True)
+    assert probe.next_at == 105.0 and not probe.due(104.0) and probe.due(105.0)
+    probe.count(True, 105.0)
+    assert probe.succeeded and not probe.failed and probe.next_at == 135.0
+    probe.count(False, 135.0)
+    probe.count(False, 165.0)
+    assert not probe.failed and not probe.succeeded  # two failures: below the threshold
+    probe.count(False, 195.0)
+    assert probe.failed
+    probe.count(True, 225.0)
+    assert probe.succeeded and probe.failures == 0  # a success resets the failures
+
+
+def test_cri_log_lines_round_trip():
+    from eks_sandbox import pod_runtime
+
+    line = pod_runtime.cri_line("stderr", b"panic: boom\n", moment=0.5)
+    assert line == b"1970-01-01T00:00:00.500000000Z stderr F panic: boom\n"
+    assert pod_runtime.cri_text(line.decode().rstrip("\n")) == "panic: boom"
+    assert pod_runtime.cri_line("stdout", b"partial", moment=0).split()[2] == b"P"
+    assert pod_runtime.cri_text("not a CRI line") == "not a CRI line"

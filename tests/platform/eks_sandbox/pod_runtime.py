@@ -315,6 +315,19 @@ class Probe:
         delay = float(self.spec.get("initialDelaySeconds", 0)) if first else float(self.spec.get("periodSeconds", 10))
         self.next_at = now + delay
 
+    def count(self, ok: bool, now: float) -> None:
+        """Record one result (consecutive successes or failures, as the kubelet counts them); schedule the next."""
+        self.successes, self.failures = (self.successes + 1, 0) if ok else (0, self.failures + 1)
+        self.schedule(now)
+
+    @property
+    def failed(self) -> bool:
+        return self.failures >= int(self.spec.get("failureThreshold", 3))
+
+    @property
+    def succeeded(self) -> bool:
+        return self.successes >= int(self.spec.get("successThreshold", 1))
+
 
 def http_probe(netns: Path, host: str, port: int, path: str, headers: dict, timeout: float) -> bool:
     """An HTTP GET inside ``netns``; success is 200-399, as the kubelet's httpGet probe."""
@@ -469,44 +482,32 @@ class ContainerRunner:
         self.backoff = min(self.backoff * 2, BACKOFF_MAX)
 
     def _probe(self, now: float, netns_path: Path) -> None:
+        """The kubelet's order: the startup probe until it succeeds (its failure kills the container), then the
+        readiness probe (Ready after successThreshold successes, not Ready after failureThreshold failures) and the
+        liveness probe (its failure kills the container)."""
         startup = self.probes.get("startupProbe")
         if startup and not self.started_probe_ok:
             if startup.due(now):
-                if self._run_probe(startup.spec, netns_path):
+                startup.count(self._run_probe(startup.spec, netns_path), now)
+                if startup.succeeded:
                     self.started_probe_ok = True
                     for kind in ("readinessProbe", "livenessProbe"):
                         if kind in self.probes:
                             self.probes[kind].next_at = now  # probed right after the startup probe succeeds
-                else:
-                    startup.failures += 1
-                    if startup.failures >= int(startup.spec.get("failureThreshold", 3)):
-                        self._kill_for_probe("startup")
-                        return
-                startup.schedule(now)
+                elif startup.failed:
+                    self._kill_for_probe("startup")
             return
         readiness = self.probes.get("readinessProbe")
         if readiness is None:
             self.ready = True
         elif readiness.due(now):
-            if self._run_probe(readiness.spec, netns_path):
-                readiness.successes, readiness.failures = readiness.successes + 1, 0
-                if readiness.successes >= int(readiness.spec.get("successThreshold", 1)):
-                    self.ready = True
-            else:
-                readiness.successes, readiness.failures = 0, readiness.failures + 1
-                if readiness.failures >= int(readiness.spec.get("failureThreshold", 3)):
-                    self.ready = False
-            readiness.schedule(now)
+            readiness.count(self._run_probe(readiness.spec, netns_path), now)
+            self.ready = readiness.succeeded or (self.ready and not readiness.failed)
         liveness = self.probes.get("livenessProbe")
         if liveness and liveness.due(now):
-            if self._run_probe(liveness.spec, netns_path):
-                liveness.failures = 0
-            else:
-                liveness.failures += 1
-                if liveness.failures >= int(liveness.spec.get("failureThreshold", 3)):
-                    self._kill_for_probe("liveness")
-                    return
-            liveness.schedule(now)
+            liveness.count(self._run_probe(liveness.spec, netns_path), now)
+            if liveness.failed:
+                self._kill_for_probe("liveness")
 
     def _kill_for_probe(self, kind: str) -> None:
         process = self.process
