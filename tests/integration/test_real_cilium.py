@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 
 import boto3
 import pytest
@@ -162,6 +163,26 @@ def test_the_agent_answers_status_in_json_and_text(installed, core, env, kubectl
     assert "Routing:                 Network: Native   Host: Legacy" in text
 
 
+def test_the_collections_cilium_status_reads_the_real_agents(installed, box, env, run_playbook, tmp_path):
+    """The module users run, against agents that answer for real (their JSON, their versions, their IPAM)."""
+    play = tmp_path / "status.yml"
+    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [{
+        "name": "status", "register": "cilium", "cloudnet.cilium_eks.cilium_status": {
+            "kubeconfig": box.kubeconfig, "timeout": 120, "expected_version": VERSION,
+            "expect": {"ipam_mode": "eni", "routing_mode": "native", "kube_proxy_replacement": False,
+                       "host_routing": "legacy"}}}]}]))
+    inventory = tmp_path / "hosts"
+    inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    result = run_playbook(play, inventory, env)
+    assert result.rc == 0, result
+    status = result.task_results("status")[0]["localhost"]["status"]
+    assert status["healthy"] and status["version"] == VERSION and status["ipam_mode"] == "eni"
+    assert len(status["nodes"]) == NODES
+    for node in status["nodes"].values():
+        assert node["state"] == "Ok" and node["version"] == VERSION
+        assert node["ipam"].startswith("IPv4: 1 IPAM pool(s) available")  # what real 1.20.2 prints in ENI mode
+
+
 def test_the_real_cilium_cli_status_wait_settles(installed, env, box):
     cli = gobuild.ensure("cilium-cli")["cilium"]
     result = subprocess.run([str(cli), "status", "--wait", "--wait-duration", "3m"], env=env, capture_output=True,
@@ -244,9 +265,14 @@ def test_a_configuration_the_agent_refuses_crashloops_with_its_reason(installed,
     run_kubectl(kubectl, env, "-n", "kube-system", "rollout", "restart", "ds/cilium")
 
     def crashing():
-        pods = [p for p in agents(core) if p.metadata.deletion_timestamp is None]
-        waiting = [c.state.waiting for p in pods for c in p.status.container_statuses or [] if c.state.waiting]
-        return pods[0] if any(w.reason == "CrashLoopBackOff" for w in waiting) else None
+        """An agent pod of the new rollout whose container crash-loops (restarted at least once)."""
+        for pod in agents(core):
+            statuses = pod.status.container_statuses or []
+            if pod.metadata.deletion_timestamp is None and any(
+                    c.state.waiting and c.state.waiting.reason == "CrashLoopBackOff" and c.last_state.terminated
+                    for c in statuses):
+                return pod
+        return None
 
     pod = kube.wait_for(crashing, "an agent in CrashLoopBackOff", timeout=180)
     previous = run_kubectl(kubectl, env, "-n", "kube-system", "logs", pod.metadata.name, "-c", "cilium-agent",
