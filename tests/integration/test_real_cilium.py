@@ -111,7 +111,7 @@ def test_the_agents_are_real_processes_configured_by_the_chart(installed, box, c
         argv = cmdline(agent_pid(box, pod))
         assert argv[0] == b"cilium-agent" and b"--config-dir=/tmp/cilium/config-map" in argv
         out = run_kubectl(kubectl, env, "-n", "kube-system", "exec", pod.metadata.name, "-c", "cilium-agent", "--",
-                      "cilium-dbg", "version").stdout
+                          "cilium-dbg", "version").stdout
         assert f"Client: {VERSION}" in out and f"Daemon: {VERSION}" in out
     # The real operator removed the agent-not-ready taint once the agents were Ready.
     for node in core.list_node().items:
@@ -153,7 +153,7 @@ def test_eni_ipam_happens_in_moto(installed, box, core, custom, ec2):
 def test_the_agent_answers_status_in_json_and_text(installed, core, env, kubectl):
     pod = agents(core)[0].metadata.name
     raw = run_kubectl(kubectl, env, "-n", "kube-system", "exec", pod, "-c", "cilium-agent", "--",
-                  "cilium-dbg", "status", "-o", "json").stdout
+                      "cilium-dbg", "status", "-o", "json").stdout
     status = json.loads(raw)
     assert status["cilium"]["state"] == "Ok" and status["kubernetes"]["state"] == "Ok"
     assert status["routing"]["intra-host-routing-mode"] == "Legacy"  # the chart's ConfigMap, read by the agent
@@ -197,6 +197,10 @@ def _pod(name, node, annotations=None):
                      "terminationGracePeriodSeconds": 0}}
 
 
+def _with_ip(pod):
+    return pod if pod.status.pod_ip else None
+
+
 def _wait_endpoint(custom, name):
     return kube.wait_for(lambda: (custom.get_namespaced_custom_object("cilium.io", "v2", "default", "ciliumendpoints",
                                                                       name).get("status") or {}).get("id"),
@@ -210,8 +214,8 @@ def test_pods_get_eni_addresses_and_talk_through_the_bpf_datapath(installed, box
     addresses = {}
     for index, node in enumerate(nodes):
         _wait_endpoint(custom, f"web-{index}")
-        pod = kube.wait_for(lambda i=index: (lambda p: p if p.status.pod_ip else None)(
-            core.read_namespaced_pod(f"web-{i}", "default")), f"web-{index} IP")
+        pod = kube.wait_for(lambda i=index: _with_ip(core.read_namespaced_pod(f"web-{i}", "default")),
+                            f"web-{index} IP")
         pool = custom.get_cluster_custom_object("cilium.io", "v2", "ciliumnodes", node)["spec"]["ipam"]["pool"]
         assert pod.status.pod_ip in pool  # an address of one of the node's ENIs in moto
         addresses[index] = pod
@@ -240,7 +244,7 @@ def test_bandwidth_manager_puts_the_annotation_in_the_bpf_map(installed, box, co
     core.create_namespaced_pod("default", _pod("limited", node, {"kubernetes.io/egress-bandwidth": "10M"}))
     endpoint = _wait_endpoint(custom, "limited")
     listing = run_kubectl(kubectl, env, "-n", "kube-system", "exec", agent, "--", "cilium-dbg", "bpf", "bandwidth",
-                      "list").stdout
+                          "list").stdout
     rows = [line.split() for line in listing.splitlines()[1:]]
     assert [str(endpoint), "Egress", "0", "10M"] in rows, listing
 
@@ -276,7 +280,7 @@ def test_a_configuration_the_agent_refuses_crashloops_with_its_reason(installed,
 
     pod = kube.wait_for(crashing, "an agent in CrashLoopBackOff", timeout=180)
     previous = run_kubectl(kubectl, env, "-n", "kube-system", "logs", pod.metadata.name, "-c", "cilium-agent",
-                       "--previous").stdout
+                           "--previous").stdout
     assert MASQUERADE_PANIC in previous
     assert pod.status.container_statuses[0].last_state.terminated.exit_code == 2  # a Go panic
     helm_run(helm, env, "upgrade", "cilium", str(charts.ensure_chart(VERSION)), *ENI_VALUES)

@@ -46,8 +46,8 @@ def test_env_is_built_like_the_kubelet():
         {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1"}}},
         {"name": "DEBUG", "valueFrom": {"configMapKeyRef": {"name": "cilium-config", "key": "debug"}}},
-        {"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "cilium-aws", "key": "AWS_ACCESS_KEY_ID",
-                                                        "optional": True}}},
+        {"name": "KEY", "valueFrom": {"secretKeyRef": {
+            "name": "cilium-aws", "key": "AWS_ACCESS_KEY_ID", "optional": True}}},
         {"name": "REF", "value": "node=$(NODE) $$(NODE) $(NOPE)"}]}
     env = pod_spec.container_env(pod([container]), container, NODE,
                                  lambda name, key: {"debug": "false"}.get(key) if name == "cilium-config" else None,

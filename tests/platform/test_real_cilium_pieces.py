@@ -49,8 +49,8 @@ def test_which_pods_the_node_runtime_takes():
 
 
 def test_workload_status_is_running_with_the_cni_address():
-    pod = {"metadata": {"name": "web"}, "spec": {"containers": [{"name": "c", "image": "nginx"}],
-                                                  "initContainers": [{"name": "i", "image": "busybox"}]}}
+    pod = {"metadata": {"name": "web"}, "spec": {
+        "containers": [{"name": "c", "image": "nginx"}], "initContainers": [{"name": "i", "image": "busybox"}]}}
     status = node_runtime.workload_status(pod, "192.168.0.11", "192.168.14.112", {"startTime": "2026-01-01T00:00:00Z"})
     assert status["phase"] == "Running" and status["podIP"] == "192.168.14.112"
     assert status["podIPs"] == [{"ip": "192.168.14.112"}] and status["hostIP"] == "192.168.0.11"
@@ -80,7 +80,7 @@ def test_sockets_made_in_a_namespace_live_there(netns):
         assert linux_ns.pids_in_netns(netns) == []
         sleeper = subprocess.Popen(["ip", "netns", "exec", netns, "sleep", "30"])
         try:
-            for _ in range(50):
+            for _attempt in range(50):
                 if sleeper.pid in linux_ns.pids_in_netns(netns):
                     break
                 subprocess.run(["sleep", "0.05"], check=True)

@@ -81,7 +81,7 @@ def launch_instance_nodes(ec2, *, cluster, nodegroup, count, subnets, security_g
             per_subnet[instance["SubnetId"]] += 1
     tags = [{"Key": k, "Value": v} for k, v in instance_tags(cluster, nodegroup).items()]
     nodes = []
-    for _ in range(count):
+    for _instance in range(count):
         subnet = min(subnets, key=lambda s: per_subnet[s])
         per_subnet[subnet] += 1
         address = _free_address(described[subnet]["CidrBlock"], _used_addresses(ec2, subnet) | set(avoid_addresses))

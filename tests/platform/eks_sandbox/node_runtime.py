@@ -116,7 +116,7 @@ class Bridge:
         upstream.settimeout(None)
         client.settimeout(None)
         pairs = {client: upstream, upstream: client}
-        with selectors.DefaultSelector() as selector, client, upstream:
+        with client, upstream, selectors.DefaultSelector() as selector:
             for sock in pairs:
                 selector.register(sock, selectors.EVENT_READ)
             while not self.closed.is_set():

@@ -146,7 +146,7 @@ class KubeReader:
         spec = client.V1TokenRequestSpec(
             audiences=[audience] if audience else [], expiration_seconds=max(seconds, TOKEN_SECONDS),
             bound_object_ref=client.V1BoundObjectReference(kind="Pod", api_version="v1", name=meta["name"],
-                                                          uid=meta["uid"]))
+                                                           uid=meta["uid"]))
         answer = self.core.create_namespaced_service_account_token(
             (pod.get("spec") or {}).get("serviceAccountName") or "default", meta["namespace"],
             client.AuthenticationV1TokenRequest(spec=spec))
@@ -814,8 +814,8 @@ class PodWorker:
             "phase": "Running" if running else "Pending",
             "hostIP": self.node.address, "hostIPs": [{"ip": self.node.address}],
             "startTime": self.start_time,
-            "conditions": [condition("PodReadyToStartContainers", True), condition("Initialized", self.initialized,
-                                                                                    "ContainersNotInitialized"),
+            "conditions": [condition("PodReadyToStartContainers", True),
+                           condition("Initialized", self.initialized, "ContainersNotInitialized"),
                            condition("Ready", ready, "ContainersNotReady"),
                            condition("ContainersReady", ready, "ContainersNotReady"), condition("PodScheduled", True)],
             "containerStatuses": containers, "initContainerStatuses": init,

@@ -132,7 +132,7 @@ def field_value(pod: dict, path: str, node: dict) -> str:
 def resource_value(container: dict, ref: dict, node: dict) -> str:
     """A ``resourceFieldRef``: the container's limit, else the node's allocatable (as the kubelet does)."""
     resource = ref["resource"]
-    kind, _, name = resource.partition(".")
+    kind, _dot, name = resource.partition(".")
     value = ((container.get("resources") or {}).get(kind) or {}).get(name)
     if value is None:
         value = (node.get("allocatable") or {}).get(name, "0")
