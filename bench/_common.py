@@ -72,8 +72,9 @@ def load():
 
 
 def run_measured(argv, env=None, check=True, quiet=True, timeout=None):
-    """``{"seconds", "max_rss_mb", "rc", "output"}`` of one command: wall time and the peak RSS of the
-    process tree (``wait4`` of the child: the largest of it and its waited-for descendants)."""
+    """``{"seconds", "cpu_seconds", "max_rss_mb", "rc", "output"}`` of one command: wall time, the CPU time (user +
+    system) and the peak RSS of the process tree (``wait4`` of the child: it and its waited-for descendants). CPU
+    time hardly moves with the machine's load, where wall time does."""
     started = time.monotonic()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=out if quiet else None,
@@ -94,7 +95,8 @@ def run_measured(argv, env=None, check=True, quiet=True, timeout=None):
         output = out.read().decode(errors="replace")
     if check and proc.returncode != 0:
         raise RuntimeError("%s exited %s:\n%s" % (shlex.join(str(a) for a in argv), proc.returncode, output[-3000:]))
-    return {"seconds": round(seconds, 3), "max_rss_mb": round(usage.ru_maxrss / 1024, 1), "rc": proc.returncode,
+    return {"seconds": round(seconds, 3), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+            "max_rss_mb": round(usage.ru_maxrss / 1024, 1), "rc": proc.returncode,
             "output": output}
 
 
@@ -138,16 +140,17 @@ def sandbox_env(box):
     return dict(os.environ, **{k: str(v) for k, v in box.env.items()})
 
 
-def write_inventory(folder, boxes):
+def write_inventory(folder, boxes, group_vars_from=SANDBOX_INVENTORY):
     """An inventory like inventories/sandbox (its group_vars) with one host per sandbox.
 
     Each host gets its own Python wrapper as interpreter, exporting that sandbox's environment (moto
-    endpoint, eksctl double's sandbox), so one ``ansible-playbook --forks N`` drives N sandboxes."""
+    endpoint, eksctl double's sandbox), so one ``ansible-playbook --forks N`` drives N sandboxes. Returns the hosts
+    file, not the folder: as an inventory folder, each wrapper would be tried as an inventory script too."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     group_vars = folder / "group_vars"
     if not group_vars.exists():
-        group_vars.symlink_to(SANDBOX_INVENTORY / "group_vars")
+        group_vars.symlink_to(Path(group_vars_from) / "group_vars")
     hosts = {}
     for box in boxes:
         name = box.spec.name
@@ -158,12 +161,12 @@ def write_inventory(folder, boxes):
         hosts[name] = {"eks_cluster_name": name, "eks_cluster_region": box.spec.region,
                        "ansible_python_interpreter": str(wrapper)}
     (folder / "hosts.yml").write_text(json.dumps({"eks_clusters": {"hosts": hosts}}, indent=2))
-    return folder
+    return folder / "hosts.yml"
 
 
-def site_playbook(inventory, env, extra=(), forks=None):
-    """argv of ``ansible-playbook playbooks/site.yml`` on ``inventory``."""
-    argv = ["ansible-playbook", "-i", str(inventory), str(REPO_ROOT / "playbooks" / "site.yml")]
+def site_playbook(inventory, env, extra=(), forks=None, root=REPO_ROOT):
+    """argv of ``ansible-playbook playbooks/site.yml`` (of the tree ``root``) on ``inventory``."""
+    argv = ["ansible-playbook", "-i", str(inventory), str(Path(root) / "playbooks" / "site.yml")]
     if forks:
         argv += ["--forks", str(forks)]
     for item in extra:
@@ -195,6 +198,24 @@ def wait_until(predicate, what, timeout=600, interval=0.5):
         if time.monotonic() > deadline:
             raise TimeoutError("bench: %s not reached in %ss" % (what, timeout))
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def collection_at(ref):
+    """The collection as it was at git ``ref``, installed for ansible-playbook beside this tree's dependencies:
+    yields ``(tree, env overrides)``; ``tree`` holds its playbooks and inventories. Nothing of this tree changes."""
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as scratch:
+        tree = Path(scratch) / "tree"
+        tree.mkdir()
+        archive = subprocess.run(["git", "archive", ref], cwd=REPO_ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        collections = Path(scratch) / "collections" / "ansible_collections"
+        (collections / "cloudnet").mkdir(parents=True)
+        (collections / "cloudnet" / "cilium_eks").symlink_to(tree)
+        for namespace in (REPO_ROOT / ".collections" / "ansible_collections").iterdir():
+            if namespace.name != "cloudnet":
+                (collections / namespace.name).symlink_to(namespace)
+        yield tree, {"ANSIBLE_COLLECTIONS_PATH": str(collections.parent), "ANSIBLE_CONFIG": str(tree / "ansible.cfg")}
 
 
 def cilium_cli():

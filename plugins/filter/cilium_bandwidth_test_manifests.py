@@ -47,12 +47,9 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.bandwidth import (
-    DEFAULTS,
-    bandwidth_test_manifests,
-    parse_version,
-)
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.bandwidth import DEFAULTS, bandwidth_test_manifests
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.versions import parse_version
 
 OPTIONS = frozenset(DEFAULTS) | {"ingress_limit", "report_dir", "kubeconfig", "context", "validate_certs"}
 
@@ -67,7 +64,7 @@ def cilium_bandwidth_test_manifests(options, cilium_version=None):
         raise AnsibleFilterError("cilium_bandwidth_test_manifests: unknown option(s) %s; accepted: %s"
                                  % (", ".join(unknown), ", ".join(sorted(OPTIONS))))
     version = parse_version(cilium_version) if cilium_version else None
-    if cilium_version and version is None:
+    if cilium_version and (version is None or version.patch is None):
         raise AnsibleFilterError("cilium_bandwidth_test_manifests: cilium_version %r is not X.Y.Z" % cilium_version)
     try:
         return bandwidth_test_manifests(options, version)

@@ -62,57 +62,14 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-AGENT_LABELS = ("cilium", "cilium-operator")
-
-
-def _ready(pod):
-    if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        return False
-    return any(cond.get("type") == "Ready" and cond.get("status") == "True"
-               for cond in (pod.get("status") or {}).get("conditions") or [])
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_unmanaged
 
 
 def unmanaged_workloads(pods, agent_pods, endpoints, replicasets=None):
-    """Pure function behind the filter; see DOCUMENTATION."""
+    """Pure function behind the filter; see DOCUMENTATION (the rule lives in module_utils/cilium_unmanaged.py)."""
     if not isinstance(pods, list) or not isinstance(agent_pods, list) or not isinstance(endpoints, list):
         raise AnsibleFilterError("cilium_unmanaged expects lists of pods, agent pods and CiliumEndpoints")
-    agent_ready = set()
-    for agent in agent_pods:
-        node = (agent.get("spec") or {}).get("nodeName")
-        if node and _ready(agent):
-            agent_ready.add(node)
-    managed = set()
-    for cep in endpoints:
-        meta = cep.get("metadata") or {}
-        managed.add((meta.get("namespace"), meta.get("name")))
-    rs_owner = {}
-    for rs in replicasets or []:
-        meta = rs.get("metadata") or {}
-        for ref in meta.get("ownerReferences") or []:
-            if ref.get("controller") and ref.get("kind") == "Deployment":
-                rs_owner[(meta.get("namespace"), meta.get("name"))] = ref.get("name")
-    restart, bare = set(), set()
-    for pod in pods:
-        meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-        labels = meta.get("labels") or {}
-        if spec.get("hostNetwork") or labels.get("k8s-app") in AGENT_LABELS or meta.get("deletionTimestamp"):
-            continue
-        if status.get("phase") not in ("Running", "Pending"):
-            continue
-        namespace = meta.get("namespace")
-        if spec.get("nodeName") not in agent_ready or (namespace, meta.get("name")) in managed:
-            continue
-        owner = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
-        if owner and owner.get("kind") == "ReplicaSet" and (namespace, owner.get("name")) in rs_owner:
-            restart.add(("Deployment", namespace, rs_owner[(namespace, owner.get("name"))]))
-        elif owner and owner.get("kind") in ("DaemonSet", "StatefulSet"):
-            restart.add((owner["kind"], namespace, owner.get("name")))
-        else:
-            bare.add("%s/%s" % (namespace, meta.get("name")))
-    return {
-        "restart": [{"kind": k, "namespace": ns, "name": n} for k, ns, n in sorted(restart)],
-        "bare_pods": sorted(bare),
-    }
+    return cilium_unmanaged.unmanaged_workloads(pods, agent_pods, endpoints, replicasets)
 
 
 class FilterModule:

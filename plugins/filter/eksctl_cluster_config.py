@@ -46,7 +46,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl import render_config
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_config import render_config
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError
 
 RENDERED_OPTIONS = frozenset(("name", "region", "version", "nodegroups", "vpc", "iam_oidc", "addons",
@@ -54,16 +54,21 @@ RENDERED_OPTIONS = frozenset(("name", "region", "version", "nodegroups", "vpc", 
 IGNORED_OPTIONS = frozenset(("state", "allow_upgrade", "force", "kubeconfig", "eksctl_path", "timeout"))
 
 
-def eksctl_cluster_config(options):
-    """Pure function behind the filter; see DOCUMENTATION."""
+def rendered_options(options, filter_name="eksctl_cluster_config"):
+    """The options that shape the ClusterConfig; ``AnsibleFilterError`` for a non-dict or an unknown option."""
     if not isinstance(options, dict):
-        raise AnsibleFilterError("eksctl_cluster_config expects a dict of eksctl_cluster options, got %s"
-                                 % type(options).__name__)
+        raise AnsibleFilterError("%s expects a dict of eksctl_cluster options, got %s"
+                                 % (filter_name, type(options).__name__))
     unknown = sorted(set(options) - RENDERED_OPTIONS - IGNORED_OPTIONS)
     if unknown:
-        raise AnsibleFilterError("eksctl_cluster_config: unknown option(s) %s; accepted: %s"
-                                 % (", ".join(unknown), ", ".join(sorted(RENDERED_OPTIONS | IGNORED_OPTIONS))))
-    params = {key: value for key, value in options.items() if key in RENDERED_OPTIONS}
+        raise AnsibleFilterError("%s: unknown option(s) %s; accepted: %s"
+                                 % (filter_name, ", ".join(unknown), ", ".join(sorted(RENDERED_OPTIONS | IGNORED_OPTIONS))))
+    return {key: value for key, value in options.items() if key in RENDERED_OPTIONS}
+
+
+def eksctl_cluster_config(options):
+    """Pure function behind the filter; see DOCUMENTATION."""
+    params = rendered_options(options)
     try:
         return render_config(params)
     except CiliumEksError as err:

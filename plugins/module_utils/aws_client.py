@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, MissingLibraryError
@@ -98,38 +99,45 @@ class AwsClients:
                 raise AwsError("%s client" % service, self.region, "", str(exc)) from exc
         return self._clients[service]
 
-    def call(self, service, operation, **kwargs):
-        """``client(service).<operation>(**kwargs)`` with errors turned into ``AwsError``."""
-        client = self.client(service)
+    @contextlib.contextmanager
+    def _translated(self, service, operation, missing_ok=(), missing=None):
+        """Every botocore error of ``service``.``operation`` as an ``AwsError`` with advice; an error code in
+        ``missing_ok`` (e.g. ``ResourceNotFoundException``) sets ``missing[0]`` instead of raising."""
+        api = _api_name(service, operation)
         try:
-            return getattr(client, operation)(**kwargs)
+            yield
         except botocore.exceptions.ClientError as exc:
             code = error_code(exc)
-            message = exc.response.get("Error", {}).get("Message", str(exc))
-            raise AwsError(_api_name(service, operation), self.region, code, message) from exc
+            if code in missing_ok and missing is not None:
+                missing[0] = True
+                return
+            raise AwsError(api, self.region, code, exc.response.get("Error", {}).get("Message", str(exc))) from exc
         except botocore.exceptions.NoCredentialsError as exc:
-            raise AwsError(_api_name(service, operation), self.region, "NoCredentials", str(exc),
+            raise AwsError(api, self.region, "NoCredentials", str(exc),
                            "configure AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
                            "an instance role) for the host running the module") from exc
         except botocore.exceptions.EndpointConnectionError as exc:
-            raise AwsError(_api_name(service, operation), self.region, "EndpointConnectionError", str(exc),
+            raise AwsError(api, self.region, "EndpointConnectionError", str(exc),
                            "check the region name, the network path to AWS and AWS_ENDPOINT_URL if set") from exc
         except botocore.exceptions.BotoCoreError as exc:
-            raise AwsError(_api_name(service, operation), self.region, type(exc).__name__, str(exc)) from exc
+            raise AwsError(api, self.region, type(exc).__name__, str(exc)) from exc
+
+    def call(self, service, operation, missing_ok=(), **kwargs):
+        """``client(service).<operation>(**kwargs)`` with errors turned into ``AwsError``; None when the error
+        code is one of ``missing_ok`` (the resource does not exist)."""
+        client = self.client(service)
+        missing = [False]
+        with self._translated(service, operation, missing_ok, missing):
+            return getattr(client, operation)(**kwargs)
+        return None
 
     def paginate(self, service, operation, key, **kwargs):
         """All items under ``key`` of every page of ``operation``."""
         client = self.client(service)
         items = []
-        try:
+        with self._translated(service, operation):
             for page in client.get_paginator(operation).paginate(**kwargs):
                 items.extend(page.get(key, []))
-        except botocore.exceptions.ClientError as exc:
-            code = error_code(exc)
-            raise AwsError(_api_name(service, operation), self.region, code,
-                           exc.response.get("Error", {}).get("Message", str(exc))) from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            raise AwsError(_api_name(service, operation), self.region, type(exc).__name__, str(exc)) from exc
         return items
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.bandwidth_parsers import (
     OutputParseError,
@@ -29,12 +28,22 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.bandwidth_pars
     parse_iperf3_json,
     parse_netperf,
 )
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_table as table
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError, tail
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_predicates import (
+    container_image,
+    node_schedulable,
+    pull_failure,
+    terminating,
+    unschedulable_reason,
+)
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.quantity import (
     enforced_bps,
     format_decimal_si,
     parse_bandwidth,
 )
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.versions import image_version, parse_version
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.waiter import Waiter
 
 EGRESS_ANNOTATION = "kubernetes.io/egress-bandwidth"
 INGRESS_ANNOTATION = "kubernetes.io/ingress-bandwidth"
@@ -43,11 +52,9 @@ PURPOSE = ("cloudnet.cilium-eks/purpose", "bandwidth-test")
 NAME_LABEL = "app.kubernetes.io/name"
 CONTAINER = "netperf"
 AGENT_CONTAINER = "cilium-agent"
-INGRESS_SINCE = (1, 18, 0)  # ingress-bandwidth enforced by the agent from 1.18 (docs, bwmap direction key)
-CILIUM_DBG_SINCE = (1, 15, 0)  # the agent CLI is cilium-dbg from 1.15 (cilium is a symlink to it)
-PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+AGENT_LABEL = "k8s-app=cilium"
+CONFIG_MAP = "cilium-config"
 TOOLS = ("netperf", "iperf3")
-_VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 # The module's option defaults (its argument_spec reads them), so render.yml renders what a run creates.
 DEFAULTS = dict(limit="10M", tool="netperf", image="cilium/netperf", duration=10, tolerance=0.05, min_ratio=0.5,
                 namespace="cilium-bandwidth-test", server_name="netperf-server", client_name="netperf-client",
@@ -56,11 +63,6 @@ DEFAULTS = dict(limit="10M", tool="netperf", image="cilium/netperf", duration=10
 
 class BandwidthTestError(CiliumEksError):
     """The test could not run, or the cluster is not in a state where it means something."""
-
-
-def parse_version(text):
-    match = _VERSION.search(text or "")
-    return tuple(int(g) for g in match.groups()) if match else None
 
 
 def validate_params(params):
@@ -102,17 +104,7 @@ def verdict(measured_bps, limit_bps, tolerance, min_ratio):
 
 def schedulable_nodes(nodes):
     """Names of Ready, schedulable nodes without NoSchedule/NoExecute taints (our pods tolerate none)."""
-    names = []
-    for node in nodes:
-        spec, status = node.spec, node.status
-        if spec.unschedulable:
-            continue
-        if any(t.effect in ("NoSchedule", "NoExecute") for t in (spec.taints or [])):
-            continue
-        if not any(c.type == "Ready" and c.status == "True" for c in (status.conditions or [])):
-            continue
-        names.append(node.metadata.name)
-    return sorted(names)
+    return sorted(node["metadata"]["name"] for node in nodes if node_schedulable(node))
 
 
 def namespace_manifest(namespace):
@@ -124,7 +116,7 @@ def namespace_manifest(namespace):
 def bandwidth_test_manifests(options, cilium_version=None):
     """[namespace, server pod, client pod] a run with ``options`` (module defaults for the rest) creates.
 
-    ``cilium_version`` is a (major, minor, patch) tuple or None (then ingress_limit is not checked against it).
+    ``cilium_version`` is a version (text or ``Version``) or None (then ingress_limit is not checked against it).
     """
     params = validate_params(dict(DEFAULTS, **{k: v for k, v in options.items() if v is not None}))
     server, client = pod_manifests(params, cilium_version)
@@ -162,9 +154,9 @@ def pod_manifests(params, cilium_version):
             "terminationGracePeriodSeconds": 1,
         },
     }
-    if params.get("ingress_limit") and cilium_version and cilium_version < INGRESS_SINCE:
+    if params.get("ingress_limit") and cilium_version and not table.has("ingress_bandwidth", cilium_version):
         raise ValidationError("ingress_limit", "Cilium %s does not enforce kubernetes.io/ingress-bandwidth "
-                              "(1.18 and later do)" % ".".join(map(str, cilium_version)),
+                              "(%s and later do)" % (cilium_version, table.GATES["ingress_bandwidth"].since),
                               value=params["ingress_limit"])
     return server, client
 
@@ -174,10 +166,6 @@ def measure_argv(tool, server_ip, duration):
     if tool == "iperf3":
         return ["iperf3", "-c", server_ip, "-R", "-J", "-t", str(duration)]
     return ["netperf", "-H", server_ip, "-t", "TCP_MAERTS", "-l", str(duration)]
-
-
-def agent_cli(cilium_version):
-    return "cilium-dbg" if cilium_version is None or cilium_version >= CILIUM_DBG_SINCE else "cilium"
 
 
 def markdown_report(result):
@@ -217,242 +205,134 @@ def write_reports(report_dir, result):
     return paths
 
 
-class Cluster:
-    """The few Kubernetes calls the test needs, on one ``ApiClient``."""
-
-    def __init__(self, api_client, progress=None):
-        from kubernetes import client
-
-        self.api_client = api_client
-        self.core = client.CoreV1Api(api_client)
-        self.apps = client.AppsV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
-        self.progress = progress or (lambda msg: None)
-
-    @staticmethod
-    def _status(exc):
-        return getattr(exc, "status", None)
-
-    def exec(self, namespace, pod, container, argv, timeout):
-        """Run argv in a container -> (rc, stdout, stderr). rc is None when the runtime gave no code."""
-        from kubernetes.stream import stream
-        from kubernetes.stream.ws_client import ERROR_CHANNEL
-
-        resp = stream(self.core.connect_get_namespaced_pod_exec, pod, namespace, container=container,
-                      command=list(argv), stdout=True, stderr=True, stdin=False, tty=False,
-                      _preload_content=False)
-        out, err = [], []
-        deadline = time.monotonic() + timeout
-        try:
-            while resp.is_open():
-                if time.monotonic() > deadline:
-                    raise BandwidthTestError("`%s` in %s/%s did not finish within %ss"
-                                             % (" ".join(argv), namespace, pod, timeout))
-                resp.update(timeout=1)
-                if resp.peek_stdout():
-                    out.append(resp.read_stdout())
-                if resp.peek_stderr():
-                    err.append(resp.read_stderr())
-            status_text = resp.read_channel(ERROR_CHANNEL)
-        finally:
-            resp.close()
-        rc = 0
-        if status_text:
-            try:
-                status = json.loads(status_text)
-            except ValueError:
-                status = {"status": "Failure", "message": status_text}
-            if status.get("status") != "Success":
-                rc = None
-                for cause in (status.get("details") or {}).get("causes") or []:
-                    if cause.get("reason") == "ExitCode":
-                        rc = int(cause.get("message", 1))
-                if rc is None:
-                    rc = 1
-                    message = status.get("message") or ""
-                    match = re.search(r"exit status (\d+)", message)
-                    rc = int(match.group(1)) if match else 1
-                    if message:
-                        err.append("\n" + message)
-        return rc, "".join(out), "".join(err)
-
-
 class BandwidthTest:
-    """One run of the test. ``run()`` returns the module result; cleanup happens in ``run`` itself."""
+    """One run of the test on ``k8s`` (a ``K8sService``). ``run()`` returns the module result; cleanup happens in
+    ``run`` itself. ``waiter`` makes the ``Waiter`` of each wait (injectable: tests run without real time)."""
 
-    def __init__(self, api_client, params, progress=None):
+    def __init__(self, k8s, params, progress=None, waiter=Waiter):
         self.params = validate_params(params)
-        self.k8s = Cluster(api_client, progress)
-        self.progress = self.k8s.progress
+        self.k8s = k8s
+        self.progress = progress or (lambda msg: None)
+        self.waiter = waiter
         self.namespace = self.params["namespace"]
         self.created_namespace = False
-        self.raw = {}
 
     # ------------------------------------------------------------------------ cluster facts
     def cilium_version(self):
-        from kubernetes.client.rest import ApiException
-
-        try:
-            ds = self.k8s.apps.read_namespaced_daemon_set("cilium", self.params["cilium_namespace"])
-        except ApiException as exc:
-            if Cluster._status(exc) == 404:
-                raise BandwidthTestError("No Cilium DaemonSet `cilium` in namespace %s: install Cilium first, or "
-                                         "set cilium_namespace." % self.params["cilium_namespace"])
-            raise
-        image = next((c.image for c in ds.spec.template.spec.containers if c.name == AGENT_CONTAINER),
-                     ds.spec.template.spec.containers[0].image)
-        return parse_version(image.rsplit("/", 1)[-1].split("@")[0].partition(":")[2]), image
+        """``(Version or None, agent image)`` of the agent DaemonSet."""
+        ds = self.k8s.get("DaemonSet", "cilium", self.params["cilium_namespace"])
+        if ds is None:
+            raise BandwidthTestError("No Cilium DaemonSet `cilium` in namespace %s: install Cilium first, or set "
+                                     "cilium_namespace." % self.params["cilium_namespace"])
+        image = container_image(ds["spec"]["template"]["spec"], AGENT_CONTAINER)
+        return parse_version(image_version(image)), image
 
     def config_says_enabled(self):
-        from kubernetes.client.rest import ApiException
-
-        try:
-            cm = self.k8s.core.read_namespaced_config_map("cilium-config", self.params["cilium_namespace"])
-        except ApiException as exc:
-            if Cluster._status(exc) == 404:
-                return None
-            raise
-        return (cm.data or {}).get("enable-bandwidth-manager", "false")
+        cm = self.k8s.get("ConfigMap", CONFIG_MAP, self.params["cilium_namespace"])
+        return None if cm is None else (cm.get("data") or {}).get("enable-bandwidth-manager", "false")
 
     # ----------------------------------------------------------------------------- namespace
     def ensure_namespace(self):
-        from kubernetes.client.rest import ApiException
-
-        try:
-            existing = self.k8s.core.read_namespace(self.namespace)
-        except ApiException as exc:
-            if Cluster._status(exc) != 404:
-                raise
-            existing = None
+        existing = self.k8s.get("Namespace", self.namespace)
         if existing is not None:
-            labels = existing.metadata.labels or {}
+            labels = existing["metadata"].get("labels") or {}
             if labels.get(PURPOSE[0]) != PURPOSE[1]:
                 raise ValidationError("namespace", "namespace exists and was not created by this module (no label "
                                       "%s=%s); the test deletes its namespace, so pick a new name" % PURPOSE,
                                       value=self.namespace)
             self.progress("namespace %s left by an earlier run: deleting it first" % self.namespace)
             self.delete_namespace(wait=True)
-        self.k8s.core.create_namespace(namespace_manifest(self.namespace))
+        self.k8s.create("Namespace", namespace_manifest(self.namespace))
         self.created_namespace = True
 
     def delete_namespace(self, wait=True):
-        from kubernetes.client.rest import ApiException
-
-        try:
-            self.k8s.core.delete_namespace(self.namespace, grace_period_seconds=0)
-        except ApiException as exc:
-            if Cluster._status(exc) != 404:
-                raise
+        """True once the namespace is gone (False: still terminating, or not waited for)."""
+        if not self.k8s.delete("Namespace", self.namespace, grace_period_seconds=0):
             return True
         if not wait:
             return False
-        deadline = time.monotonic() + self.params["timeout"]
-        while time.monotonic() < deadline:
-            try:
-                self.k8s.core.read_namespace(self.namespace)
-            except ApiException as exc:
-                if Cluster._status(exc) == 404:
-                    return True
-                raise
-            time.sleep(0.5)
-        return False
+        waiter = self.waiter(self.params["timeout"])
+        return bool(waiter.until(lambda: self.k8s.get("Namespace", self.namespace) is None))
 
     # ---------------------------------------------------------------------------------- pods
     def wait_for_pods(self, names, schedulable):
-        """Watch the namespace until every pod runs; fail early on pull or scheduling failures."""
-        from kubernetes import watch
+        """Until every pod runs (re-listed when the namespace's pods change); fail early on pull or scheduling
+        failures."""
+        state, reported, version = {}, set(), [None]
 
-        deadline = time.monotonic() + self.params["timeout"]
-        state = {}
-        reported = set()
-        while time.monotonic() < deadline:
-            pods = self.k8s.core.list_namespaced_pod(self.namespace)
-            for pod in pods.items:
-                state[pod.metadata.name] = pod
+        def probe():
+            listed = self.k8s.list_object("Pod", self.namespace)
+            version[0] = (listed.get("metadata") or {}).get("resourceVersion")
+            state.update((pod["metadata"]["name"], pod) for pod in listed.get("items") or [])
             if all(n in state and self._running(state[n], schedulable) for n in names):
                 return {n: state[n] for n in names}
-            for name in names:
-                if name in state:
-                    phase = state[name].status.phase
-                    if (name, phase) not in reported:
-                        reported.add((name, phase))
-                        self.progress("pod %s: %s%s" % (name, phase, (" on %s" % state[name].spec.node_name)
-                                                        if state[name].spec.node_name else ""))
-            remaining = max(1, int(deadline - time.monotonic()))
-            stream = watch.Watch()
-            try:
-                for event in stream.stream(self.k8s.core.list_namespaced_pod, self.namespace,
-                                           resource_version=pods.metadata.resource_version,
-                                           timeout_seconds=min(remaining, 30)):
-                    pod = event["object"]
-                    state[pod.metadata.name] = pod
-                    if all(n in state and self._running(state[n], schedulable) for n in names):
-                        return {n: state[n] for n in names}
-            finally:
-                stream.stop()
-        waiting = ", ".join("%s (%s)" % (n, state[n].status.phase if n in state else "absent") for n in names)
+            for name in (n for n in names if n in state):
+                phase, node = state[name]["status"].get("phase"), state[name]["spec"].get("nodeName")
+                if (name, phase) not in reported:
+                    reported.add((name, phase))
+                    self.progress("pod %s: %s%s" % (name, phase, (" on %s" % node) if node else ""))
+            return None
+
+        def pause(seconds):  # a watch from the newest resourceVersion the probe saw
+            return self.k8s.wake_on_change("Pod", self.namespace, resource_version=version[0])(seconds)
+
+        pods = self.waiter(self.params["timeout"], interval=1).until(probe, pause=pause)
+        if pods:
+            return pods
+        waiting = ", ".join("%s (%s)" % (n, state[n]["status"].get("phase") if n in state else "absent") for n in names)
         raise BandwidthTestError("Test pods not running after %ss: %s" % (self.params["timeout"], waiting))
 
     def _running(self, pod, schedulable):
-        """True when Running; raises on a pull failure or an unschedulable pod."""
-        name = pod.metadata.name
-        for cs in (pod.status.container_statuses or []):
-            waiting = cs.state and cs.state.waiting
-            if waiting and waiting.reason in PULL_FAILURES:
-                raise BandwidthTestError(
-                    "Image %s cannot be pulled for pod %s/%s (%s: %s). Set `image` to an image the nodes can pull "
-                    "(it needs %s)." % (cs.image, self.namespace, name, waiting.reason, waiting.message or "",
-                                        self.params["tool"]), pod=name, image=cs.image, reason=waiting.reason)
-        for cond in (pod.status.conditions or []):
-            if cond.type == "PodScheduled" and cond.status == "False" and cond.reason == "Unschedulable":
-                raise BandwidthTestError(
-                    "Pod %s/%s cannot be scheduled: %s. The test needs two schedulable nodes (server and client on "
-                    "different nodes); found %d: %s." % (self.namespace, name, cond.message, len(schedulable),
-                                                         ", ".join(schedulable) or "none"),
-                    pod=name, schedulable_nodes=schedulable)
-        return pod.status.phase == "Running" and bool(pod.status.pod_ip)
+        """True when Running with an IP; raises on a pull failure or an unschedulable pod."""
+        name = pod["metadata"]["name"]
+        failed = pull_failure(pod)
+        if failed:
+            status, waiting = failed
+            raise BandwidthTestError(
+                "Image %s cannot be pulled for pod %s/%s (%s: %s). Set `image` to an image the nodes can pull "
+                "(it needs %s)." % (status.get("image"), self.namespace, name, waiting.get("reason"),
+                                    waiting.get("message") or "", self.params["tool"]),
+                pod=name, image=status.get("image"), reason=waiting.get("reason"))
+        message = unschedulable_reason(pod)
+        if message:
+            raise BandwidthTestError(
+                "Pod %s/%s cannot be scheduled: %s. The test needs two schedulable nodes (server and client on "
+                "different nodes); found %d: %s." % (self.namespace, name, message, len(schedulable),
+                                                     ", ".join(schedulable) or "none"),
+                pod=name, schedulable_nodes=schedulable)
+        status = pod.get("status") or {}
+        return status.get("phase") == "Running" and bool(status.get("podIP"))
 
     # ------------------------------------------------------------------------------- agent
     def agent_pod(self, node):
-        pods = self.k8s.core.list_namespaced_pod(self.params["cilium_namespace"], label_selector="k8s-app=cilium",
-                                                 field_selector="spec.nodeName=%s" % node).items
-        running = [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
+        pods = self.k8s.list("Pod", self.params["cilium_namespace"], label_selector=AGENT_LABEL,
+                             field_selector="spec.nodeName=%s" % node)
+        running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running" and not terminating(p)]
         if not running:
-            raise BandwidthTestError("No running Cilium agent pod on node %s (namespace %s, label k8s-app=cilium)"
-                                     % (node, self.params["cilium_namespace"]), node=node)
-        return running[0].metadata.name
+            raise BandwidthTestError("No running Cilium agent pod on node %s (namespace %s, label %s)"
+                                     % (node, self.params["cilium_namespace"], AGENT_LABEL), node=node)
+        return running[0]["metadata"]["name"]
 
     def endpoint_id(self, pod):
-        from kubernetes.client.rest import ApiException
+        """The CiliumEndpoint ``status.id`` of ``pod`` (the agent writes it a moment after the pod starts)."""
+        def probe():
+            cep = self.k8s.get("CiliumEndpoint", pod, self.namespace)
+            return int(((cep or {}).get("status") or {}).get("id") or 0) or None
 
-        deadline = time.monotonic() + min(60, self.params["timeout"])
-        while True:
-            try:
-                cep = self.k8s.custom.get_namespaced_custom_object("cilium.io", "v2", self.namespace,
-                                                                   "ciliumendpoints", pod)
-                ep_id = (cep.get("status") or {}).get("id")
-                if ep_id:
-                    return int(ep_id)
-            except ApiException as exc:
-                if Cluster._status(exc) != 404:
-                    raise
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(1)
+        return self.waiter(min(60, self.params["timeout"]), interval=1).until(probe)
 
     # --------------------------------------------------------------------------------- run
-    def run(self):
-        params = self.params
+    def preflight(self):
+        """``(version, image, schedulable nodes)``; refuses a cluster where the test would mean nothing."""
         version, image = self.cilium_version()
-        self.progress("Cilium %s (%s)" % (".".join(map(str, version)) if version else "unknown", image))
+        self.progress("Cilium %s (%s)" % (version or "unknown", image))
         configured = self.config_says_enabled()
         if configured is not None and configured != "true":
             raise BandwidthTestError(
                 "The Bandwidth Manager is off: cilium-config has enable-bandwidth-manager=%r. Enable it first "
                 "(role cloudnet.cilium_eks.bandwidth_manager, or bandwidthManager.enabled=true)." % configured,
                 enable_bandwidth_manager=configured)
-        server_body, client_body = pod_manifests(params, version)
-        nodes = self.k8s.core.list_node().items
+        nodes = self.k8s.list("Node")
         schedulable = schedulable_nodes(nodes)
         if len(schedulable) < 2:
             raise BandwidthTestError(
@@ -460,24 +340,20 @@ class BandwidthTest:
                 "anti-affinity, as in the blog); found %d schedulable node%s out of %d: %s."
                 % (len(schedulable), "" if len(schedulable) == 1 else "s", len(nodes), ", ".join(schedulable) or
                    "none"), schedulable_nodes=schedulable)
+        return version, schedulable
+
+    def run(self):
+        params = self.params
+        version, schedulable = self.preflight()
+        server_body, client_body = pod_manifests(params, version)
         result = {"changed": True, "namespace": self.namespace, "cleaned_up": False}
         try:
             self.ensure_namespace()
-            self.k8s.core.create_namespaced_pod(self.namespace, server_body)
-            self.k8s.core.create_namespaced_pod(self.namespace, client_body)
+            self.k8s.create("Pod", server_body, self.namespace)
+            self.k8s.create("Pod", client_body, self.namespace)
             self.progress("waiting for pods %s and %s" % (params["server_name"], params["client_name"]))
             pods = self.wait_for_pods([params["server_name"], params["client_name"]], schedulable)
-            server, client = pods[params["server_name"]], pods[params["client_name"]]
-            if server.spec.node_name == client.spec.node_name:
-                raise BandwidthTestError("Server and client pods landed on the same node %s despite the "
-                                         "anti-affinity" % server.spec.node_name)
-            try:
-                measured = self.measure(version, server, client)
-            except Exception as exc:  # pylint: disable=broad-except  # say so if a node or pod went away meanwhile
-                self.fail_if_lost([server, client], exc)
-                raise
-            self.fail_if_lost([server, client])  # a measurement across a vanished node means nothing
-            result.update(measured)
+            result.update(self.measure_placed(version, pods[params["server_name"]], pods[params["client_name"]]))
         finally:
             if params["keep"]:
                 self.progress("keep=true: leaving namespace %s" % self.namespace)
@@ -491,26 +367,31 @@ class BandwidthTest:
                 k: v for k, v in result.items() if k not in ("changed",)})
         return result
 
+    def measure_placed(self, version, server, client):
+        """``measure`` on two placed pods; a node or pod that went away meanwhile is said to be the cause."""
+        if server["spec"]["nodeName"] == client["spec"]["nodeName"]:
+            raise BandwidthTestError("Server and client pods landed on the same node %s despite the anti-affinity"
+                                     % server["spec"]["nodeName"])
+        try:
+            measured = self.measure(version, server, client)
+        except Exception as exc:  # pylint: disable=broad-except  # say so if a node or pod went away meanwhile
+            self.fail_if_lost([server, client], exc)
+            raise
+        self.fail_if_lost([server, client])  # a measurement across a vanished node means nothing
+        return measured
+
     def lost_during_test(self, pods):
         """What went away of the test's pods and their nodes (node removed, pod deleted), as sentences."""
-        from kubernetes.client.rest import ApiException
-
         lost = []
         for pod in pods:
-            name, node = pod.metadata.name, pod.spec.node_name
-            for read, what in ((lambda: self.k8s.core.read_node(node), "node %s (running pod %s) was removed"
-                                % (node, name)),
-                               (lambda: self.k8s.core.read_namespaced_pod(name, self.namespace),
-                                "pod %s/%s on node %s was deleted" % (self.namespace, name, node))):
-                try:
-                    found = read()
-                except ApiException as exc:
-                    if Cluster._status(exc) != 404:
-                        raise
-                    found = None
-                if found is None or found.metadata.deletion_timestamp:
-                    lost.append(what)
-                    break
+            name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
+            found = self.k8s.get("Node", node)
+            if found is None or terminating(found):
+                lost.append("node %s (running pod %s) was removed" % (node, name))
+                continue
+            found = self.k8s.get("Pod", name, self.namespace)
+            if found is None or terminating(found):
+                lost.append("pod %s/%s on node %s was deleted" % (self.namespace, name, node))
         return lost
 
     def fail_if_lost(self, pods, cause=None):
@@ -520,73 +401,89 @@ class BandwidthTest:
                 "The bandwidth test was cut short: %s. Its pods were deleted; run it again (on the remaining nodes, "
                 "or once the node is back)." % "; ".join(lost), lost=lost, cause=str(cause) if cause else None)
 
-    def measure(self, version, server, client):
+    # ----------------------------------------------------------------------------- measure
+    def throughput(self, server, client):
+        """``(parsed measurement, argv, raw outputs)`` of the tool run in the client pod against the server."""
         params = self.params
-        server_ip = server.status.pod_ip
-        argv = measure_argv(params["tool"], server_ip, params["duration"])
+        argv = measure_argv(params["tool"], server["status"]["podIP"], params["duration"])
         self.progress("measuring for %ss: %s" % (params["duration"], " ".join(argv)))
-        rc, out, err = self.k8s.exec(self.namespace, client.metadata.name, CONTAINER, argv,
-                                     timeout=params["duration"] + 60)
-        raw = {"measurement": out, "measurement_stderr": err}
+        answer = self.k8s.exec(self.namespace, client["metadata"]["name"], CONTAINER, argv,
+                               timeout=params["duration"] + 60)
+        stderr = answer.stderr + ("\n" + answer.message if answer.rc != 0 and answer.message else "")
+        raw = {"measurement": answer.stdout, "measurement_stderr": stderr}
         if params["tool"] == "iperf3":
-            parsed = parse_iperf3_json(out, reverse=True)  # iperf3 -J reports errors in its JSON
-        else:
-            if rc != 0 and not out.strip():
-                raise BandwidthTestError("netperf failed in %s/%s (exit %s): %s" % (
-                    self.namespace, client.metadata.name, rc, (err or "").strip()), stderr=err)
-            parsed = parse_netperf(out)
-        if rc not in (0, None) and params["tool"] == "netperf":
-            raise OutputParseError("netperf", "exit code %s" % rc, out + err)
-        measured = parsed["bps"]
-        limit_enforced = enforced_bps(params["limit_bps"])
-        ratio, passed, reason = verdict(measured, limit_enforced, params["tolerance"], params["min_ratio"])
+            return parse_iperf3_json(answer.stdout, reverse=True), argv, raw  # iperf3 -J reports errors in its JSON
+        if answer.rc != 0:
+            raise BandwidthTestError("netperf failed in %s/%s (exit %s): %s" % (
+                self.namespace, client["metadata"]["name"], "?" if answer.rc is None else answer.rc,
+                tail(stderr.strip() or answer.stdout, 10)), stderr=stderr, output=tail(answer.stdout))
+        return parse_netperf(answer.stdout), argv, raw
 
-        agent = self.agent_pod(server.spec.node_name)
-        cli = agent_cli(version)
-        _rc, status_out, status_err = self.k8s.exec(params["cilium_namespace"], agent, AGENT_CONTAINER,
-                                                    [cli, "status"], timeout=60)
-        raw["agent_status"] = status_out
+    def agent_view(self, version, node):
+        """What the agent on ``node`` says: ``(agent pod, cli, Bandwidth Manager status, map entries, raw)``."""
+        agent, cli = self.agent_pod(node), table.agent_cli(version) or "cilium-dbg"
+        status = self.k8s.exec(self.params["cilium_namespace"], agent, AGENT_CONTAINER, [cli, "status"], timeout=60)
+        raw = {"agent_status": status.stdout}
         try:
-            bwm = parse_bandwidth_manager_status(status_out)
+            bwm = parse_bandwidth_manager_status(status.stdout)
         except OutputParseError:
             bwm = None
         if bwm is not None and not bwm["enabled"]:
             raise BandwidthTestError("The Bandwidth Manager is off on the agent %s (node %s): `%s status` says "
                                      "BandwidthManager: %s. Restart the agents after enabling it."
-                                     % (agent, server.spec.node_name, cli, bwm["line"]), agent=agent)
-        _rc, list_out, list_err = self.k8s.exec(params["cilium_namespace"], agent, AGENT_CONTAINER,
-                                                [cli, "bpf", "bandwidth", "list"], timeout=60)
-        raw["bpf_bandwidth_list"] = list_out + list_err
-        if bandwidth_manager_off_in_output(list_out + list_err):
+                                     % (agent, node, cli, bwm["line"]), agent=agent)
+        listed = self.k8s.exec(self.params["cilium_namespace"], agent, AGENT_CONTAINER,
+                               [cli, "bpf", "bandwidth", "list"], timeout=60)
+        text = listed.stdout + listed.stderr
+        raw["bpf_bandwidth_list"] = text
+        if bandwidth_manager_off_in_output(text):
             raise BandwidthTestError("The Bandwidth Manager is off on the agent %s (node %s): `%s bpf bandwidth "
-                                     "list` says: %s" % (agent, server.spec.node_name, cli,
-                                                         (list_out + list_err).strip()), agent=agent)
-        entries = parse_bpf_bandwidth_list(list_out if list_out.strip() else list_err)
-        ep_id = self.endpoint_id(server.metadata.name)
+                                     "list` says: %s" % (agent, node, cli, text.strip()), agent=agent)
+        return agent, cli, bwm, parse_bpf_bandwidth_list(listed.stdout if listed.stdout.strip() else listed.stderr), raw
+
+    def map_problem(self, ep_id, entry, cli, agent, limit):
+        """Why the agent's map does not hold ``limit`` for the server's endpoint, or None when it does."""
+        if ep_id is None:
+            return "no CiliumEndpoint %s/%s with a status.id" % (self.namespace, self.params["server_name"])
+        if entry is None:
+            return "endpoint %s has no egress entry in `%s bpf bandwidth list` on %s" % (ep_id, cli, agent)
+        if entry["bps"] != limit:
+            return "endpoint %s is limited to %s in the agent's map, not %s" % (
+                ep_id, entry["bandwidth"], format_decimal_si(limit))
+        return None
+
+    def measure(self, version, server, client):
+        params = self.params
+        parsed, argv, raw = self.throughput(server, client)
+        limit = enforced_bps(params["limit_bps"])
+        ratio, passed, reason = verdict(parsed["bps"], limit, params["tolerance"], params["min_ratio"])
+        agent, cli, bwm, entries, agent_raw = self.agent_view(version, server["spec"]["nodeName"])
+        raw.update(agent_raw)
+        ep_id = self.endpoint_id(server["metadata"]["name"])
         entry = find_limit(entries, ep_id, "Egress") if ep_id is not None else None
-        map_ok = entry is not None and entry["bps"] == limit_enforced
-        if not map_ok:
-            passed = False
-            if ep_id is None:
-                why = "no CiliumEndpoint %s/%s with a status.id" % (self.namespace, server.metadata.name)
-            elif entry is None:
-                why = "endpoint %s has no egress entry in `%s bpf bandwidth list` on %s" % (ep_id, cli, agent)
-            else:
-                why = "endpoint %s is limited to %s in the agent's map, not %s" % (
-                    ep_id, entry["bandwidth"], format_decimal_si(limit_enforced))
-            reason = "%s; and %s" % (reason, why)
+        problem = self.map_problem(ep_id, entry, cli, agent, limit)
+        if problem:
+            passed, reason = False, "%s; and %s" % (reason, problem)
         return {
             "passed": passed, "reason": reason, "tool": params["tool"], "limit": params["limit"],
-            "limit_bps": params["limit_bps"], "enforced_bps": limit_enforced, "measured_bps": measured,
+            "limit_bps": params["limit_bps"], "enforced_bps": limit, "measured_bps": parsed["bps"],
             "ratio": round(ratio, 4), "tolerance": params["tolerance"], "min_ratio": params["min_ratio"],
             "endpoint_id": ep_id, "map_limit": entry["bandwidth"] if entry else None,
             "map_entries": entries, "bandwidth_manager": bwm,
-            "server_pod": server.metadata.name, "server_node": server.spec.node_name, "server_ip": server_ip,
-            "client_pod": client.metadata.name, "client_node": client.spec.node_name, "agent_pod": agent,
-            "cilium_version": ".".join(map(str, version)) if version else None, "measurement": parsed,
-            "command": argv, "raw": raw,
+            "server_pod": server["metadata"]["name"], "server_node": server["spec"]["nodeName"],
+            "server_ip": server["status"]["podIP"], "client_pod": client["metadata"]["name"],
+            "client_node": client["spec"]["nodeName"], "agent_pod": agent,
+            "cilium_version": str(version) if version else None, "measurement": parsed, "command": argv, "raw": raw,
         }
 
 
-def run_bandwidth_test(api_client, params, progress=None):
-    return BandwidthTest(api_client, params, progress).run()
+def run_module(module):
+    """Entry point of the ``cilium_bandwidth_test`` module."""
+    if module.check_mode:
+        params = validate_params(module.params)
+        return dict(changed=True, passed=None, limit_bps=params["limit_bps"], namespace=params["namespace"],
+                    msg="check mode: would create namespace %s and measure with %s" % (
+                        params["namespace"], params["tool"]))
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sService
+
+    return BandwidthTest(K8sService(module.k8s_client()), module.params, progress=module.log).run()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import (
@@ -22,6 +21,8 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import 
     format_argv,
     tail,
 )
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sService
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.waiter import Waiter
 
 CLI_LABEL = ("app.kubernetes.io/name", "cilium-cli")  # the CLI labels the namespaces it creates
 # Namespaces the CLI creates with fixed names besides --test-namespace (cilium-cli/connectivity/check/deployment.go).
@@ -112,61 +113,36 @@ def verdict(report, expected_failures):
 
 
 class NamespaceJanitor:
-    """Lists and deletes the test namespaces through the Kubernetes API."""
+    """Lists and deletes the test namespaces through ``k8s`` (a ``K8sService``)."""
 
-    def __init__(self, api_client, test_namespace, sleep=time.sleep, clock=time.monotonic):
-        from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import import_kubernetes
-
-        kubernetes = import_kubernetes()
-        self.core = kubernetes.client.CoreV1Api(api_client)
+    def __init__(self, k8s, test_namespace, waiter=Waiter):
+        self.k8s = k8s
         self.test_namespace = test_namespace
-        self.sleep = sleep
-        self.clock = clock
+        self.waiter = waiter
 
     def current(self):
-        return {ns.metadata.name: dict(ns.metadata.labels or {}) for ns in self.core.list_namespace().items}
+        return {ns["metadata"]["name"]: dict(ns["metadata"].get("labels") or {}) for ns in self.k8s.list("Namespace")}
 
     def clean(self, before, timeout=NAMESPACE_GONE_TIMEOUT):
         """Delete the run's namespaces and wait (up to ``timeout``) for them to go; returns (deleted, remaining)."""
-        from kubernetes.client.rest import ApiException
-
         doomed = namespaces_to_clean(before, self.current(), self.test_namespace)
         for name in doomed:
-            try:
-                self.core.delete_namespace(name, propagation_policy="Background")
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise CiliumEksError("Could not delete test namespace %s: %s %s" % (name, exc.status, exc.reason),
-                                         namespace=name) from exc
-        deadline = self.clock() + timeout
+            self.k8s.delete("Namespace", name, propagation_policy="Background")
         remaining = list(doomed)
-        while remaining and self.clock() < deadline:
-            names = set(self.current())
-            remaining = [n for n in remaining if n in names]
-            if remaining:
-                self.sleep(0.5)
+
+        def gone():
+            remaining[:] = [n for n in remaining if n in self.current()]
+            return not remaining
+
+        if remaining:
+            self.waiter(timeout).until(gone)
         return doomed, remaining
 
 
-def run_module(module):
-    """Entry point of the ``cilium_connectivity_test`` module."""
+def run_cli(module, cli, args, janitor, before):
+    """``(result, error, deleted, kept)`` of the CLI run; the test namespaces are cleaned up whatever happens."""
     params = module.params
-    if params["timeout"] <= 0:
-        raise ValidationError("timeout", "must be a positive number of seconds", value=params["timeout"])
-    args = build_argv(params)
-    if module.check_mode:
-        return {"changed": False, "skipped": True, "namespaces_deleted": [], "namespaces_kept": [],
-                "msg": "check mode: `cilium %s` not run" % format_argv(args)}
-    cli = module.runner("cilium", path_option="cilium_path")
-    cli.executable  # pylint: disable=pointless-statement  # CommandNotFoundError before touching the cluster
-    janitor = NamespaceJanitor(module.k8s_client(), params["namespace"])
-    before = set(janitor.current())
-    if params.get("junit_file"):
-        parent = os.path.dirname(os.path.abspath(params["junit_file"]))
-        if not os.path.isdir(parent):
-            os.makedirs(parent)
     env = {"KUBECONFIG": params["kubeconfig"]} if params.get("kubeconfig") else None
-
     result = error = None
     deleted, kept = [], []
     try:
@@ -182,30 +158,49 @@ def run_module(module):
             if remaining:
                 module.warn("Test namespaces still terminating after %ss: %s" % (NAMESPACE_GONE_TIMEOUT,
                                                                                  ", ".join(remaining)))
-    if error is not None:
-        error.details.update(namespaces_deleted=deleted, namespaces_kept=kept)
-        raise error
+    return result, error, deleted, kept
 
-    output = result.stdout + ("\n" + result.stderr if result.stderr else "")
-    report = parsers.parse_connectivity_report(output)
-    # Not "rc": Ansible fails any task whose result has a non-zero "rc", even when the failures were expected.
-    common = {"cmd": format_argv(result.argv), "exit_code": result.rc, "duration": round(result.duration, 1),
-              "stdout_tail": tail(result.stdout), "namespaces_deleted": deleted, "namespaces_kept": kept}
+
+def incomplete_run(result, report, deleted, kept):
+    """The error for a run that did not get to a report (or reported success with a failing exit code)."""
+    reason = "no test report in its output" if report["result"] is None else \
+        "a success report but exit code %s" % result.rc
+    return CommandError(result.argv, result.rc, stdout=result.stdout, stderr=result.stderr,
+                        duration=round(result.duration, 1), namespaces_deleted=deleted, namespaces_kept=kept,
+                        context="cilium connectivity test did not complete (%s)" % reason)
+
+
+def run_module(module):
+    """Entry point of the ``cilium_connectivity_test`` module."""
+    params = module.params
+    if params["timeout"] <= 0:
+        raise ValidationError("timeout", "must be a positive number of seconds", value=params["timeout"])
+    args = build_argv(params)
+    if module.check_mode:
+        return {"changed": False, "skipped": True, "namespaces_deleted": [], "namespaces_kept": [],
+                "msg": "check mode: `cilium %s` not run" % format_argv(args)}
+    cli = module.runner("cilium", path_option="cilium_path")
+    cli.executable  # pylint: disable=pointless-statement  # CommandNotFoundError before touching the cluster
+    janitor = NamespaceJanitor(K8sService(module.k8s_client()), params["namespace"])
+    before = set(janitor.current())
+    if params.get("junit_file") and not os.path.isdir(os.path.dirname(os.path.abspath(params["junit_file"]))):
+        os.makedirs(os.path.dirname(os.path.abspath(params["junit_file"])))
+    result, error, deleted, kept = run_cli(module, cli, args, janitor, before)
+    if error is not None:
+        raise CommandError(error.argv, error.rc, stdout=error.stdout_tail, stderr=error.stderr_tail,
+                           timed_out=error.timed_out, timeout=error.timeout, duration=error.duration,
+                           namespaces_deleted=deleted, namespaces_kept=kept) from error
+    report = parsers.parse_connectivity_report(result.stdout + ("\n" + result.stderr if result.stderr else ""))
     if report["result"] is None or (report["result"] == "success" and result.rc != 0):
-        failure = CommandError(result.argv, result.rc, stdout=result.stdout, stderr=result.stderr,
-                               duration=round(result.duration, 1))
-        reason = "no test report in its output" if report["result"] is None else "a success report but exit code %s" % result.rc
-        failure.msg = "cilium connectivity test did not complete (%s). %s" % (reason, failure.msg)
-        failure.details.update(namespaces_deleted=deleted, namespaces_kept=kept)
-        raise failure
+        raise incomplete_run(result, report, deleted, kept)
     ok, message, details = verdict(report, params["expected_failures"])
-    details.update(common)
+    # Not "rc": Ansible fails any task whose result has a non-zero "rc", even when the failures were expected.
+    details.update(cmd=format_argv(result.argv), exit_code=result.rc, duration=round(result.duration, 1),
+                   stdout_tail=tail(result.stdout), namespaces_deleted=deleted, namespaces_kept=kept)
     if params.get("junit_file") and os.path.isfile(params["junit_file"]):
         os.chmod(params["junit_file"], REPORT_MODE)  # the CLI creates it with the umask's mode
         details["junit_file"] = params["junit_file"]
     if not ok:
         raise ConnectivityTestFailed(message, **details)
-    details["msg"] = message
-    created_and_kept = [n for n in kept if n not in before]
-    details["changed"] = bool(created_and_kept)
+    details.update(msg=message, changed=bool([n for n in kept if n not in before]))
     return details

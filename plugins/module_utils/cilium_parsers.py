@@ -26,7 +26,6 @@ import fnmatch
 import json
 import re
 
-VERSION_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 _BAD_STATES = ("Failure", "Warning")
 # Components of the agent's status whose Warning/Failure makes the agent unhealthy (the others only warn).
 CRITICAL_COMPONENTS = ("kubernetes", "kvstore", "container-runtime", "cni-file", "cilium-health")
@@ -34,54 +33,6 @@ CRITICAL_COMPONENTS = ("kubernetes", "kvstore", "container-runtime", "cni-file",
 SECURITY_GROUP_HINT = (
     "open ICMP and NodePorts 30000-32767 on the node security group (eks_cluster_open_nodeport_icmp: true)"
 )
-
-
-# ------------------------------------------------------------------------------------------- versions
-
-
-def parse_version(text):
-    """``"v1.18.10"``, ``"1.18.10@sha256:..."``, ``"1.18"`` -> ``(1, 18, 10)`` / ``(1, 18, None)``; else None."""
-    match = VERSION_RE.search(text or "")
-    if not match:
-        return None
-    patch = match.group(3)
-    return int(match.group(1)), int(match.group(2)), int(patch) if patch is not None else None
-
-
-def version_string(version):
-    """``(1, 18, 10)`` -> ``"1.18.10"``; ``(1, 18, None)`` -> ``"1.18"``."""
-    if not version:
-        return None
-    return ".".join(str(part) for part in version if part is not None)
-
-
-def image_version(image):
-    """Version in an image reference's tag: ``quay.io/cilium/cilium:v1.18.11@sha256:ab..`` -> ``"1.18.11"``."""
-    if not image:
-        return None
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" not in last:
-        return None
-    return version_string(parse_version(last.split(":", 1)[1]))
-
-
-def version_matches(expected, actual):
-    """``expected`` ``"1.18"`` matches any 1.18 patch; ``"1.18.11"``/``"v1.18.11"`` only that patch."""
-    want, have = parse_version(expected), parse_version(actual)
-    if not want or not have:
-        return False
-    if want[:2] != have[:2]:
-        return False
-    return want[2] is None or want[2] == have[2]
-
-
-def agent_cli(version):
-    """Name of the agent's CLI in its image: ``cilium-dbg`` from 1.15 (``cilium`` before); None if unknown."""
-    parsed = parse_version(version) if isinstance(version, str) else version
-    if not parsed:
-        return None
-    return "cilium-dbg" if parsed[:2] >= (1, 15) else "cilium"
 
 
 # -------------------------------------------------------------------------------------- agent status

@@ -4,35 +4,54 @@
 
 """Is Cilium healthy? The service behind the ``cilium_status`` module (also usable from other module_utils).
 
-``CiliumStatusChecker(api_client, ...).wait(timeout)`` reads the agent DaemonSet, the operator Deployment,
-the agent pods, the ``cilium-config`` ConfigMap, the nodes and the CiliumEndpoints through the Kubernetes
-API, asks each running agent for its own status with an exec (``cilium-dbg status -o json``, text form as a
-fallback), and re-checks until everything is healthy or the timeout passes: at most every half second, and at
-once when the agent DaemonSet changes (a watch), so an agent becoming Ready is noticed without polling delay.
+``CiliumStatusChecker(k8s, ...).wait(timeout)`` reads the agent DaemonSet, the operator Deployment, the agent pods,
+the ``cilium-config`` ConfigMap, the nodes and the CiliumEndpoints through ``K8sService``, asks each running agent
+for its own status with an exec (``cilium-dbg status -o json``, text form as a fallback), and re-checks until
+everything is healthy or the timeout passes: at most every half second, and at once when the agent DaemonSet
+changes (a watch), so an agent becoming Ready is noticed without polling delay.
 Agents are asked as soon as their container runs, before the pod is Ready: a healthy answer is kept for that
 container (same pod, container ID and restart count), so the last agent turning Ready costs no exec. A pod
 still counts only once Ready.
 On large clusters ``sample_agents=N`` asks at most N running agents, picked at random; the others count
 through their pod's Ready condition (the agent's own ``/healthz`` readiness probe) and the DaemonSet rollout.
-``evaluate()`` is the pure part: plain dicts in, the status dict out (see the module's RETURN).
+
+``evaluate(snapshot, ...)`` is the pure part: the snapshot (plain dicts, what ``read_cluster`` read plus the
+agents' answers) in, the status dict out (see the module's RETURN), in small steps: ``rollout_problems``,
+``node_reports``, ``summary_facts``, ``disagreements``, ``compare``.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
-import json
-import math
 import random
 import time
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_table as table
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_unmanaged import find_unmanaged
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import classify_failure, import_kubernetes
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_predicates import (
+    container_image,
+    container_running,
+    daemonset_rollout,
+    deployment_rollout,
+    pod_not_ready_reason,
+)
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import (  # noqa: F401  (API)
+    ApiUnavailableError,
+    K8sService,
+)
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.versions import (
+    image_version,
+    parse_version,
+    version_matches,
+)
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.waiter import POLL_INTERVAL, Waiter
 
 AGENT_LABEL = "k8s-app=cilium"
 AGENT_CONTAINER = "cilium-agent"
 CONFIG_MAP = "cilium-config"
-POLL_INTERVAL = 0.5  # seconds between two checks while waiting
 EXEC_TIMEOUT = 30  # seconds for one agent exec
 RECHECK_UNHEALTHY_AGENT = 1.0  # seconds before asking an agent that answered "not OK" again
 MAX_PARALLEL_EXECS = 8
@@ -43,13 +62,13 @@ EXPECT_KEYS = {
 }
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
+# Where Cilium is: the objects the checks read, named in every message.
+Target = collections.namedtuple("Target", "namespace daemonset operator")
+DEFAULT_TARGET = Target("kube-system", "cilium", "cilium-operator")
+
 
 class CiliumNotHealthyError(CiliumEksError):
     """Cilium did not become healthy (or does not match what was expected); ``status`` holds everything found."""
-
-
-class ApiUnavailableError(CiliumEksError):
-    """The API server did not answer (restarting, overloaded, network blip): worth asking again while waiting."""
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -71,11 +90,11 @@ def validate_expect(expect, expected_version=None):
                 raise ValidationError("expect.%s" % key, "must be a string", value=value)
             value = str(value).strip()
         normalized[key] = value
-    if "version" in normalized and not parsers.parse_version(normalized["version"]):
+    if "version" in normalized and not parse_version(normalized["version"]):
         raise ValidationError("expect.version", "is not a version", accepted="X.Y or X.Y.Z, e.g. 1.18.11",
                               value=normalized["version"])
     if expected_version is not None:
-        if not parsers.parse_version(expected_version):
+        if not parse_version(expected_version):
             raise ValidationError("expected_version", "is not a version", accepted="X.Y or X.Y.Z, e.g. 1.18.11",
                                   value=expected_version)
         if "version" in normalized and normalized["version"] != expected_version:
@@ -88,91 +107,171 @@ def validate_expect(expect, expected_version=None):
 # -------------------------------------------------------------------------------------- pure parts
 
 
-def _condition(obj, kind):
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            return cond
-    return None
+def rollout_problems(target, agent, operator):
+    """The agent DaemonSet and the operator Deployment: absent or not rolled out."""
+    problems = []
+    where = "agent DaemonSet %s/%s" % (target.namespace, target.daemonset)
+    if agent is None:
+        problems.append("%s not found (is Cilium installed in %s?)" % (where, target.namespace))
+    elif not agent["rolled_out"]:
+        problems.append("%s not rolled out: %d/%d ready, %d/%d updated, %d/%d available" % (
+            where, agent["ready"], agent["desired"], agent["updated"], agent["desired"], agent["available"],
+            agent["desired"]))
+    where = "operator Deployment %s/%s" % (target.namespace, target.operator)
+    if operator is None:
+        problems.append("%s not found" % where)
+    elif not operator["rolled_out"]:
+        problems.append("%s not rolled out: %d/%d ready, %d/%d updated, %d/%d available" % (
+            where, operator["ready"], operator["replicas"], operator["updated"], operator["replicas"],
+            operator["available"], operator["replicas"]))
+    return problems
 
 
-def _container_image(pod_spec, name):
-    containers = (pod_spec or {}).get("containers") or []
-    for container in containers:
-        if container.get("name") == name:
-            return container.get("image")
-    return containers[0].get("image") if containers else None
+def image_mismatches(target, agent, operator, version):
+    """The DaemonSet's and the Deployment's images that are not ``version`` (nothing when no version is expected)."""
+    found = []
+    for what, info in (("agent DaemonSet %s/%s" % (target.namespace, target.daemonset), agent),
+                       ("operator Deployment %s/%s" % (target.namespace, target.operator), operator)):
+        if version and info and not version_matches(version, image_version(info["image"]) or ""):
+            found.append("%s image %s is not version %s" % (what, info["image"], version))
+    return found
 
 
-def daemonset_rollout(ds):
-    """``{desired, ready, updated, available, image, rolled_out}`` of a DaemonSet dict (None: absent)."""
-    if ds is None:
-        return None
-    status = ds.get("status") or {}
-    desired = status.get("desiredNumberScheduled") or 0
-    info = {
-        "desired": desired,
-        "ready": status.get("numberReady") or 0,
-        "updated": status.get("updatedNumberScheduled") or 0,
-        "available": status.get("numberAvailable") or 0,
-        "image": _container_image(((ds.get("spec") or {}).get("template") or {}).get("spec"), AGENT_CONTAINER),
+def node_report(target, pod, result, version, sampled_out):
+    """``(entry, source, agent status)`` for the agent ``pod`` of one node and its answer ``result``."""
+    name = pod["metadata"]["name"]
+    entry = {"pod": name, "healthy": False, "state": None, "version": None, "ipam": None, "endpoints": None,
+             "problems": [], "warnings": []}
+    where = "agent pod %s/%s" % (target.namespace, name)
+    image = container_image(pod.get("spec"), AGENT_CONTAINER)
+    if version and not version_matches(version, image_version(image) or ""):
+        entry["problems"].append("%s runs %s, not version %s" % (where, image, version))
+    reason = pod_not_ready_reason(pod)
+    if reason:
+        entry["problems"].append("%s %s" % (where, reason))
+    if result is None:
+        if not reason and name in sampled_out:
+            return entry, "ready", None  # its /healthz readiness probe passes; not in this run's sample
+        if not reason:
+            entry["problems"].append("%s was not asked for its status" % where)
+        return entry, None, None
+    if result.get("error"):
+        entry["problems"].append("%s: %s" % (where, result["error"]))
+        return entry, None, None
+    status = result["status"]
+    entry.update(state=status.get("state"), version=status.get("version"), ipam=status.get("ipam"))
+    found, warned = parsers.status_problems(status)
+    entry["problems"].extend(found)
+    entry["warnings"].extend(warned)
+    if version and status.get("version") and not version_matches(version, status["version"]):
+        entry["problems"].append("agent reports version %s, not %s" % (status["version"], version))
+    return entry, result["source"], status
+
+
+def node_reports(snapshot, target, version, node_filter=None, sampled_out=()):
+    """``(nodes, sources, agent statuses)``: one report per node (``node_filter``, or every node with an agent)."""
+    by_node = {}
+    for pod in snapshot["pods"] or []:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            by_node.setdefault(node, []).append(pod)
+    known = {n["metadata"]["name"] for n in snapshot["nodes"] or []}
+    counts = count_endpoints(snapshot["ceps"], snapshot["nodes"]) if snapshot["ceps"] is not None else None
+    reports, sources, statuses = {}, {}, {}
+    for node in sorted(node_filter) if node_filter else sorted(by_node):
+        candidates = sorted(by_node.get(node) or [], key=lambda p: (
+            p["metadata"].get("deletionTimestamp") is not None, p["metadata"]["name"]))
+        if candidates:
+            pod = candidates[0]
+            entry, source, status = node_report(target, pod, (snapshot["agent_results"] or {}).get(
+                pod["metadata"]["name"]), version, sampled_out)
+        else:
+            entry, source, status = {"pod": None, "healthy": False, "state": None, "version": None, "ipam": None,
+                                     "endpoints": None, "warnings": [], "problems": [
+                                         "no Cilium agent pod on this node" if node in known or not known
+                                         else "no such node in the cluster"]}, None, None
+        entry["endpoints"] = counts.get(node, 0) if counts is not None else None
+        entry["healthy"] = not entry["problems"]
+        reports[node] = entry
+        if source:
+            sources[node] = source
+        if status:
+            statuses[node] = status
+    return reports, sources, statuses
+
+
+def summary_facts(config_data, statuses):
+    """How Cilium is configured: what the first agent reports, the ConfigMap where no agent answered."""
+    facts = config_facts(config_data)
+    first = statuses[sorted(statuses)[0]] if statuses else None
+    if not first:
+        summary = {key: facts[key] for key in ("ipam_mode", "routing_mode", "tunnel_protocol", "chaining_mode",
+                                               "kube_proxy_replacement", "kube_proxy_replacement_mode",
+                                               "bandwidth_manager")}
+        summary["host_routing"] = None
+        return summary
+    return {
+        "ipam_mode": facts["ipam_mode"],
+        "routing_mode": first.get("routing_mode") or facts["routing_mode"],
+        "tunnel_protocol": first.get("tunnel_protocol") if first.get("routing_mode") else facts["tunnel_protocol"],
+        "host_routing": first.get("host_routing"),
+        "chaining_mode": first.get("chaining_mode") or facts["chaining_mode"],
+        "kube_proxy_replacement": first["kube_proxy_replacement"] if first.get("kube_proxy_replacement") is not None
+        else facts["kube_proxy_replacement"],
+        "kube_proxy_replacement_mode": first.get("kube_proxy_replacement_mode") or facts["kube_proxy_replacement_mode"],
+        "bandwidth_manager": first.get("bandwidth_manager"),
     }
-    observed = (status.get("observedGeneration") or 0) >= ((ds.get("metadata") or {}).get("generation") or 0)
-    info["rolled_out"] = bool(observed and desired > 0 and info["ready"] == desired
-                              and info["updated"] == desired and info["available"] == desired)
-    return info
 
 
-def deployment_rollout(dep):
-    """``{replicas, ready, updated, available, image, rolled_out}`` of a Deployment dict (None: absent)."""
-    if dep is None:
+def disagreements(statuses):
+    """Facts the agents do not agree on (a rollout in progress?)."""
+    problems = []
+    for key in ("chaining_mode", "routing_mode", "kube_proxy_replacement_mode", "host_routing"):
+        seen = sorted({str(s.get(key)) for s in statuses.values() if s.get(key) is not None})
+        if len(seen) > 1:
+            problems.append("agents disagree on %s: %s (a rollout in progress?)" % (key, ", ".join(seen)))
+    return problems
+
+
+def reported_version(statuses, agent):
+    versions = sorted({s["version"] for s in statuses.values() if s.get("version")})
+    if versions:
+        return versions[0] if len(versions) == 1 else ", ".join(versions)
+    return image_version(agent["image"]) if agent else None
+
+
+def endpoint_total(snapshot, node_filter):
+    if snapshot["ceps"] is None:
         return None
-    status = dep.get("status") or {}
-    spec = dep.get("spec") or {}
-    replicas = spec.get("replicas", 1)
-    info = {
-        "replicas": replicas,
-        "ready": status.get("readyReplicas") or 0,
-        "updated": status.get("updatedReplicas") or 0,
-        "available": status.get("availableReplicas") or 0,
-        "image": _container_image((spec.get("template") or {}).get("spec"), "cilium-operator"),
-    }
-    observed = (status.get("observedGeneration") or 0) >= ((dep.get("metadata") or {}).get("generation") or 0)
-    info["rolled_out"] = bool(observed and info["updated"] == replicas and info["available"] == replicas
-                              and info["ready"] == replicas and (status.get("replicas") or 0) == replicas)
-    return info
+    if node_filter:
+        counts = count_endpoints(snapshot["ceps"], snapshot["nodes"])
+        return sum(counts.get(n, 0) for n in node_filter)
+    return len(snapshot["ceps"])
 
 
-def pod_not_ready_reason(pod):
-    """None if the pod is Running and Ready, else why not (phase, condition reason, waiting containers)."""
-    meta = pod.get("metadata") or {}
-    status = pod.get("status") or {}
-    if meta.get("deletionTimestamp"):
-        return "is terminating"
-    phase = status.get("phase")
-    ready = _condition(pod, "Ready")
-    if phase == "Running" and ready and ready.get("status") == "True":
-        return None
-    details = []
-    for cs in status.get("containerStatuses") or []:
-        waiting = (cs.get("state") or {}).get("waiting")
-        if waiting:
-            details.append("%s: %s" % (cs.get("name"), waiting.get("reason") or "waiting"))
-    if ready and ready.get("reason"):
-        details.insert(0, ready["reason"] + (": %s" % ready["message"] if ready.get("message") else ""))
-    return "is not Ready (phase %s%s)" % (phase or "unknown", "; " + "; ".join(details) if details else "")
+def evaluate(snapshot, target=DEFAULT_TARGET, expect=None, node_filter=None, sampled_out=()):
+    """The status dict from a snapshot: ``{ds, dep, pods, config_data, nodes, ceps, agent_results}``.
 
-
-def agent_running(pod):
-    """Can the agent be asked (exec) already? Its pod is Running, not terminating, and the agent container
-    runs; without container statuses, only a Ready pod counts."""
-    meta = pod.get("metadata") or {}
-    status = pod.get("status") or {}
-    if meta.get("deletionTimestamp") or status.get("phase") != "Running":
-        return False
-    for container in status.get("containerStatuses") or []:
-        if container.get("name") == AGENT_CONTAINER:
-            return bool((container.get("state") or {}).get("running"))
-    return pod_not_ready_reason(pod) is None
+    ``pods``: agent pod dicts; ``agent_results``: pod name -> ``{"source": "json"|"text", "status": normalized}``
+    or ``{"error": "..."}``; ``nodes``/``ceps``: Node and CiliumEndpoint dicts (``ceps`` None: CRD absent);
+    ``sampled_out``: names of agent pods deliberately not asked (``sample_agents``): a Ready one counts through
+    its Ready condition (source ``ready``).
+    """
+    expect = dict(expect or {})
+    version = expect.get("version")
+    agent, operator = daemonset_rollout(snapshot["ds"], AGENT_CONTAINER), deployment_rollout(snapshot["dep"])
+    problems = rollout_problems(target, agent, operator)
+    mismatches = image_mismatches(target, agent, operator, version)
+    nodes, sources, statuses = node_reports(snapshot, target, version, node_filter, sampled_out)
+    problems += ["node %s: %s" % (node, p) for node, entry in nodes.items() for p in entry["problems"]]
+    if snapshot["config_data"] is None:
+        problems.append("ConfigMap %s/%s not found" % (target.namespace, CONFIG_MAP))
+    facts = summary_facts(snapshot["config_data"], statuses)
+    problems += disagreements(statuses)
+    mismatches += compare(expect, facts)
+    return dict(facts, healthy=not problems and not mismatches, version=reported_version(statuses, agent),
+                agent=agent, operator=operator, nodes=nodes, endpoints=endpoint_total(snapshot, node_filter),
+                source=sources, problems=problems, mismatches=mismatches)
 
 
 def config_facts(data):
@@ -225,7 +324,7 @@ def count_endpoints(ceps, nodes):
     return counts
 
 
-def _compare(expect, status):
+def compare(expect, status):
     mismatches = []
     for key, want in sorted(expect.items()):
         if key == "version":
@@ -249,139 +348,6 @@ def _show(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     return "nothing" if value is None else str(value)
-
-
-def evaluate(namespace, ds_name, op_name, ds, dep, pods, config_data, nodes, ceps, agent_results,
-             expect=None, node_filter=None, sampled_out=()):
-    """The status dict from plain Kubernetes objects and the agents' answers.
-
-    ``pods``: agent pod dicts; ``agent_results``: pod name -> ``{"source": "json"|"text", "status": normalized}``
-    or ``{"error": "..."}``; ``nodes``/``ceps``: Node and CiliumEndpoint dicts (``ceps`` None: CRD absent);
-    ``sampled_out``: names of agent pods deliberately not asked (``sample_agents``): a Ready one counts through
-    its Ready condition (source ``ready``).
-    """
-    expect = dict(expect or {})
-    expected_version = expect.get("version")
-    problems, mismatches = [], []
-    agent = daemonset_rollout(ds)
-    operator = deployment_rollout(dep)
-    if agent is None:
-        problems.append("agent DaemonSet %s/%s not found (is Cilium installed in %s?)" % (namespace, ds_name, namespace))
-    elif not agent["rolled_out"]:
-        problems.append("agent DaemonSet %s/%s not rolled out: %d/%d ready, %d/%d updated, %d/%d available"
-                        % (namespace, ds_name, agent["ready"], agent["desired"], agent["updated"], agent["desired"],
-                           agent["available"], agent["desired"]))
-    if operator is None:
-        problems.append("operator Deployment %s/%s not found" % (namespace, op_name))
-    elif not operator["rolled_out"]:
-        problems.append("operator Deployment %s/%s not rolled out: %d/%d ready, %d/%d updated, %d/%d available"
-                        % (namespace, op_name, operator["ready"], operator["replicas"], operator["updated"],
-                           operator["replicas"], operator["available"], operator["replicas"]))
-    if expected_version:
-        for what, info in (("agent DaemonSet %s/%s" % (namespace, ds_name), agent),
-                           ("operator Deployment %s/%s" % (namespace, op_name), operator)):
-            if info and not parsers.version_matches(expected_version, parsers.image_version(info["image"]) or ""):
-                mismatches.append("%s image %s is not version %s" % (what, info["image"], expected_version))
-
-    node_names = sorted(n["metadata"]["name"] for n in nodes or [])
-    wanted = sorted(node_filter) if node_filter else None
-    by_node = {}
-    for pod in pods or []:
-        node = (pod.get("spec") or {}).get("nodeName")
-        if node:
-            by_node.setdefault(node, []).append(pod)
-    endpoint_counts = count_endpoints(ceps, nodes) if ceps is not None else {}
-    report_nodes, sources, agent_statuses = {}, {}, {}
-    for node in wanted or sorted(n for n in by_node if n):
-        entry = {"pod": None, "healthy": False, "state": None, "version": None, "ipam": None,
-                 "endpoints": endpoint_counts.get(node, 0) if ceps is not None else None,
-                 "problems": [], "warnings": []}
-        report_nodes[node] = entry
-        candidates = by_node.get(node) or []
-        if not candidates:
-            entry["problems"].append("no Cilium agent pod on this node" if node in node_names or not node_names
-                                     else "no such node in the cluster")
-            continue
-        pod = sorted(candidates, key=lambda p: (p["metadata"].get("deletionTimestamp") is not None,
-                                                p["metadata"]["name"]))[0]
-        name = pod["metadata"]["name"]
-        entry["pod"] = name
-        image = _container_image(pod.get("spec"), AGENT_CONTAINER)
-        if expected_version and not parsers.version_matches(expected_version, parsers.image_version(image) or ""):
-            entry["problems"].append("agent pod %s/%s runs %s, not version %s" % (namespace, name, image, expected_version))
-        reason = pod_not_ready_reason(pod)
-        if reason:
-            entry["problems"].append("agent pod %s/%s %s" % (namespace, name, reason))
-        result = (agent_results or {}).get(name)
-        if result is None:
-            if not reason and name in sampled_out:
-                sources[node] = "ready"  # its /healthz readiness probe passes; not in this run's sample
-            elif not reason:
-                entry["problems"].append("agent pod %s/%s was not asked for its status" % (namespace, name))
-        elif result.get("error"):
-            entry["problems"].append("agent pod %s/%s: %s" % (namespace, name, result["error"]))
-        else:
-            agent_status = result["status"]
-            agent_statuses[node] = agent_status
-            sources[node] = result["source"]
-            entry.update(state=agent_status.get("state"), version=agent_status.get("version"), ipam=agent_status.get("ipam"))
-            found, warned = parsers.status_problems(agent_status)
-            entry["problems"].extend(found)
-            entry["warnings"].extend(warned)
-            if expected_version and agent_status.get("version") and \
-                    not parsers.version_matches(expected_version, agent_status["version"]):
-                entry["problems"].append("agent reports version %s, not %s" % (agent_status["version"], expected_version))
-    for node, entry in report_nodes.items():
-        entry["healthy"] = not entry["problems"]
-        problems.extend("node %s: %s" % (node, p) for p in entry["problems"])
-
-    facts = config_facts(config_data)
-    if config_data is None:
-        problems.append("ConfigMap %s/%s not found" % (namespace, CONFIG_MAP))
-    reported = [agent_statuses[n] for n in sorted(agent_statuses)]
-    first = reported[0] if reported else None
-    summary = {
-        "ipam_mode": facts["ipam_mode"],
-        "routing_mode": (first or {}).get("routing_mode") or facts["routing_mode"],
-        "tunnel_protocol": (first or {}).get("tunnel_protocol") if first and first.get("routing_mode")
-        else facts["tunnel_protocol"],
-        "host_routing": (first or {}).get("host_routing"),
-        "chaining_mode": (first or {}).get("chaining_mode") or facts["chaining_mode"],
-        "kube_proxy_replacement": first["kube_proxy_replacement"] if first and first.get("kube_proxy_replacement")
-        is not None else facts["kube_proxy_replacement"],
-        "kube_proxy_replacement_mode": (first or {}).get("kube_proxy_replacement_mode")
-        or facts["kube_proxy_replacement_mode"],
-        "bandwidth_manager": (first or {}).get("bandwidth_manager") if first else facts["bandwidth_manager"],
-    }
-    for key in ("chaining_mode", "routing_mode", "kube_proxy_replacement_mode", "host_routing"):
-        seen = sorted({str(s.get(key)) for s in reported if s.get(key) is not None})
-        if len(seen) > 1:
-            problems.append("agents disagree on %s: %s (a rollout in progress?)" % (key, ", ".join(seen)))
-    versions = sorted({s["version"] for s in reported if s.get("version")})
-    version = versions[0] if len(versions) == 1 else (", ".join(versions) if versions else None)
-    if version is None and agent:
-        version = parsers.image_version(agent["image"])
-
-    if ceps is None:
-        endpoints = None
-    elif wanted:
-        endpoints = sum(endpoint_counts.get(n, 0) for n in wanted)
-    else:
-        endpoints = len(ceps)
-    mismatches.extend(_compare(expect, dict(summary)))
-    status = dict(summary)
-    status.update(
-        healthy=not problems and not mismatches,
-        version=version,
-        agent=agent,
-        operator=operator,
-        nodes=report_nodes,
-        endpoints=endpoints,
-        source=sources,
-        problems=problems,
-        mismatches=mismatches,
-    )
-    return status
 
 
 def summarize(status):
@@ -408,41 +374,20 @@ def failure_message(status, waited, timeout, wait):
 # ------------------------------------------------------------------------------------------ I/O
 
 
-def parse_exec_error(error_channel):
-    """(rc, message) from the exec's error channel (``v1.Status`` JSON); rc 0 on success, None if unknown."""
-    if not error_channel:
-        return 0, None
-    try:
-        data = json.loads(error_channel)
-    except ValueError:
-        return None, error_channel.strip()
-    if data.get("status") == "Success":
-        return 0, None
-    for cause in (data.get("details") or {}).get("causes") or []:
-        if cause.get("reason") == "ExitCode":
-            try:
-                return int(cause.get("message")), data.get("message")
-            except (TypeError, ValueError):
-                pass
-    return None, data.get("message") or error_channel.strip()
-
-
 class CiliumStatusChecker:
-    """Reads the cluster and the agents; ``snapshot()`` once, ``wait()`` until healthy or timeout."""
+    """Reads the cluster and the agents through ``k8s`` (a ``K8sService``); ``snapshot()`` once, ``wait()`` until
+    healthy or timeout. ``clock``/``sleep`` are injectable; without ``sleep`` a pause ends early when the agent
+    DaemonSet changes."""
 
-    def __init__(self, api_client, namespace="kube-system", agent_daemonset="cilium",
-                 operator_deployment="cilium-operator", nodes=None, expected_version=None, expect=None,
+    def __init__(self, k8s, target=DEFAULT_TARGET, nodes=None, expected_version=None, expect=None,
                  exec_timeout=EXEC_TIMEOUT, clock=time.monotonic, sleep=None, sample_agents=0, rng=None):
-        self.api_client = api_client
-        self.namespace = namespace
-        self.agent_daemonset = agent_daemonset
-        self.operator_deployment = operator_deployment
+        self.k8s = k8s
+        self.target = target
         self.node_filter = list(nodes) if nodes else None
         self.expect = validate_expect(expect, expected_version)
         self.exec_timeout = exec_timeout
         self.clock = clock
-        self.sleep = sleep or self._until_daemonset_changes
-        self._kubernetes = import_kubernetes()
+        self.sleep = sleep
         self._agent_cache = {}  # pod uid -> (cache key, time asked, result)
         self._daemonset_version = None  # resourceVersion of the agent DaemonSet last read (for the watch)
         self.sample_agents = sample_agents or 0  # 0: every agent (run_module checks the option)
@@ -451,107 +396,69 @@ class CiliumStatusChecker:
 
     # -- reading
 
-    def _read(self, fn, *args, **kwargs):
-        """The object or list as plain JSON (None: 404). Read raw: building the client's models of a few
-        thousand pods and nodes, then turning them back into dicts, costs more than the request."""
-        from kubernetes.client.rest import ApiException
-        from urllib3.exceptions import HTTPError
-
-        try:
-            return json.loads(fn(*args, _preload_content=False, **kwargs).data or b"null")
-        except (HTTPError, OSError) as exc:  # no answer at all: connection refused/reset, timeout
-            reason = classify_failure(exc, self.exec_timeout)[0]
-            raise ApiUnavailableError("Kubernetes API server %s did not answer (%s)" % (
-                self.api_client.configuration.host, reason)) from exc
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            if exc.status == 429 or exc.status >= 500:
-                raise ApiUnavailableError("Kubernetes API server %s answered %s %s to %s" % (
-                    self.api_client.configuration.host, exc.status, exc.reason, getattr(fn, "__name__", "?"))) from exc
-            raise CiliumEksError("Kubernetes API error reading %s: %s %s" % (
-                getattr(fn, "__name__", "?"), exc.status, exc.reason), status_code=exc.status) from exc
-
     def read_cluster(self):
-        k8s = self._kubernetes.client
-        core = k8s.CoreV1Api(self.api_client)
-        apps = k8s.AppsV1Api(self.api_client)
-        custom = k8s.CustomObjectsApi(self.api_client)
-        ns = self.namespace
-        ds = self._read(apps.read_namespaced_daemon_set, self.agent_daemonset, ns)
-        dep = self._read(apps.read_namespaced_deployment, self.operator_deployment, ns)
-        pods = (self._read(core.list_namespaced_pod, ns, label_selector=AGENT_LABEL) or {}).get("items") or []
-        cm = self._read(core.read_namespaced_config_map, CONFIG_MAP, ns)
-        nodes = (self._read(core.list_node) or {}).get("items") or []
-        ceps = self._read(custom.list_cluster_custom_object, "cilium.io", "v2", "ciliumendpoints")
+        k8s, ns = self.k8s, self.target.namespace
+        ds = k8s.get("DaemonSet", self.target.daemonset, ns)
+        cm = k8s.get("ConfigMap", CONFIG_MAP, ns)
+        ceps = k8s.list_object("CiliumEndpoint")
         self._daemonset_version = ((ds or {}).get("metadata") or {}).get("resourceVersion")
-        return {"ds": ds, "dep": dep, "pods": pods, "config_data": (cm or {}).get("data") if cm else None,
-                "nodes": nodes, "ceps": ceps.get("items") if isinstance(ceps, dict) else None}
+        return {"ds": ds, "dep": k8s.get("Deployment", self.target.operator, ns),
+                "pods": k8s.list("Pod", ns, label_selector=AGENT_LABEL),
+                "config_data": (cm or {}).get("data") if cm else None, "nodes": k8s.list("Node"),
+                "ceps": None if ceps.get("absent") else ceps.get("items") or []}
 
     # -- asking the agents
 
-    def exec_agent(self, pod_name, command):
-        """(rc, stdout, stderr, message) of ``command`` in the pod's ``cilium-agent`` container."""
-        from kubernetes.stream import stream
-
-        # stream() swaps the request method of the client it is given: use a private client per call.
-        k8s = self._kubernetes.client
-        core = k8s.CoreV1Api(k8s.ApiClient(configuration=self.api_client.configuration))
-        resp = stream(core.connect_get_namespaced_pod_exec, pod_name, self.namespace, container=AGENT_CONTAINER,
-                      command=command, stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False,
-                      _request_timeout=self.exec_timeout)
-        try:
-            resp.run_forever(timeout=self.exec_timeout)
-            stdout, stderr = resp.read_stdout(), resp.read_stderr()
-            rc, message = parse_exec_error(resp.read_channel(3))
-        finally:
-            resp.close()
-        return rc, stdout, stderr, message
-
     def ask_agent(self, pod):
         """``{"source", "status"}`` or ``{"error"}`` for one agent pod."""
-        image = _container_image(pod.get("spec"), AGENT_CONTAINER)
-        cli = parsers.agent_cli(parsers.image_version(image) or "")
-        clis = [cli] if cli else ["cilium-dbg", "cilium"]
+        cli = table.agent_cli(image_version(container_image(pod.get("spec"), AGENT_CONTAINER)))
         name = pod["metadata"]["name"]
         errors = []
-        for binary in clis:
+        for binary in [cli] if cli else ["cilium-dbg", "cilium"]:
             for args, prefer_json in ((["status", "-o", "json"], True), (["status"], False)):
                 try:
-                    rc, stdout, stderr, message = self.exec_agent(name, [binary] + args)
+                    answer = self.k8s.exec(self.target.namespace, name, AGENT_CONTAINER, [binary] + args,
+                                           self.exec_timeout)
                 except Exception as exc:  # pylint: disable=broad-except  # websocket/API errors: report, retry later
                     errors.append("exec `%s %s` failed: %s" % (binary, " ".join(args), exc))
                     continue
-                if stdout.strip():
+                if answer.stdout.strip():
                     try:
-                        status, source = parsers.parse_agent_status(stdout, prefer_json=prefer_json)
+                        status, source = parsers.parse_agent_status(answer.stdout, prefer_json=prefer_json)
                         return {"source": source, "status": status}
                     except ValueError:
                         pass
-                errors.append("`%s %s` exited %s: %s" % (binary, " ".join(args), "?" if rc is None else rc,
-                                                         parsers_tail(stderr or message or stdout)))
+                errors.append("`%s %s` exited %s: %s" % (binary, " ".join(args), "?" if answer.rc is None else
+                                                         answer.rc, short(answer.stderr or answer.message
+                                                                          or answer.stdout)))
         return {"error": "could not read the agent status (" + "; ".join(errors) + ")"}
+
+    def _cached(self, pod, now):
+        """The kept answer of a running agent (healthy, or asked less than a second ago), and its cache key."""
+        meta = pod["metadata"]
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        key = (meta.get("uid"), tuple(sorted((c.get("name"), c.get("restartCount"), c.get("containerID"))
+                                             for c in statuses)))
+        cached = self._agent_cache.get(meta.get("uid"))
+        if cached and cached[0] == key:
+            healthy = "status" in cached[2] and not parsers.status_problems(cached[2]["status"])[0]
+            if healthy or now - cached[1] < RECHECK_UNHEALTHY_AGENT:
+                return cached[2], key
+        return None, key
 
     def ask_agents(self, pods):
         now = self.clock()
         results, todo = {}, []
         for pod in pods:
-            if not agent_running(pod):
+            if not container_running(pod, AGENT_CONTAINER):
                 continue
-            meta = pod["metadata"]
-            statuses = (pod.get("status") or {}).get("containerStatuses") or []
-            key = (meta.get("uid"), tuple(sorted((c.get("name"), c.get("restartCount"), c.get("containerID"))
-                                                 for c in statuses)))
-            cached = self._agent_cache.get(meta.get("uid"))
-            if cached and cached[0] == key:
-                healthy = "status" in cached[2] and not parsers.status_problems(cached[2]["status"])[0]
-                if healthy or now - cached[1] < RECHECK_UNHEALTHY_AGENT:
-                    results[meta["name"]] = cached[2]
-                    continue
-            todo.append((pod, key))
+            answer, key = self._cached(pod, now)
+            if answer is not None:
+                results[pod["metadata"]["name"]] = answer
+            else:
+                todo.append((pod, key))
         if todo:
-            workers = min(MAX_PARALLEL_EXECS, len(todo))
-            with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_EXECS, len(todo))) as pool:
                 answers = list(pool.map(lambda item: self.ask_agent(item[0]), todo))
             for (pod, key), answer in zip(todo, answers):
                 self._agent_cache[pod["metadata"]["uid"]] = (key, self.clock(), answer)
@@ -565,7 +472,7 @@ class CiliumStatusChecker:
         (replaced by a rollout) is replaced by another one picked at random."""
         if not self.sample_agents or len(pods) <= self.sample_agents:
             return pods
-        running = {p["metadata"].get("uid"): p for p in pods if agent_running(p)}
+        running = {p["metadata"].get("uid"): p for p in pods if container_running(p, AGENT_CONTAINER)}
         self._sample &= set(running)
         spare = sorted(uid for uid in running if uid not in self._sample)
         self._rng.shuffle(spare)
@@ -575,74 +482,51 @@ class CiliumStatusChecker:
     # -- evaluating
 
     def snapshot(self):
-        cluster = self.read_cluster()
-        pods = cluster["pods"]
+        snapshot = self.read_cluster()
+        pods = snapshot["pods"]
         if self.node_filter:
-            pods = [p for p in pods if (p.get("spec") or {}).get("nodeName") in self.node_filter]
+            pods = snapshot["pods"] = [p for p in pods if (p.get("spec") or {}).get("nodeName") in self.node_filter]
         asked = self.choose_agents(pods)
-        results = self.ask_agents(asked)
+        snapshot["agent_results"] = self.ask_agents(asked)
         sampled_out = {p["metadata"]["name"] for p in pods} - {p["metadata"]["name"] for p in asked}
-        return evaluate(self.namespace, self.agent_daemonset, self.operator_deployment, cluster["ds"], cluster["dep"],
-                        pods, cluster["config_data"], cluster["nodes"], cluster["ceps"], results,
-                        expect=self.expect, node_filter=self.node_filter, sampled_out=sampled_out)
+        return evaluate(snapshot, self.target, expect=self.expect, node_filter=self.node_filter,
+                        sampled_out=sampled_out)
 
-    def _until_daemonset_changes(self, seconds):
-        """Sleep ``seconds``, waking up early when the agent DaemonSet changes (its status counts the Ready
-        agents). Falls back to a plain sleep when the watch is not possible (no DaemonSet, RBAC, errors)."""
-        started = self.clock()
-        if self._daemonset_version and seconds > 0.05:
-            apps = self._kubernetes.client.AppsV1Api(self.api_client)
-            try:
-                resp = apps.list_namespaced_daemon_set(
-                    self.namespace, field_selector="metadata.name=%s" % self.agent_daemonset, watch=True,
-                    resource_version=self._daemonset_version, timeout_seconds=max(1, int(math.ceil(seconds))),
-                    _preload_content=False, _request_timeout=(5, seconds))
-                try:
-                    changed = resp.read(1)  # the first byte of the first event, or the read timeout
-                finally:
-                    resp.release_conn()
-                    resp.close()
-                if changed:
-                    return
-            except Exception:  # pylint: disable=broad-except  # read timeout (no change) or no watch: sleep
-                pass
-        self._plain_sleep(max(0.0, seconds - (self.clock() - started)))
-
-    _plain_sleep = staticmethod(time.sleep)
+    def _pause(self):
+        """What the waiter waits on between rounds: the injected sleep, or a watch on the agent DaemonSet."""
+        if self.sleep is not None:
+            return None
+        return self.k8s.wake_on_change("DaemonSet", self.target.namespace, self.target.daemonset,
+                                       self._daemonset_version)
 
     def wait(self, timeout, wait=True, interval=POLL_INTERVAL):
         """The final status dict (with ``elapsed`` and ``progress``); ``CiliumNotHealthyError`` if not healthy."""
-        start = self.clock()
-        progress, last = [], None
+        waiter = Waiter(timeout, interval, clock=self.clock, sleep=self.sleep or time.sleep)
+        progress = []
         while True:
             try:
                 status = self.snapshot()
             except ApiUnavailableError as exc:  # e.g. the API server restarting: ask again until the timeout
                 status = {"unavailable": str(exc)}
-            elapsed = self.clock() - start
             line = status.get("unavailable") or summarize(status)
-            if line != last:
-                progress.append({"at": round(elapsed, 2), "summary": line})
-                last = line
-            if "unavailable" in status:
-                if not wait or elapsed >= timeout:
-                    raise ApiUnavailableError(
-                        "%s, still after waiting %.1fs (timeout %ss). Check that the API server is up "
-                        "(`kubectl get --raw /readyz`) and run again" % (line, elapsed, timeout), progress=progress)
-                self.sleep(max(0.0, min(interval, timeout - elapsed)))
-                continue
-            settled = not status["problems"]  # rolled out and healthy: a mismatch will not fix itself
-            if status["healthy"] or settled or not wait or elapsed >= timeout:
+            if not progress or progress[-1]["summary"] != line:
+                progress.append({"at": round(waiter.elapsed, 2), "summary": line})
+            if "unavailable" in status and (not wait or waiter.expired):
+                raise ApiUnavailableError(
+                    "%s, still after waiting %.1fs (timeout %ss). Check that the API server is up "
+                    "(`kubectl get --raw /readyz`) and run again" % (line, waiter.elapsed, timeout), progress=progress)
+            settled = "unavailable" not in status and (status["healthy"] or not status["problems"])
+            if settled or not wait or waiter.expired:  # a mismatch on a rolled-out, healthy Cilium will not fix itself
                 break
-            self.sleep(max(0.0, min(interval, timeout - elapsed)))
-        status["elapsed"] = round(self.clock() - start, 2)
-        status["progress"] = progress
+            waiter.pause(self._pause())
+        status.update(elapsed=round(waiter.elapsed, 2), progress=progress)
         if not status["healthy"]:
             raise CiliumNotHealthyError(failure_message(status, status["elapsed"], timeout, wait), status=status)
         return status
 
 
-def parsers_tail(text, limit=300):
+def short(text, limit=300):
+    """The end of ``text``, at most ``limit`` characters."""
     text = (text or "").strip()
     return text if len(text) <= limit else "..." + text[-limit:]
 
@@ -657,9 +541,17 @@ def run_module(module):
                               value=params["sample_agents"])
     expect = validate_expect(params.get("expect"), params.get("expected_version"))
     checker = CiliumStatusChecker(
-        module.k8s_client(), namespace=params["namespace"], agent_daemonset=params["agent_daemonset"],
-        operator_deployment=params["operator_deployment"], nodes=params.get("nodes"), expect=expect,
-        sample_agents=params.get("sample_agents") or 0,
+        K8sService(module.k8s_client()),
+        target=Target(params["namespace"], params["agent_daemonset"], params["operator_deployment"]),
+        nodes=params.get("nodes"), expect=expect, sample_agents=params.get("sample_agents") or 0,
     )
-    status = checker.wait(params["timeout"], wait=params["wait"])
-    return {"changed": False, "status": status}
+    return status_result(checker, params)
+
+
+def status_result(checker, params):
+    """The module's result: the status once healthy (``checker.wait``), and with ``unmanaged_pods`` the pods Cilium
+    does not manage yet (``cilium_unmanaged.find_unmanaged``, in the same process)."""
+    result = {"changed": False, "status": checker.wait(params["timeout"], wait=params["wait"])}
+    if params.get("unmanaged_pods"):
+        result["unmanaged"] = find_unmanaged(checker.k8s, checker.target.namespace)
+    return result

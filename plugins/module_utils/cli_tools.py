@@ -4,7 +4,7 @@
 
 """The CLIs this collection drives (eksctl, kubectl, helm, cilium, aws-iam-authenticator).
 
-* ``parse_version(tool, output)``: the version a tool's version command printed (pure, tested on
+* ``reported_version(tool, output)``: the version a tool's version command printed (pure, tested on
   recorded outputs).
 * ``installed_version(tool, path)``: run that command and parse it (``None`` when the binary is
   missing, does not run or prints something unexpected: the caller reinstalls it).
@@ -89,7 +89,7 @@ def _parse_json(text):
         return None
 
 
-def parse_version(tool, output):
+def reported_version(tool, output):
     """The version a tool reported, normalized to ``vX.Y.Z[-pre]``, or ``None``.
 
     Outputs understood (recorded examples in tests/recordings/tools):
@@ -145,7 +145,7 @@ def installed_version(tool, path, timeout=VERSION_TIMEOUT):
     output = result.stdout if result.stdout.strip() else result.stderr
     if result.rc != 0:
         return None, output
-    return parse_version(tool, output), output
+    return reported_version(tool, output), output
 
 
 def host_platform():

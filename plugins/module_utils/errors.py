@@ -11,6 +11,7 @@ Every error carries a human message and structured details; modules turn any
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 
@@ -66,10 +67,12 @@ class CiliumEksError(Exception):
 class CommandError(CiliumEksError):
     """An external command exited non-zero or was killed after its timeout.
 
-    ``argv``, ``stdout`` and ``stderr`` must already be redacted by the caller (the runner does it).
+    ``argv``, ``stdout`` and ``stderr`` must already be redacted by the caller (the runner does it). ``context``
+    (what the command was for, why its result is wrong) opens the message; ``details`` join the failure result.
     """
 
-    def __init__(self, argv, rc, stdout="", stderr="", timed_out=False, timeout=None, duration=None):
+    def __init__(self, argv, rc, stdout="", stderr="", timed_out=False, timeout=None, duration=None, context=None,
+                 **details):
         self.argv = list(argv)
         self.rc = rc
         self.stdout_tail = tail(stdout)
@@ -82,13 +85,15 @@ class CommandError(CiliumEksError):
             msg = "Command `%s` timed out after %ss and was killed (with its whole process group)" % (cmd, timeout)
         else:
             msg = "Command `%s` failed with exit code %s" % (cmd, rc)
+        if context:
+            msg = "%s. %s" % (context, msg)
         if self.stderr_tail:
             msg += "\nstderr (last %d lines):\n%s" % (TAIL_LINES, self.stderr_tail)
         elif self.stdout_tail:
             msg += "\nstdout (last %d lines):\n%s" % (TAIL_LINES, self.stdout_tail)
         super().__init__(
             msg, cmd=cmd, argv=self.argv, rc=rc, stdout=self.stdout_tail, stderr=self.stderr_tail,
-            timed_out=timed_out, timeout=timeout, duration=duration,
+            timed_out=timed_out, timeout=timeout, duration=duration, **details
         )
 
 
@@ -142,6 +147,7 @@ class ValidationError(CiliumEksError):
     def __init__(self, name, problem, accepted=None, value=_NOT_GIVEN):
         self.name = name
         self.problem = problem
+        self.value = value
         if isinstance(accepted, (set, frozenset)):
             accepted = sorted(accepted, key=str)
         self.accepted = list(accepted) if isinstance(accepted, (list, tuple)) else accepted
@@ -154,6 +160,14 @@ class ValidationError(CiliumEksError):
         elif self.accepted:
             msg += ". Expected: %s" % self.accepted
         super().__init__(msg, name=name, accepted=self.accepted)
+
+    def renamed(self, names):
+        """The same error naming the input as the caller calls it: ``names`` maps the first part of the name
+        (``nodegroups`` of ``nodegroups[ng-1].instance_type``) to another (a role variable)."""
+        head = re.split(r"[.\[]", self.name, maxsplit=1)[0]
+        if head not in (names or {}):
+            return self
+        return ValidationError(names[head] + self.name[len(head):], self.problem, self.accepted, self.value)
 
 
 class MissingLibraryError(CiliumEksError):

@@ -76,6 +76,68 @@ def _load_incluster(configuration, why):
         raise CiliumEksError("In-cluster Kubernetes configuration is unavailable (%s): %s" % (why, exc)) from exc
 
 
+def _default_source(configuration, context):
+    """The kubeconfig to read when none is given, or the in-cluster account (configuration loaded, returns None)."""
+    spec, paths = _default_kubeconfig_paths()
+    existing = [p for p in paths if os.path.isfile(p)]
+    if existing:
+        return os.pathsep.join(existing)
+    if context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        _load_incluster(configuration, "no kubeconfig found at %s" % spec)
+        return None
+    raise ValidationError(
+        "kubeconfig", "not set, and no kubeconfig exists at the default location %s" % spec,
+        accepted="path of a kubeconfig file (the `kubeconfig` option or K8S_AUTH_KUBECONFIG), "
+                 "e.g. the one `eksctl utils write-kubeconfig` writes",
+    )
+
+
+def _read_kubeconfig(kubeconfig):
+    """``(raw config, label)`` of a kubeconfig path (several joined by ``os.pathsep`` are merged) or dict."""
+    from kubernetes.config.kube_config import KubeConfigMerger
+
+    if isinstance(kubeconfig, dict):
+        return kubeconfig, IN_MEMORY
+    kubeconfig = str(kubeconfig)
+    for path in [os.path.expanduser(p) for p in kubeconfig.split(os.pathsep) if p]:
+        if not os.path.isfile(path):
+            raise ValidationError("kubeconfig", "file %s does not exist or is not a regular file" % path,
+                                  accepted="path of an existing kubeconfig file")
+        if not os.access(path, os.R_OK):
+            raise ValidationError("kubeconfig", "file %s is not readable" % path,
+                                  accepted="a kubeconfig file readable by this user")
+    raw = KubeConfigMerger(kubeconfig).config
+    if raw is None:
+        raise ValidationError("kubeconfig", "%s holds no configuration" % kubeconfig)
+    return raw, kubeconfig
+
+
+def _load_kubeconfig(configuration, kubeconfig, context):
+    """Load ``kubeconfig`` (+ ``context``) into ``configuration``; returns ``{"kubeconfig", "context"}`` used."""
+    import yaml
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigLoader
+
+    label = kubeconfig if isinstance(kubeconfig, str) else IN_MEMORY
+    try:
+        raw, label = _read_kubeconfig(kubeconfig)
+        raw_dict = getattr(raw, "value", raw)
+        if not isinstance(raw_dict, dict):
+            raise ValidationError("kubeconfig", "%s is not a kubeconfig mapping" % label)
+        names = _context_names(raw_dict)
+        if context is not None and context not in names:
+            raise ValidationError("context", "no such context in %s" % label, accepted=names, value=context)
+        if context is None and not raw_dict.get("current-context"):
+            raise ValidationError("context", "%s sets no current-context, so a context must be given" % label,
+                                  accepted=names)
+        loader = KubeConfigLoader(config_dict=raw, active_context=context, config_base_path=None)
+        loader.load_and_set(configuration)
+    except (ConfigException, yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
+        raise ValidationError("kubeconfig", "cannot load %s: %s" % (label, exc)) from exc
+    current = loader.current_context  # the context entry: {"name": ..., "context": {...}}
+    return {"kubeconfig": label, "context": current.get("name") if isinstance(current, dict) else current}
+
+
 def get_api_client(kubeconfig=None, context=None, validate_certs=None, in_cluster=False):
     """Build an ``ApiClient``.
 
@@ -89,67 +151,18 @@ def get_api_client(kubeconfig=None, context=None, validate_certs=None, in_cluste
     The returned client carries ``cilium_eks_source`` (kubeconfig and context used) for error messages.
     """
     kubernetes = import_kubernetes()
-    import yaml
-    from kubernetes.config.config_exception import ConfigException
-    from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
-
     configuration = kubernetes.client.Configuration()
-    source = {"kubeconfig": None, "context": None}
-
     if in_cluster:
         if kubeconfig is not None or context is not None:
             raise ValidationError("in_cluster", "cannot be combined with kubeconfig or context")
         _load_incluster(configuration, "requested")
-        source["kubeconfig"] = IN_CLUSTER
-    elif kubeconfig is None:
-        spec, paths = _default_kubeconfig_paths()
-        existing = [p for p in paths if os.path.isfile(p)]
-        if existing:
-            kubeconfig = os.pathsep.join(existing)
-        elif context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            _load_incluster(configuration, "no kubeconfig found at %s" % spec)
-            source["kubeconfig"] = IN_CLUSTER
+        source = {"kubeconfig": IN_CLUSTER, "context": None}
+    else:
+        kubeconfig = kubeconfig if kubeconfig is not None else _default_source(configuration, context)
+        if kubeconfig is None:
+            source = {"kubeconfig": IN_CLUSTER, "context": None}
         else:
-            raise ValidationError(
-                "kubeconfig", "not set, and no kubeconfig exists at the default location %s" % spec,
-                accepted="path of a kubeconfig file (the `kubeconfig` option or K8S_AUTH_KUBECONFIG), "
-                         "e.g. the one `eksctl utils write-kubeconfig` writes",
-            )
-
-    if source["kubeconfig"] != IN_CLUSTER:
-        try:
-            if isinstance(kubeconfig, dict):
-                raw, label = kubeconfig, IN_MEMORY
-            else:
-                label = kubeconfig = str(kubeconfig)
-                for path in [os.path.expanduser(p) for p in kubeconfig.split(os.pathsep) if p]:
-                    if not os.path.isfile(path):
-                        raise ValidationError(
-                            "kubeconfig", "file %s does not exist or is not a regular file" % path,
-                            accepted="path of an existing kubeconfig file",
-                        )
-                    if not os.access(path, os.R_OK):
-                        raise ValidationError("kubeconfig", "file %s is not readable" % path,
-                                              accepted="a kubeconfig file readable by this user")
-                raw = KubeConfigMerger(kubeconfig).config
-                if raw is None:
-                    raise ValidationError("kubeconfig", "%s holds no configuration" % kubeconfig)
-            raw_dict = getattr(raw, "value", raw)
-            if not isinstance(raw_dict, dict):
-                raise ValidationError("kubeconfig", "%s is not a kubeconfig mapping" % label)
-            names = _context_names(raw_dict)
-            if context is not None and context not in names:
-                raise ValidationError("context", "no such context in %s" % label, accepted=names, value=context)
-            if context is None and not raw_dict.get("current-context"):
-                raise ValidationError("context", "%s sets no current-context, so a context must be given" % label,
-                                      accepted=names)
-            loader = KubeConfigLoader(config_dict=raw, active_context=context, config_base_path=None)
-            loader.load_and_set(configuration)
-        except (ConfigException, yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
-            raise ValidationError("kubeconfig", "cannot load %s: %s" % (label, exc)) from exc
-        current = loader.current_context  # the context entry: {"name": ..., "context": {...}}
-        source = {"kubeconfig": label, "context": current.get("name") if isinstance(current, dict) else current}
-
+            source = _load_kubeconfig(configuration, kubeconfig, context)
     if validate_certs is not None:
         configuration.verify_ssl = bool(validate_certs)
     api_client = kubernetes.client.ApiClient(configuration=configuration)

@@ -192,18 +192,17 @@ def run_command(argv, check=True, timeout=None, env=None, redact=(), stdin=None,
             signal.signal(signal.SIGTERM, previous_sigterm)
 
 
-def _run(argv, shown_argv, secrets, check, timeout, env, stdin, cwd, on_line, kill_grace):
-    start = time.monotonic()
-    deadline = None if timeout is None else start + timeout
+def _start(argv, shown_argv, secrets, stdin, cwd, env):
+    """The command started in a process group of its own (so a timeout can kill its whole tree)."""
     try:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             argv,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
             env=_merged_env(env),
-            start_new_session=True,  # own process group, so a timeout can kill the whole tree
+            start_new_session=True,
             close_fds=True,
         )
     except OSError as exc:  # e.g. exec format error, missing cwd
@@ -211,59 +210,93 @@ def _run(argv, shown_argv, secrets, check, timeout, env, stdin, cwd, on_line, ki
             "Could not start `%s`: %s" % (format_argv(shown_argv), redact_text(str(exc), secrets)),
             cmd=format_argv(shown_argv), argv=shown_argv, cwd=cwd,
         ) from exc
-    output = {"stdout": [], "stderr": []}
-    splitters = {}
-    if on_line is not None:
-        splitters = {name: _LineSplitter(name, on_line, secrets) for name in output}
-    timed_out = False
-    finished = False
-    sel = selectors.DefaultSelector()
-    try:
-        sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
-        sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
-        stdin_offset = 0
-        if stdin is not None:
-            if stdin:
-                sel.register(proc.stdin, selectors.EVENT_WRITE, "stdin")
-            else:
-                proc.stdin.close()
 
+
+class _Pipes:
+    """Feeds a running command's stdin and reads its stdout and stderr (streamed to ``splitters``)."""
+
+    def __init__(self, proc, stdin, splitters):
+        self.proc = proc
+        self.stdin = stdin
+        self.stdin_offset = 0
+        self.splitters = splitters
+        self.output = {"stdout": [], "stderr": []}
+        self.sel = selectors.DefaultSelector()
+
+    def open(self):
+        self.sel.register(self.proc.stdout, selectors.EVENT_READ, "stdout")
+        self.sel.register(self.proc.stderr, selectors.EVENT_READ, "stderr")
+        if self.stdin is not None:
+            if self.stdin:
+                self.sel.register(self.proc.stdin, selectors.EVENT_WRITE, "stdin")
+            else:
+                self.proc.stdin.close()
+
+    def pump(self, deadline):
+        """Until the pipes close (or the command exited and a leftover child keeps them open); True when
+        ``deadline`` passed first."""
         drain_until = None
-        while sel.get_map():
+        while self.sel.get_map():
             now = time.monotonic()
             if deadline is not None and now >= deadline:
-                timed_out = True
-                break
-            if drain_until is None and proc.poll() is not None:
+                return True
+            if drain_until is None and self.proc.poll() is not None:
                 drain_until = now + _DRAIN
             if drain_until is not None and now >= drain_until:
-                break  # the command exited; a leftover child keeps the pipes open: stop waiting for it
-            wait = _POLL if deadline is None else min(_POLL, deadline - now)
-            for key, _events in sel.select(wait):
+                return False  # the command exited; a leftover child keeps the pipes open: stop waiting for it
+            for key, _events in self.sel.select(_POLL if deadline is None else min(_POLL, deadline - now)):
                 if key.data == "stdin":
-                    try:
-                        stdin_offset += os.write(key.fd, stdin[stdin_offset:stdin_offset + select.PIPE_BUF])
-                    except BrokenPipeError:
-                        stdin_offset = len(stdin)
-                    if stdin_offset >= len(stdin):
-                        sel.unregister(key.fileobj)
-                        key.fileobj.close()
-                    continue
-                data = os.read(key.fd, 65536)
-                if not data:
-                    sel.unregister(key.fileobj)
-                    key.fileobj.close()
-                    if key.data in splitters:
-                        splitters[key.data].close()
-                    continue
-                output[key.data].append(data)
-                if key.data in splitters:
-                    splitters[key.data].feed(data)
+                    self._write(key)
+                else:
+                    self._read(key)
+        return False
 
+    def _write(self, key):
+        try:
+            self.stdin_offset += os.write(key.fd, self.stdin[self.stdin_offset:self.stdin_offset + select.PIPE_BUF])
+        except BrokenPipeError:
+            self.stdin_offset = len(self.stdin)
+        if self.stdin_offset >= len(self.stdin):
+            self.sel.unregister(key.fileobj)
+            key.fileobj.close()
+
+    def _read(self, key):
+        data = os.read(key.fd, 65536)
+        if not data:
+            self.sel.unregister(key.fileobj)
+            key.fileobj.close()
+            if key.data in self.splitters:
+                self.splitters[key.data].close()
+            return
+        self.output[key.data].append(data)
+        if key.data in self.splitters:
+            self.splitters[key.data].feed(data)
+
+    def close(self, finished):
+        for key in list(self.sel.get_map().values()):
+            key.fileobj.close()
+        self.sel.close()
+        for splitter in self.splitters.values():
+            if finished:
+                splitter.close()
+
+    def text(self, name):
+        return b"".join(self.output[name]).decode("utf-8", "replace")
+
+
+def _run(argv, shown_argv, secrets, check, timeout, env, stdin, cwd, on_line, kill_grace):
+    start = time.monotonic()
+    deadline = None if timeout is None else start + timeout
+    proc = _start(argv, shown_argv, secrets, stdin, cwd, env)
+    splitters = {name: _LineSplitter(name, on_line, secrets) for name in ("stdout", "stderr")} if on_line else {}
+    pipes = _Pipes(proc, stdin, splitters)
+    finished = False
+    try:
+        pipes.open()
+        timed_out = pipes.pump(deadline)
         if not timed_out:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                proc.wait(timeout=remaining)
+                proc.wait(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:  # closed its pipes but kept running
                 timed_out = True
         if timed_out:
@@ -274,18 +307,13 @@ def _run(argv, shown_argv, secrets, check, timeout, env, stdin, cwd, on_line, ki
         if not finished:  # on_line raised, or we were interrupted (SIGINT/SIGTERM): leave no command behind
             _kill_group(proc, 0)
             proc.wait()
-        for key in list(sel.get_map().values()):
-            key.fileobj.close()
-        sel.close()
-        for splitter in splitters.values():
-            if finished:
-                splitter.close()
+        pipes.close(finished)
 
     result = CommandResult(
         argv=shown_argv,
         rc=rc,
-        stdout=b"".join(output["stdout"]).decode("utf-8", "replace"),
-        stderr=b"".join(output["stderr"]).decode("utf-8", "replace"),
+        stdout=pipes.text("stdout"),
+        stderr=pipes.text("stderr"),
         duration=time.monotonic() - start,
     )
     if timed_out or (check and rc != 0):

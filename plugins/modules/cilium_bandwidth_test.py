@@ -27,14 +27,12 @@ author:
   - cloudnet.cilium_eks contributors (@cloudnet)
 extends_documentation_fragment:
   - cloudnet.cilium_eks.k8s_auth
+  - cloudnet.cilium_eks.attributes.no_diff
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: partial
     details: In check mode the options are validated and the pods are not created.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 options:
   limit:
     description:
@@ -204,22 +202,8 @@ report_files:
   sample: {json: /tmp/reports/bandwidth-test.json, md: /tmp/reports/bandwidth-test.md}
 """
 
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.bandwidth import DEFAULTS
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.bandwidth import DEFAULTS, run_module
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.module_base import CiliumEksModule
-
-
-def run(module):
-    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.bandwidth import (
-        run_bandwidth_test,
-        validate_params,
-    )
-
-    if module.check_mode:
-        params = validate_params(module.params)
-        return dict(changed=True, passed=None, limit_bps=params["limit_bps"], namespace=params["namespace"],
-                    msg="check mode: would create namespace %s and measure with %s" % (
-                        params["namespace"], params["tool"]))
-    return run_bandwidth_test(module.k8s_client(), module.params, progress=module.log)
 
 
 def main():
@@ -243,7 +227,7 @@ def main():
         k8s_auth=True,
         supports_check_mode=True,
     )
-    module.run(run)
+    module.run(run_module)
 
 
 if __name__ == "__main__":

@@ -22,14 +22,12 @@ author:
   - cloudnet.cilium_eks contributors (@cloudnet)
 extends_documentation_fragment:
   - cloudnet.cilium_eks.k8s_auth
+  - cloudnet.cilium_eks.attributes.no_diff
 attributes:
   check_mode:
     support: partial
     description: Can run in check mode.
     details: In check mode the test is not run (the task is reported as skipped) and nothing is changed.
-  diff_mode:
-    support: none
-    description: Reads only (or runs a test); there is no state to diff.
 options:
   tests:
     description:

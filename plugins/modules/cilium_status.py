@@ -25,13 +25,7 @@ author:
   - cloudnet.cilium_eks contributors (@cloudnet)
 extends_documentation_fragment:
   - cloudnet.cilium_eks.k8s_auth
-attributes:
-  check_mode:
-    support: full
-    description: Runs the same read-only checks in check mode.
-  diff_mode:
-    support: none
-    description: Reads only (or runs a test); there is no state to diff.
+  - cloudnet.cilium_eks.attributes.read_only
 options:
   namespace:
     description: Namespace Cilium is installed in.
@@ -87,6 +81,16 @@ options:
         (O(expect), O(expected_version)) are checked on the agents asked and on every pod's image.
     type: int
     default: 0
+  unmanaged_pods:
+    description:
+      - Once healthy, also find the pods Cilium does not manage yet and return them in RV(unmanaged). These are
+        the pods not C(hostNetwork), Running or Pending on a node whose agent is Ready, without a CiliumEndpoint
+        (the rule of the C(cilium status) line "Cluster Pods N/M managed by Cilium"). Three more lists (pods,
+        CiliumEndpoints, ReplicaSets), no exec.
+      - M(cloudnet.cilium_eks.cilium_restart_unmanaged) restarts their workloads; a play can skip it when this
+        finds none.
+    type: bool
+    default: false
 notes:
   - The agent's answer is read with an exec into its pod, so the Kubernetes identity used needs
     C(pods/exec) in O(namespace).
@@ -227,6 +231,21 @@ status:
       type: list
       elements: dict
       sample: [{at: 0.0, summary: "agent DaemonSet kube-system/cilium: 2/3 ready"}, {at: 1.5, summary: healthy}]
+unmanaged:
+  description: With O(unmanaged_pods=true), the pods Cilium does not manage yet.
+  returned: when O(unmanaged_pods=true) and Cilium is healthy
+  type: dict
+  contains:
+    restart:
+      description: The workloads owning them (what M(cloudnet.cilium_eks.cilium_restart_unmanaged) would restart).
+      type: list
+      elements: dict
+      sample: [{kind: Deployment, namespace: kube-system, name: coredns}]
+    bare_pods:
+      description: Those without a controller, as C(namespace/name).
+      type: list
+      elements: str
+      sample: []
 """
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_status import run_module
@@ -244,6 +263,7 @@ def main():
         expect=dict(type="dict"),
         nodes=dict(type="list", elements="str"),
         sample_agents=dict(type="int", default=0),
+        unmanaged_pods=dict(type="bool", default=False),
     )
     module = CiliumEksModule(argument_spec=argument_spec, k8s_auth=True, supports_check_mode=True)
     module.run(run_module)

@@ -12,8 +12,11 @@ version_added: 0.1.0
 description:
   - Builds the values of the Cilium Helm chart for an EKS cluster in C(eni) mode (Cilium IPAM from AWS ENIs,
     the AWS VPC CNI evicted) or C(chaining) mode (Cilium chained behind the AWS VPC CNI).
-  - The mapping is kept per Cilium minor version (1.13 to 1.20), for example C(tunnel=disabled) on 1.13 and
-    C(routingMode=native) from 1.14, C(kubeProxyReplacement=disabled|strict) on 1.13 and C(false|true) from 1.14.
+  - The mapping is kept per Cilium minor version in the collection's Cilium table (one row per minor, from 1.13),
+    for example C(tunnel=disabled) on 1.13 and C(routingMode=native) from 1.14,
+    C(kubeProxyReplacement=disabled|strict) on 1.13 and C(false|true) from 1.14.
+  - Also returns the facts every agent must report in that mode (RV(expect)), for
+    M(cloudnet.cilium_eks.cilium_status).
   - Validates the inputs and their combinations before anything is changed, and names the input at fault.
   - When O(chart_ref) is given, reads that chart with C(helm show chart) and C(helm show values); its version must
     be O(version), and every key of O(extra_values) must exist in its values.yaml (keys it documents commented out
@@ -21,6 +24,8 @@ description:
   - Changes nothing; runs in check mode.
 author:
   - cloudnet.cilium_eks contributors (@cloudnet)
+extends_documentation_fragment:
+  - cloudnet.cilium_eks.attributes.read_only
 options:
   mode:
     description: How Cilium networks the pods.
@@ -29,10 +34,10 @@ options:
     choices: [eni, chaining]
   version:
     description:
-      - Cilium version (X.Y.Z). Supported minors are 1.13 to 1.20.
-      - The default is the newest patch the collection is tested with.
+      - Cilium version (X.Y.Z), of a minor the collection supports (from 1.13; an unsupported minor is refused with
+        the list of supported ones).
+      - When not given, the newest patch the collection is tested with (RV(version) says which).
     type: str
-    default: 1.20.2
   cluster_name:
     description:
       - Cilium's C(cluster.name), normally the EKS cluster name. Required in C(eni) mode.
@@ -92,6 +97,22 @@ options:
   helm_path:
     description: Path of the helm binary; looked up on PATH when not given.
     type: path
+  release_name:
+    description:
+      - Also read this Helm release (C(helm list --all) and C(helm get values), in O(release_namespace), through
+        O(kubeconfig) and O(context)) and return it as RV(release). When it runs (deployed or failed), its values
+        are O(installed_values) unless those are given.
+    type: str
+  release_namespace:
+    description: Namespace of O(release_name).
+    type: str
+    default: kube-system
+  kubeconfig:
+    description: Kubeconfig helm uses to read O(release_name); helm's default when not given.
+    type: path
+  context:
+    description: Kubeconfig context helm uses to read O(release_name); the current context when not given.
+    type: str
   variable_prefix:
     description:
       - Name errors after variables instead of options, for example C(cilium_eni_) names the option
@@ -105,20 +126,12 @@ seealso:
   - name: Cilium on the AWS VPC CNI
     description: docs.cilium.io, Installation, CNI chaining, AWS VPC CNI plugin.
     link: https://docs.cilium.io/en/stable/installation/cni-chaining-aws-cni/
-attributes:
-  check_mode:
-    support: full
-    description: Changes nothing, so it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing to diff; the values are returned.
 """
 
 EXAMPLES = r"""
-- name: Values for Cilium 1.20 in ENI mode
+- name: Values for the newest tested Cilium in ENI mode
   cloudnet.cilium_eks.cilium_values:
     mode: eni
-    version: 1.20.2
     cluster_name: prod-eu
   register: cilium
 
@@ -170,34 +183,37 @@ installed_mode:
   description: Mode of O(installed_values) (C(eni), C(chaining), C(other)), or null when nothing is installed.
   returned: success
   type: str
+expect:
+  description:
+    - What every Cilium agent reports in this mode, for the O(cloudnet.cilium_eks.cilium_status#module:expect) option
+      of M(cloudnet.cilium_eks.cilium_status) (from the mode's profile in the collection's Cilium table), with
+      C(kube_proxy_replacement) as asked.
+  returned: success
+  type: dict
+  sample: {"ipam_mode": "eni", "routing_mode": "native", "kube_proxy_replacement": false}
 chart:
   description: The chart read (ref, version, repo_url), or null when O(chart_ref) was not given.
   returned: success
   type: dict
+release:
+  description:
+    - The release O(release_name) as helm lists it (C(name), C(namespace), C(revision), C(updated), C(status),
+      C(chart), C(app_version)) with its user-supplied C(values), the fields of C(status) of
+      M(kubernetes.core.helm_info); null when there is no such release or O(release_name) was not given.
+  returned: success
+  type: dict
 """
 
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_values import DEFAULT_VERSION, OPTIONS, compute
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_table import MODES
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_values import run_module
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.module_base import CiliumEksModule
-
-
-def run(module):
-    prefix = module.params.get("variable_prefix")
-    names = {}
-    if prefix:
-        names = dict((key, prefix + key) for key in OPTIONS + ("chart_ref",))
-        names["mode"] = "%s role mode" % prefix.rstrip("_")
-    result = compute(module.params, helm=module.runner("helm", "helm_path", timeout=120), names=names)
-    result["notes"] = result.pop("warnings")
-    for note in result["notes"]:
-        module.warn(note)
-    return result
 
 
 def main():
     module = CiliumEksModule(
         argument_spec=dict(
-            mode=dict(type="str", required=True, choices=["eni", "chaining"]),
-            version=dict(type="str", default=DEFAULT_VERSION),
+            mode=dict(type="str", required=True, choices=list(MODES)),
+            version=dict(type="str"),
             cluster_name=dict(type="str"),
             cluster_id=dict(type="int", default=0),
             prefix_delegation=dict(type="bool", default=False),
@@ -212,11 +228,15 @@ def main():
             chart_repo_url=dict(type="str"),
             chart_version=dict(type="str"),
             helm_path=dict(type="path"),
+            release_name=dict(type="str"),
+            release_namespace=dict(type="str", default="kube-system"),
+            kubeconfig=dict(type="path"),
+            context=dict(type="str"),
             variable_prefix=dict(type="str"),
         ),
         supports_check_mode=True,
     )
-    module.run(run)
+    module.run(run_module)
 
 
 if __name__ == "__main__":

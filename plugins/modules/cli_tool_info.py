@@ -21,13 +21,8 @@ description:
   - Read-only; never reports a change.
 author:
   - cloudnet.cilium_eks contributors (@cloudnet)
-attributes:
-  check_mode:
-    support: full
-    description: Runs the same read-only commands in check mode.
-  diff_mode:
-    support: none
-    description: Nothing to compare.
+extends_documentation_fragment:
+  - cloudnet.cilium_eks.attributes.read_only
 options:
   bin_dir:
     description: Directory the tools are installed in (C(~) is expanded on the managed node).

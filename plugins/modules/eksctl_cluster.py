@@ -270,6 +270,18 @@ kubeconfig:
   description: Path of the kubeconfig written (mode 0600), null when O(kubeconfig) is not set.
   returned: always
   type: str
+kubeconfig_changed:
+  description:
+    - Whether the kubeconfig was rewritten with new content or mode. In check mode, when the cluster exists and
+      there is nothing else to do, whether it would be (eksctl writes into a scratch copy that is compared with it);
+      null when not known.
+  returned: success, when O(state=present)
+  type: bool
+kubeconfig_mode:
+  description: Permission bits of the kubeconfig file after the run (V(0600)), null when it does not exist.
+  returned: success, when O(state=present)
+  type: str
+  sample: "0600"
 commands:
   description: The eksctl commands run, with exit code, duration and the last lines of their output.
   returned: always
@@ -294,8 +306,9 @@ NODEGROUP_SPEC = dict(
 )
 
 
-def main():
-    module = CiliumEksModule(
+def build_module():
+    """The module with its argument spec (the unit tests build it the same way)."""
+    return CiliumEksModule(
         argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
             name=dict(type="str"),
@@ -318,7 +331,10 @@ def main():
         mutually_exclusive=[("config", "nodegroups"), ("config", "vpc"), ("config", "addons"), ("config", "tags")],
         supports_check_mode=True,
     )
-    module.run(ensure)
+
+
+def main():
+    build_module().run(ensure)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ description:
     failed events (what a create in progress or a failed create looks like).
 author:
   - cloudnet.cilium_eks contributors (@cloudnet)
+extends_documentation_fragment:
+  - cloudnet.cilium_eks.attributes.read_only
 options:
   name:
     description: Cluster to describe. Lists the clusters of the region when omitted.
@@ -30,13 +32,6 @@ notes:
   - AWS credentials and the endpoint come from the environment (C(AWS_PROFILE), C(AWS_ENDPOINT_URL)...).
 requirements:
   - boto3 (Python package)
-attributes:
-  check_mode:
-    description: Read-only; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Nothing to diff.
-    support: none
 seealso:
   - module: cloudnet.cilium_eks.eksctl_cluster
 """
@@ -111,8 +106,9 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl import 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.module_base import CiliumEksModule
 
 
-def main():
-    module = CiliumEksModule(
+def build_module():
+    """The module with its argument spec (the unit tests build it the same way)."""
+    return CiliumEksModule(
         argument_spec=dict(
             name=dict(type="str"),
             region=dict(type="str"),
@@ -120,7 +116,10 @@ def main():
         ),
         supports_check_mode=True,
     )
-    module.run(info)
+
+
+def main():
+    build_module().run(info)
 
 
 if __name__ == "__main__":

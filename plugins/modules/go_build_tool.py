@@ -25,13 +25,12 @@ description:
     403 for eksctl and cilium-cli) gives an error that says so and what to do.
 author:
   - cloudnet.cilium_eks contributors (@cloudnet)
+extends_documentation_fragment:
+  - cloudnet.cilium_eks.attributes.no_diff
 attributes:
   check_mode:
     support: full
     description: Reports whether a build would happen, without building.
-  diff_mode:
-    support: none
-    description: A binary has no useful diff; RV(previous_version) and RV(version) say what changed.
 options:
   name:
     description: Tool to build.

@@ -3,19 +3,16 @@
 ``eks_sandbox`` is one sandbox for the whole session (its own name, so a developer's
 ``make sandbox`` cluster is never touched). Tests that change a cluster in ways others must not
 see (installing Cilium in a given mode, say) take their own from ``sandbox_factory``; each is
-stopped when its module ends, and teardown fails if a process or port is left behind.
+stopped when its module ends, and teardown fails if a process or port is left behind. What the test files
+share besides fixtures is in helpers.py (test files never import each other).
 """
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
+import helpers
 import pytest
 
-from eks_sandbox import gobuild, sandbox
+from eks_sandbox import gobuild, netns_datapath, sandbox
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SESSION_SANDBOX = os.environ.get("CILIUM_EKS_TEST_SANDBOX", "pytest-eks")
 
 
@@ -72,57 +69,21 @@ def helm():
     return tool_or_skip("helm")["helm"]
 
 
-class PlaybookResult:
-    """What one ansible-playbook run did: exit code, output, and the per-host stats."""
-
-    def __init__(self, completed: subprocess.CompletedProcess):
-        self.rc = completed.returncode
-        self.stdout = completed.stdout
-        self.stderr = completed.stderr
-        self.report = json.loads(completed.stdout) if completed.stdout.strip().startswith("{") else {}
-
-    @property
-    def stats(self) -> dict:
-        return self.report.get("stats", {})
-
-    def changed(self, host: str) -> int:
-        return self.stats.get(host, {}).get("changed", 0)
-
-    def failed(self, host: str) -> int:
-        return self.stats.get(host, {}).get("failures", 0)
-
-    def task_results(self, task_name: str) -> list:
-        """Per-host results of every task whose name matches exactly."""
-        return [task["hosts"] for play in self.report.get("plays", []) for task in play["tasks"]
-                if task["task"]["name"] == task_name]
-
-    def __repr__(self):
-        return f"PlaybookResult(rc={self.rc}, stats={self.stats}, stderr={self.stderr[-2000:]!r})"
-
-
 @pytest.fixture(scope="session")
 def run_playbook():
-    """``run_playbook(playbook, inventory, env, extra_vars=None, check=False, diff=False)``.
+    """``run_playbook(playbook, inventory, env, extra_vars=None, check=False, diff=False, timeout=900, args=())``:
+    the real ansible-playbook of this venv with the json callback, against the collection as installed in
+    .collections (this repository, linked); returns a ``helpers.PlaybookResult``."""
+    return helpers.run_playbook
 
-    Runs the real ansible-playbook of this venv with the json callback, against the collection
-    as installed in .collections (this repository, linked), and returns a PlaybookResult.
-    """
-    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
 
-    def run(playbook, inventory, env, extra_vars=None, check=False, diff=False, timeout=900, args=()):
-        argv = [str(ansible_playbook), "-i", str(inventory), str(playbook)]
-        if extra_vars:
-            argv += ["--extra-vars", json.dumps(extra_vars)]
-        if check:
-            argv.append("--check")
-        if diff:
-            argv.append("--diff")
-        argv += list(args)
-        run_env = dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-                       ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".collections"),
-                       ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-        completed = subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=timeout,
-                                   cwd=REPO_ROOT, check=False)
-        return PlaybookResult(completed)
-
-    return run
+@pytest.fixture
+def datapath():
+    """Two network namespaces shaped like two nodes (``eks_sandbox.netns_datapath``), down again after the test."""
+    reason = netns_datapath.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    pair = netns_datapath.NetnsPair("itbw").up()
+    yield pair
+    pair.down()
+    assert not pair.exists()

@@ -73,6 +73,7 @@ def module_baseline(module, env, scratch, case_id):
         "eksctl_cluster_info": {"name": SANDBOX, "region": REGION},
         "cilium_values": {"mode": "eni", "cluster_name": SANDBOX},
         "cilium_status": {"wait": False, "timeout": 5},
+        "cilium_restart_unmanaged": {"timeout": 60},
         "cilium_connectivity_test": {"timeout": 60, "junit_file": str(scratch / case_id / "junit.xml")},
         "cilium_bandwidth_test": {"limit": "10M", "tool": "iperf3", "duration": 2, "timeout": 30,
                                   "report_dir": str(scratch / case_id)},
@@ -132,20 +133,6 @@ def sandbox_state(env, kubectl, helm):
 
 
 # --- running the cases --------------------------------------------------------------------------------------------
-
-def failure_messages(report, host):
-    """Every failure message ``host`` got (loop items and argument errors included), one string."""
-    messages = []
-    for play in report.get("plays", []):
-        for task in play["tasks"]:
-            result = task["hosts"].get(host, {})
-            if not result.get("failed"):
-                continue
-            messages.append(str(result.get("msg", "")))
-            messages += [str(error) for error in result.get("argument_errors", [])]
-            messages += [str(item.get("msg", "")) for item in result.get("results", []) if item.get("failed")]
-    return " ".join(" ".join(messages).split())
-
 
 def write_inventory(path, group, hosts):
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
@@ -210,7 +197,7 @@ def matrix(sandbox_factory, run_playbook, kubectl, helm, tmp_path_factory):
     outcomes = {}
     for result in results:
         for host, stats in result.stats.items():
-            outcomes[host] = {"stats": stats, "message": failure_messages(result.report, host)}
+            outcomes[host] = {"stats": stats, "message": result.failure_message(host)}
     return {"before": before, "after": after, "outcomes": outcomes, "results": results, "scratch": scratch}
 
 

@@ -5,12 +5,18 @@ tests do not depend on them). The measurement runs for real on this machine's ke
 network namespaces (``eks_sandbox.netns_datapath``), shaped from the server pod's annotation.
 """
 import json
-import subprocess
-import sys
 
 import pytest
+from helpers import (
+    helm_json,
+    install_cilium,
+    local_inventory,
+    namespace_exists,
+    start_sandbox,
+    write_play,
+)
 
-from eks_sandbox import agent_sim, charts, cluster, netns_datapath, sandbox
+from eks_sandbox import agent_sim, charts, netns_datapath
 
 VERSION = "1.18.11"
 OLD_KERNEL = "5.10.238-231.953.amzn2.x86_64"
@@ -18,108 +24,34 @@ OLD_KERNEL = "5.10.238-231.953.amzn2.x86_64"
 INSTALL_VALUES = ("eni.enabled=true", "ipam.mode=eni", "routingMode=native", "egressMasqueradeInterfaces=eth0",
                   "cluster.name=it-bwm", "operator.replicas=1", "hubble.relay.enabled=false")
 TEST_NS = "it-bwm-test"
+HOST = "sandbox"
+REFUSAL = "Refuse what the release cannot run (BBR in CNI chaining mode or on old kernels, keys its chart lacks)"
 
 
-@pytest.fixture(scope="module")
-def helm_bin(helm):
-    """The platform's helm (conftest's ``helm`` fixture skips, naming why, where it cannot be built)."""
-    return str(helm)
+def user_values(helm, box):
+    return helm_json(helm, box.env, "get", "values", "cilium")
 
 
-def helm(helm_bin, box, *args, check=True):
-    done = subprocess.run([helm_bin, *args], env=dict(box.env), capture_output=True, text=True, timeout=300,
-                          check=False)
-    assert not check or done.returncode == 0, f"helm {' '.join(args)}: {done.stderr}"
-    return done
-
-
-def user_values(helm_bin, box):
-    return json.loads(helm(helm_bin, box, "get", "values", "cilium", "-n", "kube-system", "-o", "json").stdout)
-
-
-def install_cilium(helm_bin, box, extra=(), base=INSTALL_VALUES):
-    sets = []
-    for value in list(base) + list(extra):
-        sets += ["--set", value]
-    helm(helm_bin, box, "install", "cilium", str(charts.ensure_chart(VERSION)), "-n", "kube-system", *sets)
-    # The sandbox's agent simulator does the rest: CRDs, exec routing per agent pod, CiliumEndpoints.
-    return api_client(box)
-
-
-def api_client(box):
-    from kubernetes import config
-    return config.new_client_from_config(config_file=box.kubeconfig)
-
-
-def write_play(tmp_path, name, plays):
-    play = tmp_path / f"{name}.yml"
-    play.write_text(json.dumps(plays))
-    inventory = tmp_path / "inventory.ini"
-    inventory.write_text(f"[cluster]\nsandbox ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    return play, inventory
-
-
-def role_play(tmp_path, box, helm_bin, **overrides):
+def role_play(tmp_path, box, helm, **overrides):
     variables = {"bandwidth_manager_chart_path": str(charts.ensure_chart(VERSION)),
-                 "bandwidth_manager_helm_path": helm_bin, "bandwidth_manager_kubeconfig": box.kubeconfig,
+                 "bandwidth_manager_helm_path": str(helm), "bandwidth_manager_kubeconfig": box.kubeconfig,
                  "bandwidth_manager_rollout_timeout": 300}
     variables.update({f"bandwidth_manager_{k}": v for k, v in overrides.items()})
-    return write_play(tmp_path, "bwm", [{"name": "bandwidth manager", "hosts": "cluster", "gather_facts": False,
-                                         "roles": [{"role": "cloudnet.cilium_eks.bandwidth_manager",
-                                                    "vars": variables}]}])
+    return (write_play(tmp_path / "bwm.yml", "bandwidth manager", role="bandwidth_manager", variables=variables),
+            local_inventory(tmp_path / "inventory.ini"))
 
 
 def module_play(tmp_path, box, **args):
     options = {"kubeconfig": box.kubeconfig, "namespace": TEST_NS, "tool": "iperf3", "duration": 5,
                "timeout": 120}
     options.update(args)
-    return write_play(tmp_path, "bwtest", [{"name": "bandwidth test", "hosts": "cluster", "gather_facts": False,
-                                            "tasks": [{"name": "bandwidth test",
-                                                       "cloudnet.cilium_eks.cilium_bandwidth_test": options}]}])
-
-
-def failures(result):
-    """Messages of the failed tasks, for assertion messages."""
-    return [(task["task"]["name"], host.get("msg"), host.get("results", [{}])[-1].get("msg") if host.get("results")
-             else None)
-            for play in result.report.get("plays", []) for task in play["tasks"]
-            for host in task["hosts"].values() if host.get("failed")]
-
-
-def task_result(result, name):
-    """The host result of the task called ``name`` (role tasks may carry a ``role : `` prefix)."""
-    found = [task["hosts"]["sandbox"] for play in result.report.get("plays", []) for task in play["tasks"]
-             if task["task"]["name"].split(" : ")[-1] == name and "sandbox" in task["hosts"]]
-    assert found, f"no task {name!r} ran: {[t['task']['name'] for p in result.report.get('plays', []) for t in p['tasks']]}"
-    return found[-1]
-
-
-def module_result(result):
-    return task_result(result, "bandwidth test")
+    return (write_play(tmp_path / "bwtest.yml", "bandwidth test", module="cilium_bandwidth_test", args=options),
+            local_inventory(tmp_path / "inventory.ini"))
 
 
 def daemonset(api):
     from kubernetes import client
     return client.AppsV1Api(api).read_namespaced_daemon_set("cilium", "kube-system")
-
-
-def namespace_exists(api, name):
-    from kubernetes import client
-    return any(ns.metadata.name == name for ns in client.CoreV1Api(api).list_namespace().items)
-
-
-def start_sandbox(sandbox_factory, name, **spec):
-    """sandbox_factory, retried: kwokctl picks its ports when it starts, so two sandboxes created at the same
-    moment by parallel test runs can pick the same port (seen: "server gave HTTP response to HTTPS client").
-    A sandbox of that name left running by an interrupted run is stopped first: these tests need a fresh one."""
-    sandbox.down(name)
-    for attempt in range(3):
-        try:
-            return sandbox_factory(name, **spec)
-        except cluster.SandboxError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="module")
@@ -128,19 +60,8 @@ def box(sandbox_factory):
 
 
 @pytest.fixture(scope="module")
-def api(box, helm_bin):
-    return install_cilium(helm_bin, box)
-
-
-@pytest.fixture
-def datapath():
-    reason = netns_datapath.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    pair = netns_datapath.NetnsPair("itbw").up()
-    yield pair
-    pair.down()
-    assert not pair.exists()
+def api(box, helm):
+    return install_cilium(helm, box, INSTALL_VALUES, VERSION)
 
 
 def run_measurement(api, box, datapath, run_playbook, tmp_path, factor=1.0, **args):
@@ -158,19 +79,19 @@ def test_module_fails_clearly_while_the_manager_is_off(api, box, run_playbook, t
     play, inventory = module_play(tmp_path, box)
     result = run_playbook(play, inventory, box.env)
     assert result.failed("sandbox") == 1, result
-    failure = module_result(result)
+    failure = result.task("bandwidth test", HOST)
     assert "Bandwidth Manager is off" in failure["msg"] and "enable-bandwidth-manager" in failure["msg"]
     assert not namespace_exists(api, TEST_NS)
 
 
-def test_role_enables_the_manager_keeping_the_release_values(api, box, helm_bin, run_playbook, tmp_path):
-    before = user_values(helm_bin, box)
+def test_role_enables_the_manager_keeping_the_release_values(api, box, helm, run_playbook, tmp_path):
+    before = user_values(helm, box)
     generation = daemonset(api).metadata.generation
-    play, inventory = role_play(tmp_path, box, helm_bin)
+    play, inventory = role_play(tmp_path, box, helm)
     result = run_playbook(play, inventory, box.env)
-    assert result.rc == 0 and result.changed("sandbox") >= 2, (result, failures(result))  # upgrade + restart
+    assert result.rc == 0 and result.changed("sandbox") >= 2, result  # upgrade + restart
 
-    after = user_values(helm_bin, box)
+    after = user_values(helm, box)
     assert after["bandwidthManager"]["enabled"] is True and after["bandwidthManager"]["bbr"] is False
     assert {k: v for k, v in after.items() if k != "bandwidthManager"} == before
     from kubernetes import client
@@ -179,30 +100,30 @@ def test_role_enables_the_manager_keeping_the_release_values(api, box, helm_bin,
     ds = daemonset(api)
     assert ds.metadata.generation > generation  # the pod template changed: the agents were restarted
     assert "kubectl.kubernetes.io/restartedAt" in (ds.spec.template.metadata.annotations or {})
-    verified = task_result(result, "Check every agent reports the Bandwidth Manager as configured")
+    verified = result.task("Check every agent reports the Bandwidth Manager as configured", HOST)
     assert verified["status"]["bandwidth_manager"]["enabled"] is True
     assert verified["status"]["bandwidth_manager"]["congestion_control"] == "cubic"
 
 
-def test_role_second_run_changes_nothing_and_does_not_restart(api, box, helm_bin, run_playbook, tmp_path):
+def test_role_second_run_changes_nothing_and_does_not_restart(api, box, helm, run_playbook, tmp_path):
     ds = daemonset(api)
     annotation = ds.spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]
-    revision = json.loads(helm(helm_bin, box, "history", "cilium", "-n", "kube-system", "-o", "json").stdout)[-1]
-    play, inventory = role_play(tmp_path, box, helm_bin)
+    revision = helm_json(helm, box.env, "history", "cilium")[-1]
+    play, inventory = role_play(tmp_path, box, helm)
     result = run_playbook(play, inventory, box.env)
-    assert result.rc == 0 and result.changed("sandbox") == 0, (result, failures(result))
+    assert result.rc == 0 and result.changed("sandbox") == 0, result
     again = daemonset(api)
     assert again.metadata.generation == ds.metadata.generation
     assert again.spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"] == annotation
-    latest = json.loads(helm(helm_bin, box, "history", "cilium", "-n", "kube-system", "-o", "json").stdout)[-1]
+    latest = helm_json(helm, box.env, "history", "cilium")[-1]
     assert latest["revision"] == revision["revision"]
 
 
 def test_real_shaping_at_the_annotated_limit_passes(api, box, datapath, run_playbook, tmp_path):
     result = run_measurement(api, box, datapath, run_playbook, tmp_path, limit="10M",
                              report_dir=str(tmp_path / "report"))
-    assert result.rc == 0, (result, failures(result))
-    outcome = module_result(result)
+    assert result.rc == 0, result
+    outcome = result.task("bandwidth test", HOST)
     print(f"10M limit, shaped at 10M: ratio {outcome['ratio']}")
     assert outcome["passed"] is True and 0.85 <= outcome["ratio"] <= 1.05
     assert outcome["server_node"] != outcome["client_node"]  # the real scheduler honoured the anti-affinity
@@ -220,7 +141,7 @@ def test_real_shaping_at_the_annotated_limit_passes(api, box, datapath, run_play
 def test_real_shaping_at_the_wrong_rate_is_caught(api, box, datapath, run_playbook, tmp_path):
     result = run_measurement(api, box, datapath, run_playbook, tmp_path, factor=2.0, limit="10M")
     assert result.failed("sandbox") == 1, result
-    failure = module_result(result)
+    failure = result.task("bandwidth test", HOST)
     print(f"10M limit, shaped at 20M: ratio {failure['ratio']}")
     assert failure["passed"] is False and 1.7 <= failure["ratio"] <= 2.1
     assert "above the 10.00 Mbit/s limit" in failure["msg"]
@@ -233,7 +154,7 @@ def test_unparseable_measurement_is_shown(api, box, datapath, run_playbook, tmp_
         pytest.skip("netperf is installed here: the failure path needs it absent")
     result = run_measurement(api, box, datapath, run_playbook, tmp_path, tool="netperf", limit="10M")
     assert result.failed("sandbox") == 1, result
-    failure = module_result(result)
+    failure = result.task("bandwidth test", HOST)
     assert "netperf" in failure["msg"] and "netns_datapath: netperf" in failure["msg"]
     assert not namespace_exists(api, TEST_NS)
 
@@ -251,7 +172,7 @@ def test_one_schedulable_node_is_a_clear_failure(api, box, run_playbook, tmp_pat
         for name in nodes[1:]:
             core.patch_node(name, {"spec": {"unschedulable": False}})
     assert result.failed("sandbox") == 1, result
-    failure = module_result(result)
+    failure = result.task("bandwidth test", HOST)
     assert "found 1 schedulable node out of 3" in failure["msg"] and nodes[0] in failure["msg"]
     assert not namespace_exists(api, TEST_NS)
 
@@ -260,33 +181,35 @@ def test_bad_limit_is_refused_before_anything(api, box, run_playbook, tmp_path):
     play, inventory = module_play(tmp_path, box, limit="10 Mbit")
     result = run_playbook(play, inventory, box.env)
     assert result.failed("sandbox") == 1, result
-    assert "Invalid `limit` '10 Mbit'" in module_result(result)["msg"]
+    assert "Invalid `limit` '10 Mbit'" in result.task("bandwidth test", HOST)["msg"]
     assert not namespace_exists(api, TEST_NS)
 
 
 # ------------------------------------------------------------------ BBR on old kernels: its own sandbox
 
-def test_bbr_refused_on_old_kernels_naming_the_nodes(sandbox_factory, helm_bin, run_playbook, tmp_path):
+def test_bbr_refused_on_old_kernels_naming_the_nodes(sandbox_factory, helm, run_playbook, tmp_path):
     old = start_sandbox(sandbox_factory, "it-bwm-old", nodes=2, aws=False, kernel_version=OLD_KERNEL)
-    install_cilium(helm_bin, old)
-    before = user_values(helm_bin, old)
-    play, inventory = role_play(tmp_path, old, helm_bin, bbr=True)
+    install_cilium(helm, old, INSTALL_VALUES, VERSION)
+    before = user_values(helm, old)
+    play, inventory = role_play(tmp_path, old, helm, bbr=True)
     result = run_playbook(play, inventory, old.env)
     assert result.failed("sandbox") == 1, result
-    failure = task_result(result, "Refuse BBR when a node's kernel is older than 5.18")
+    failure = result.task(REFUSAL, HOST)
+    assert "Invalid `bandwidth_manager_bbr` True: needs a Linux kernel 5.18 or later on every node" in failure["msg"]
     assert "2 node(s) are older" in failure["msg"]
     assert "ip-192-168-0-" in failure["msg"] and f"(kernel {OLD_KERNEL})" in failure["msg"]
-    assert user_values(helm_bin, old) == before  # nothing changed
+    assert user_values(helm, old) == before  # nothing changed
 
 
-def test_bbr_refused_in_chaining_mode(sandbox_factory, helm_bin, run_playbook, tmp_path):
+def test_bbr_refused_in_chaining_mode(sandbox_factory, helm, run_playbook, tmp_path):
     chained = start_sandbox(sandbox_factory, "it-bwm-chain", nodes=2, aws=False)
-    install_cilium(helm_bin, chained, base=("cni.chainingMode=aws-cni", "cni.exclusive=false",
-                                            "enableIPv4Masquerade=false", "routingMode=native"))
-    before = user_values(helm_bin, chained)
-    play, inventory = role_play(tmp_path, chained, helm_bin, bbr=True)
+    install_cilium(helm, chained, ("cni.chainingMode=aws-cni", "cni.exclusive=false", "enableIPv4Masquerade=false",
+                                   "routingMode=native"), VERSION)
+    before = user_values(helm, chained)
+    play, inventory = role_play(tmp_path, chained, helm, bbr=True)
     result = run_playbook(play, inventory, chained.env)
     assert result.failed("sandbox") == 1, result
-    failure = task_result(result, "Refuse BBR in CNI chaining mode")
-    assert "cni.chainingMode=aws-cni" in failure["msg"]
-    assert user_values(helm_bin, chained) == before
+    failure = result.task(REFUSAL, HOST)
+    assert "Invalid `bandwidth_manager_bbr` True: the Cilium agent refuses to start with BBR in CNI chaining mode" \
+        in failure["msg"]
+    assert user_values(helm, chained) == before

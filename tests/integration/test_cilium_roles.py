@@ -1,9 +1,9 @@
 """cilium_eni and cilium_chaining against their own local EKS look-alikes, with the real Cilium chart and helm."""
-import json
 import subprocess
-import sys
 
 import pytest
+from helpers import cilium_role_vars, helm_json, local_inventory
+from helpers import write_play as write_one_play
 
 from eks_sandbox import charts, gobuild, kube
 
@@ -11,31 +11,8 @@ VERSION = "1.20.2"
 
 
 def write_play(tmp_path, role, variables):
-    play = tmp_path / f"{role}.yml"
-    play.write_text(json.dumps([{
-        "name": f"cilium {role}", "hosts": "cluster", "gather_facts": False,
-        "roles": [{"role": f"cloudnet.cilium_eks.{role}", "vars": variables}],
-    }]))
-    inventory = tmp_path / "inventory.ini"
-    inventory.write_text(f"[cluster]\nsandbox ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    return play, inventory
-
-
-def failures(result):
-    """The failed tasks of a run, with their messages (for assertion messages)."""
-    found = []
-    for play in result.report.get("plays", []):
-        for task in play["tasks"]:
-            host = task["hosts"].get("sandbox", {})
-            if host.get("failed"):
-                found.append((task["task"]["name"], str(host.get("msg", ""))[:1500]))
-    return found or result.stdout[-3000:]
-
-
-def helm_json(helm, env, *args):
-    done = subprocess.run([helm, *args, "-n", "kube-system", "-o", "json"], env=env, capture_output=True, text=True,
-                          timeout=120, check=True)
-    return json.loads(done.stdout or "null")
+    return (write_one_play(tmp_path / f"{role}.yml", f"cilium {role}", role=role, variables=variables),
+            local_inventory(tmp_path / "inventory.ini"))
 
 
 def revisions(helm, env):
@@ -48,18 +25,7 @@ def config(api):
 
 
 def base_vars(role, box, helm, **extra):
-    variables = {f"{role}_version": VERSION, f"{role}_chart_path": str(charts.ensure_chart(VERSION)),
-                 f"{role}_helm_path": str(helm), f"{role}_kubeconfig": box.kubeconfig,
-                 f"{role}_cluster_name": box.spec.name, f"{role}_operator_replicas": 1,
-                 f"{role}_helm_timeout": 300, f"{role}_wait_timeout": 300}
-    variables.update({f"{role}_{k}": v for k, v in extra.items()})
-    return variables
-
-
-@pytest.fixture(scope="module")
-def helm_bin(helm):
-    """The platform's helm (conftest's ``helm`` fixture skips, naming why, where it cannot be built)."""
-    return str(helm)
+    return cilium_role_vars(role, box, helm, VERSION, **extra)
 
 
 # ------------------------------------------------------------------ ENI mode
@@ -76,32 +42,32 @@ def eni_api(eni_box):
 
 
 @pytest.fixture(scope="module")
-def eni_installed(eni_box, helm_bin, run_playbook, tmp_path_factory):
+def eni_installed(eni_box, helm, run_playbook, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eni")
-    play, inventory = write_play(tmp, "cilium_eni", base_vars("cilium_eni", eni_box, helm_bin))
+    play, inventory = write_play(tmp, "cilium_eni", base_vars("cilium_eni", eni_box, helm))
     first = run_playbook(play, inventory, eni_box.env)
     return {"first": first, "tmp": tmp}
 
 
-def test_eni_bad_input_fails_before_any_change(eni_box, helm_bin, run_playbook, tmp_path):
+def test_eni_bad_input_fails_before_any_change(eni_box, helm, run_playbook, tmp_path):
     # Runs first in this module (pytest keeps file order): nothing is installed yet.
     for bad, word in [({"cluster_id": 200}, "cilium_eni_cluster_id"),
                       ({"extra_values": {"hubble": {"relai": {"enabled": True}}}}, "cilium_eni_extra_values"),
                       ({"version": "1.12.9"}, "cilium_eni_version"),
                       ({"cluster_name": "Not_Valid"}, "cilium_eni_cluster_name")]:
-        play, inventory = write_play(tmp_path, "cilium_eni", base_vars("cilium_eni", eni_box, helm_bin, **bad))
+        play, inventory = write_play(tmp_path, "cilium_eni", base_vars("cilium_eni", eni_box, helm, **bad))
         result = run_playbook(play, inventory, eni_box.env)
         assert result.rc != 0 and result.failed("sandbox") == 1, result
         assert word in result.stdout
-        assert helm_json(helm_bin, eni_box.env, "list") == []
+        assert helm_json(helm, eni_box.env, "list") == []
     api = kube.dynamic_client(eni_box.kubeconfig)
     ds = api.resources.get(api_version="apps/v1", kind="DaemonSet").get(name="aws-node", namespace="kube-system")
     assert not (ds.spec.template.spec.nodeSelector or {}).get("io.cilium/aws-node-enabled")
 
 
-def test_eni_installs_and_evicts_aws_node(eni_installed, eni_api, helm_bin, eni_box):
+def test_eni_installs_and_evicts_aws_node(eni_installed, eni_api, helm, eni_box):
     first = eni_installed["first"]
-    assert first.rc == 0, failures(first)
+    assert first.rc == 0, first
     assert first.changed("sandbox") >= 2  # aws-node patch + helm install
     data = config(eni_api)
     assert data["ipam"] == "eni" and data["routing-mode"] == "native"
@@ -113,37 +79,37 @@ def test_eni_installs_and_evicts_aws_node(eni_installed, eni_api, helm_bin, eni_
     deployments = eni_api.resources.get(api_version="apps/v1", kind="Deployment")
     op = deployments.get(name="cilium-operator", namespace="kube-system")
     assert "/operator-aws:v%s" % VERSION in op.spec.template.spec.containers[0].image
-    assert revisions(helm_bin, eni_box.env) == [1]
+    assert revisions(helm, eni_box.env) == [1]
 
 
-def test_eni_second_run_changes_nothing(eni_installed, eni_box, helm_bin, run_playbook):
-    play, inventory = write_play(eni_installed["tmp"], "cilium_eni", base_vars("cilium_eni", eni_box, helm_bin))
+def test_eni_second_run_changes_nothing(eni_installed, eni_box, helm, run_playbook):
+    play, inventory = write_play(eni_installed["tmp"], "cilium_eni", base_vars("cilium_eni", eni_box, helm))
     again = run_playbook(play, inventory, eni_box.env)
     assert again.rc == 0, again
     assert again.changed("sandbox") == 0, [t for p in again.report["plays"] for t in p["tasks"]
                                            if t["hosts"]["sandbox"].get("changed")]
-    assert revisions(helm_bin, eni_box.env) == [1]
+    assert revisions(helm, eni_box.env) == [1]
 
 
-def test_eni_value_change_is_one_helm_upgrade(eni_installed, eni_box, eni_api, helm_bin, run_playbook):
-    variables = base_vars("cilium_eni", eni_box, helm_bin, prefix_delegation=True)
+def test_eni_value_change_is_one_helm_upgrade(eni_installed, eni_box, eni_api, helm, run_playbook):
+    variables = base_vars("cilium_eni", eni_box, helm, prefix_delegation=True)
     play, inventory = write_play(eni_installed["tmp"], "cilium_eni", variables)
     result = run_playbook(play, inventory, eni_box.env)
     assert result.rc == 0, result
-    assert revisions(helm_bin, eni_box.env) == [1, 2]
+    assert revisions(helm, eni_box.env) == [1, 2]
     assert config(eni_api)["aws-enable-prefix-delegation"] == "true"
     again = run_playbook(play, inventory, eni_box.env)
     assert again.rc == 0 and again.changed("sandbox") == 0, again
-    assert revisions(helm_bin, eni_box.env) == [1, 2]
+    assert revisions(helm, eni_box.env) == [1, 2]
 
 
-def test_eni_reapplies_the_aws_node_selector_after_an_addon_update(eni_installed, eni_box, eni_api, helm_bin,
+def test_eni_reapplies_the_aws_node_selector_after_an_addon_update(eni_installed, eni_box, eni_api, helm,
                                                                    run_playbook):
     # What an EKS vpc-cni add-on update does: the DaemonSet comes back without our nodeSelector.
     patch = [{"op": "remove", "path": "/spec/template/spec/nodeSelector/io.cilium~1aws-node-enabled"}]
     eni_api.resources.get(api_version="apps/v1", kind="DaemonSet").patch(
         body=patch, name="aws-node", namespace="kube-system", content_type="application/json-patch+json")
-    variables = base_vars("cilium_eni", eni_box, helm_bin, prefix_delegation=True)
+    variables = base_vars("cilium_eni", eni_box, helm, prefix_delegation=True)
     play, inventory = write_play(eni_installed["tmp"], "cilium_eni", variables)
     result = run_playbook(play, inventory, eni_box.env)
     assert result.rc == 0, result
@@ -153,31 +119,31 @@ def test_eni_reapplies_the_aws_node_selector_after_an_addon_update(eni_installed
     assert ds.spec.template.spec.nodeSelector["io.cilium/aws-node-enabled"] == "true"
 
 
-def test_eni_failed_upgrade_rolls_back(eni_installed, eni_box, helm_bin, run_playbook):
+def test_eni_failed_upgrade_rolls_back(eni_installed, eni_box, helm, run_playbook):
     # A value that passes our checks and the chart, but that the API server refuses (an annotation key with a
     # space): helm applies part of the upgrade, fails, and --atomic rolls back to the previous revision.
-    variables = base_vars("cilium_eni", eni_box, helm_bin, prefix_delegation=True,
+    variables = base_vars("cilium_eni", eni_box, helm, prefix_delegation=True,
                           extra_values={"operator": {"podAnnotations": {"not a valid key": "x"}}})
     play, inventory = write_play(eni_installed["tmp"], "cilium_eni", variables)
     result = run_playbook(play, inventory, eni_box.env)
     assert result.rc != 0
-    assert "rolled back" in result.stdout, failures(result)
-    status = helm_json(helm_bin, eni_box.env, "status", "cilium")
+    assert "rolled back" in result.stdout, result.failures()
+    status = helm_json(helm, eni_box.env, "status", "cilium")
     assert status["info"]["status"] == "deployed"
     assert status["version"] == 4  # 3 failed, 4 = rollback to 2
-    values = helm_json(helm_bin, eni_box.env, "get", "values", "cilium")
+    values = helm_json(helm, eni_box.env, "get", "values", "cilium")
     assert "podAnnotations" not in values.get("operator", {})
 
 
-def test_eni_refuses_to_switch_to_chaining(eni_installed, eni_box, helm_bin, run_playbook, tmp_path):
-    play, inventory = write_play(tmp_path, "cilium_chaining", base_vars("cilium_chaining", eni_box, helm_bin))
-    before = revisions(helm_bin, eni_box.env)
+def test_eni_refuses_to_switch_to_chaining(eni_installed, eni_box, helm, run_playbook, tmp_path):
+    play, inventory = write_play(tmp_path, "cilium_chaining", base_vars("cilium_chaining", eni_box, helm))
+    before = revisions(helm, eni_box.env)
     # aws-node is evicted but still at a supported version: the refusal comes from the installed release.
     result = run_playbook(play, inventory, eni_box.env)
     assert result.rc != 0
     assert "installed Cilium release runs in eni mode" in result.stdout
     assert "Invalid `cilium_chaining role mode` 'chaining'" in result.stdout
-    assert revisions(helm_bin, eni_box.env) == before
+    assert revisions(helm, eni_box.env) == before
 
 
 # ------------------------------------------------------------------ chaining mode
@@ -191,11 +157,11 @@ def chaining_box(sandbox_factory):
     return sandbox_factory("it-cilium-chaining", nodes=2, cilium="replay")
 
 
-def test_chaining_installs_keeps_aws_node_and_is_idempotent(chaining_box, helm_bin, run_playbook, tmp_path):
+def test_chaining_installs_keeps_aws_node_and_is_idempotent(chaining_box, helm, run_playbook, tmp_path):
     api = kube.dynamic_client(chaining_box.kubeconfig)
-    play, inventory = write_play(tmp_path, "cilium_chaining", base_vars("cilium_chaining", chaining_box, helm_bin))
+    play, inventory = write_play(tmp_path, "cilium_chaining", base_vars("cilium_chaining", chaining_box, helm))
     first = run_playbook(play, inventory, chaining_box.env)
-    assert first.rc == 0, failures(first)
+    assert first.rc == 0, first
     assert "AWS VPC CNI 1.19.2 >= 1.11.2" in first.stdout
     data = config(api)
     assert data["cni-chaining-mode"] == "aws-cni" and data["enable-ipv4-masquerade"] == "false"
@@ -205,16 +171,16 @@ def test_chaining_installs_keeps_aws_node_and_is_idempotent(chaining_box, helm_b
     assert ds.status.numberReady == chaining_box.spec.nodes
     again = run_playbook(play, inventory, chaining_box.env)
     assert again.rc == 0 and again.changed("sandbox") == 0, again
-    assert revisions(helm_bin, chaining_box.env) == [1]
+    assert revisions(helm, chaining_box.env) == [1]
 
     # And the reverse switch is refused too.
-    play, inventory = write_play(tmp_path, "cilium_eni", base_vars("cilium_eni", chaining_box, helm_bin))
+    play, inventory = write_play(tmp_path, "cilium_eni", base_vars("cilium_eni", chaining_box, helm))
     switch = run_playbook(play, inventory, chaining_box.env)
     assert switch.rc != 0 and "runs in chaining mode" in switch.stdout
     assert not (api.resources.get(api_version="apps/v1", kind="DaemonSet").get(
         name="aws-node", namespace="kube-system").spec.template.spec.nodeSelector or {}).get(
         "io.cilium/aws-node-enabled")
-    assert revisions(helm_bin, chaining_box.env) == [1]
+    assert revisions(helm, chaining_box.env) == [1]
 
 
 @pytest.fixture(scope="module")
@@ -222,12 +188,12 @@ def oldcni_box(sandbox_factory):
     return sandbox_factory("it-cilium-oldcni", nodes=1, vpc_cni_tag="v1.10.4-eksbuild.1")
 
 
-def test_chaining_refuses_an_old_vpc_cni(oldcni_box, helm_bin, run_playbook, tmp_path):
-    play, inventory = write_play(tmp_path, "cilium_chaining", base_vars("cilium_chaining", oldcni_box, helm_bin))
+def test_chaining_refuses_an_old_vpc_cni(oldcni_box, helm, run_playbook, tmp_path):
+    play, inventory = write_play(tmp_path, "cilium_chaining", base_vars("cilium_chaining", oldcni_box, helm))
     result = run_playbook(play, inventory, oldcni_box.env)
     assert result.rc != 0
     assert "The AWS VPC CNI is 1.10.4" in result.stdout and "1.11.2 or newer" in result.stdout
-    assert helm_json(helm_bin, oldcni_box.env, "list") == []
+    assert helm_json(helm, oldcni_box.env, "list") == []
 
 
 # Documented in roles/cilium_eni/README.md: what we set that `cilium install` (ENI datapath) does not, and back.
@@ -247,7 +213,7 @@ def flatten(values, prefix=""):
     return flat
 
 
-def test_eni_values_compared_with_the_cilium_cli(eni_installed, eni_box, helm_bin):
+def test_eni_values_compared_with_the_cilium_cli(eni_installed, eni_box, helm):
     reason = gobuild.unavailable_reason("cilium-cli")
     if reason:
         pytest.skip(reason)
@@ -259,7 +225,7 @@ def test_eni_values_compared_with_the_cilium_cli(eni_installed, eni_box, helm_bi
     import yaml  # pylint: disable=import-outside-toplevel
 
     theirs = flatten(yaml.safe_load(done.stdout))
-    ours = flatten(helm_json(helm_bin, eni_box.env, "get", "values", "cilium"))
+    ours = flatten(helm_json(helm, eni_box.env, "get", "values", "cilium"))
     assert set(ours) - set(theirs) == OURS_ONLY
     assert set(theirs) - set(ours) == CLI_ONLY
     assert {k for k in set(ours) & set(theirs) if ours[k] != theirs[k]} == DIFFERENT

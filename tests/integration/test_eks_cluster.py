@@ -5,34 +5,18 @@ sandbox's EKS proxy + moto, kubernetes.core against kwok); only the eksctl binar
 double (tests/platform/eks_sandbox/eksctl_double.py, first on PATH), because real eksctl cannot be
 had here. The double registers clusters and node groups in moto and kwok Nodes in the sandbox.
 """
-import os
 import stat
 import sys
-from pathlib import Path
 
 import boto3
 import pytest
 import yaml
+from helpers import REGION, start_empty_platform, write_play
 
-from eks_sandbox import aws, kube, sandbox
+from eks_sandbox import aws, kube
 
 SANDBOX = "eks-cluster-it"
-REGION = "us-east-1"
-SHIM_DIR = Path(__file__).resolve().parents[1] / "platform" / "eks_sandbox" / "eksctl_shim"
 HOST = "localhost"
-
-
-def start_empty_platform(sandbox_factory, name):
-    """A sandbox with no node and no EKS record (the double creates them), plus its own moto + proxy."""
-    box = sandbox_factory(name, nodes=0, aws=False, vpc_cni=False)
-    state = sandbox.aws_state(name)
-    moto = aws.MotoServer(state=state).start()
-    proxy = aws.EksProxyServer(upstream=moto["endpoint"], state=state).start()  # stopped by sandbox.down
-    env = dict(os.environ, **aws.client_env(proxy["endpoint"], REGION))
-    env.update(EKSCTL_DOUBLE_SANDBOX=name, EKSCTL_DOUBLE_PYTHON=sys.executable,
-               PATH=os.pathsep.join([str(SHIM_DIR), env.get("PATH", "")]))
-    env.pop("EKSCTL_DOUBLE_FAIL", None)
-    return {"box": box, "env": env, "endpoint": proxy["endpoint"]}
 
 
 @pytest.fixture(scope="module")
@@ -67,38 +51,11 @@ def inventory(tmp_path):
 
 
 def role_playbook(tmp_path, **variables):
-    path = tmp_path / "eks_cluster.yml"
-    path.write_text(yaml.safe_dump([{"name": "EKS cluster", "hosts": HOST, "gather_facts": False,
-                                     "roles": [{"role": "cloudnet.cilium_eks.eks_cluster", "vars": variables}]}]))
-    return path
+    return write_play(tmp_path / "eks_cluster.yml", "EKS cluster", role="eks_cluster", variables=variables, hosts=HOST)
 
 
 def module_playbook(tmp_path, **params):
-    path = tmp_path / "module.yml"
-    path.write_text(yaml.safe_dump([{"name": "eksctl_cluster", "hosts": HOST, "gather_facts": False, "tasks": [
-        {"name": "eksctl_cluster", "cloudnet.cilium_eks.eksctl_cluster": params}]}]))
-    return path
-
-
-def task(result, name):
-    """Per-host results of the role's (or playbook's) task called ``name`` (role tasks are shown with their
-    role's name in front)."""
-    return [t["hosts"] for play in result.report.get("plays", []) for t in play["tasks"]
-            if t["task"]["name"] == name or t["task"]["name"].endswith(" : " + name)]
-
-
-def module_result(result):
-    return task(result, "eksctl_cluster")[0][HOST]
-
-
-def failure_message(result):
-    for play in result.report.get("plays", []):
-        for task in play["tasks"]:
-            host = task["hosts"].get(HOST, {})
-            if host.get("failed"):
-                items = [item.get("msg", "") for item in host.get("results", []) if item.get("failed")]
-                return " ".join([host.get("msg", "")] + items)
-    return ""
+    return write_play(tmp_path / "module.yml", "eksctl_cluster", module="eksctl_cluster", args=params, hosts=HOST)
 
 
 def role_vars(tmp_path, name, **extra):
@@ -107,24 +64,26 @@ def role_vars(tmp_path, name, **extra):
 
 
 @pytest.mark.parametrize("variables, expected", [
-    ({"eks_cluster_version": "1.27"}, "`eks_cluster_version` \"1.27\": accepted values: 1.31, 1.32, 1.33"),
-    ({"eks_cluster_name": "9-lives"}, "`eks_cluster_name` \"9-lives\": it must start with a letter"),
-    ({"eks_cluster_region": "us-east"}, "`eks_cluster_region` \"us-east\": not an AWS region name"),
+    ({"eks_cluster_version": "1.27"},
+     "`eks_cluster_version` '1.27': this version is not one EKS supports. Accepted values: 1.31, 1.32, 1.33"),
+    ({"eks_cluster_name": "9-lives"}, "`eks_cluster_name` '9-lives': an EKS cluster name starts with a letter"),
+    ({"eks_cluster_region": "us-east"}, "`eks_cluster_region` 'us-east': not an AWS region name"),
     ({"eks_cluster_nodegroups": [{"name": "ng-1", "desired_size": 1, "min_size": 3, "max_size": 4}]},
-     "min_size <= desired_size <= max_size and max_size >= 1, got min_size=3, desired_size=1"),
+     "`eks_cluster_nodegroups[ng-1]`: min_size (3) is above desired_size (1)"),
     ({"eks_cluster_nodegroups": [{"name": "ng-1", "instance_type": "t3-medium"}]},
-     "instance_type \"t3-medium\" is not an EC2 instance type"),
+     "`eks_cluster_nodegroups[ng-1].instance_type` 't3-medium': not an EC2 instance type"),
     ({"eks_cluster_nodegroups": [{"name": "ng-1", "taints": [{"key": "a", "effect": "NoRun"}]}]},
-     "accepted effects: NoSchedule, PreferNoSchedule, NoExecute"),
+     "`eks_cluster_nodegroups[ng-1].taints[0].effect` 'NoRun': not a taint effect. Accepted values: NoSchedule, "
+     "PreferNoSchedule, NoExecute"),
 ])
 def test_bad_input_fails_before_any_aws_call(platform, run_playbook, inventory, tmp_path, variables, expected):
     merged = role_vars(tmp_path, "bad-input")
     merged.update(variables)
     result = run_playbook(role_playbook(tmp_path, **merged), inventory, platform["env"])
     assert result.rc != 0, result
-    assert expected in " ".join(failure_message(result).split()), failure_message(result)
-    assert task(result, "Resolve the region")  # the role ran its validation...
-    assert task(result, "Plan the changes (read-only; the whole run in check mode)") == []  # ...and stopped there
+    assert expected in result.failure_message(), result.failure_message()
+    assert result.task_results("Resolve the region")  # the role ran its validation...
+    assert result.task_results("Plan the changes (read-only; the whole run in check mode)") == []  # ...and stopped
     assert clusters(platform) == [] or "bad-input" not in clusters(platform)
     assert stacks(platform, "bad-input") == []
 
@@ -135,7 +94,8 @@ def test_no_region_anywhere_is_refused(platform, run_playbook, inventory, tmp_pa
     variables["eks_cluster_region"] = ""
     result = run_playbook(role_playbook(tmp_path, **variables), inventory, env)
     assert result.rc != 0
-    assert "No AWS region: set `eks_cluster_region`" in failure_message(result)
+    assert "Invalid `eks_cluster_region`: no AWS region given and none in AWS_REGION/AWS_DEFAULT_REGION" \
+        in result.failure_message()
     assert stacks(platform, "no-region") == []
 
 
@@ -144,7 +104,7 @@ def test_check_mode_creates_nothing(platform, run_playbook, inventory, tmp_path)
                           check=True, diff=True)
     assert result.rc == 0, result
     assert result.changed(HOST) == 1  # the plan: a cluster to create
-    plan = task(result, "Plan the changes (read-only; the whole run in check mode)")[0][HOST]
+    plan = result.task("Plan the changes (read-only; the whole run in check mode)", HOST)
     assert [a["action"] for a in plan["actions"]] == ["create_cluster"]
     assert plan["config"]["managedNodeGroups"][0]["taints"] == [
         {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NoExecute"}]
@@ -160,9 +120,9 @@ def test_role_create_rerun_scale_delete(platform, run_playbook, inventory, tmp_p
     first = run_playbook(role_playbook(tmp_path, **variables), inventory, platform["env"])
     assert first.rc == 0, first
     assert first.changed(HOST) >= 2  # the cluster, the security group rules
-    progress = task(first, "Show the progress")
+    progress = first.task_results("Show the progress")
     assert progress and "elapsed: cluster life-cycle is" in progress[0][HOST]["msg"]
-    created = task(first, "Collect the result of eksctl")[0][HOST]
+    created = first.task("Collect the result of eksctl", HOST)
     assert [a["action"] for a in created["actions"]] == ["create_cluster"]
 
     eks = _client(platform, "eks")
@@ -198,7 +158,7 @@ def test_role_create_rerun_scale_delete(platform, run_playbook, inventory, tmp_p
                                             "min_size": 2, "max_size": 3}]
     scaled = run_playbook(role_playbook(tmp_path, **variables), inventory, platform["env"])
     assert scaled.rc == 0, scaled
-    result = task(scaled, "Collect the result of eksctl")[0][HOST]
+    result = scaled.task("Collect the result of eksctl", HOST)
     assert result["changed"] is True
     assert result["actions"] == [{"action": "scale_nodegroup", "nodegroup": "ng-1", "desired_size": 3,
                                   "min_size": 2, "max_size": 3,
@@ -211,17 +171,17 @@ def test_role_create_rerun_scale_delete(platform, run_playbook, inventory, tmp_p
 
     check_delete = run_playbook(module_playbook(tmp_path, name=name, region=REGION, state="absent"), inventory,
                                 platform["env"], check=True)
-    assert module_result(check_delete)["changed"] is True
+    assert check_delete.task("eksctl_cluster", HOST)["changed"] is True
     assert name in clusters(platform)
     deleted = run_playbook(module_playbook(tmp_path, name=name, region=REGION, state="absent"), inventory,
                            platform["env"])
-    assert module_result(deleted)["changed"] is True, deleted
+    assert deleted.task("eksctl_cluster", HOST)["changed"] is True, deleted
     assert name not in clusters(platform)
     assert stacks(platform, name) == []
     assert nodes(platform, name) == []
     gone = run_playbook(module_playbook(tmp_path, name=name, region=REGION, state="absent"), inventory,
                         platform["env"])
-    assert module_result(gone)["changed"] is False
+    assert gone.task("eksctl_cluster", HOST)["changed"] is False
 
 
 def test_delete_refuses_a_cluster_this_collection_did_not_create(platform, run_playbook, inventory, tmp_path):
@@ -229,13 +189,13 @@ def test_delete_refuses_a_cluster_this_collection_did_not_create(platform, run_p
     refused = run_playbook(module_playbook(tmp_path, name="foreign", region=REGION, state="absent"), inventory,
                            platform["env"])
     assert refused.rc != 0
-    message = module_result(refused)["msg"]
+    message = refused.task("eksctl_cluster", HOST)["msg"]
     assert "does not carry the tag cloudnet.cilium_eks/managed=true" in message and "force: true" in message
     assert "foreign" in clusters(platform)
 
     forced = run_playbook(module_playbook(tmp_path, name="foreign", region=REGION, state="absent", force=True),
                           inventory, platform["env"])
-    assert module_result(forced)["changed"] is True, forced
+    assert forced.task("eksctl_cluster", HOST)["changed"] is True, forced
     assert "foreign" not in clusters(platform)
 
 
@@ -246,7 +206,7 @@ def test_failed_create_is_reported_and_the_next_runs_resume(platform, run_playbo
     failing_env = dict(platform["env"], EKSCTL_DOUBLE_FAIL="create-nodegroup")
     failed = run_playbook(module_playbook(tmp_path, **params), inventory, failing_env)
     assert failed.rc != 0
-    result = module_result(failed)
+    result = failed.task("eksctl_cluster", HOST)
     assert "eksctl failed to create cluster for EKS cluster half-made" in result["msg"]
     assert "AWS::EKS::Nodegroup/ManagedNodeGroup: CREATE_FAILED" in result["msg"]
     assert "NodeCreationFailure" in result["msg"]
@@ -259,7 +219,7 @@ def test_failed_create_is_reported_and_the_next_runs_resume(platform, run_playbo
 
     blocked = run_playbook(module_playbook(tmp_path, **params), inventory, platform["env"])
     assert blocked.rc != 0
-    message = module_result(blocked)["msg"]
+    message = blocked.task("eksctl_cluster", HOST)["msg"]
     assert "left CloudFormation stack(s) behind that block eksctl" in message
     assert "never deletes what you did not ask it to delete" in message
     assert f"eksctl-{name}-nodegroup-ng-1" in stacks(platform, name)
@@ -268,9 +228,9 @@ def test_failed_create_is_reported_and_the_next_runs_resume(platform, run_playbo
     _client(platform, "cloudformation").delete_stack(StackName=f"eksctl-{name}-nodegroup-ng-1")
     resumed = run_playbook(module_playbook(tmp_path, **params), inventory, platform["env"])
     assert resumed.rc == 0, resumed
-    result = module_result(resumed)
+    result = resumed.task("eksctl_cluster", HOST)
     assert [a["action"] for a in result["actions"]] == ["create_nodegroup"]
     assert [ng["name"] for ng in result["nodegroups"]] == ["ng-1"]
     assert len(nodes(platform, name)) == 2
     final = run_playbook(module_playbook(tmp_path, **params), inventory, platform["env"])
-    assert module_result(final)["changed"] is False
+    assert final.task("eksctl_cluster", HOST)["changed"] is False

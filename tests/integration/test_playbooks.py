@@ -18,6 +18,8 @@ import pytest
 import yaml
 from kubernetes import client
 
+from helpers import helm_run
+
 from eks_sandbox import kube
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,19 +57,10 @@ def play(run_playbook, platform, name, env=None, extra_vars=None, check=False):
                         extra_vars=dict(platform["vars"], **(extra_vars or {})), check=check)
 
 
-def host_result(result, task):
-    """The one result of ``task`` (a playbook task, or a role's task without its ``role : `` prefix)."""
-    results = [t["hosts"][CLUSTER] for play in result.report["plays"] for t in play["tasks"]
-               if t["task"]["name"].rpartition(" : ")[2] == task and CLUSTER in t["hosts"]]
-    assert len(results) == 1, (task, results, result)
-    return results[0]
-
-
 def helm(platform, *args):
-    env = platform["env"]
-    completed = subprocess.run([env["CILIUM_EKS_HELM"], *args, "--kubeconfig", platform["box"].kubeconfig],
-                               capture_output=True, text=True, env=env, check=False, timeout=120)
-    return completed
+    """The platform's helm on this sandbox (``helpers.helm_run``), not failing the test by itself."""
+    return helm_run(platform["env"]["CILIUM_EKS_HELM"], platform["env"], *args, "--kubeconfig",
+                    platform["box"].kubeconfig, check=False, timeout=120)
 
 
 def release(platform):
@@ -117,7 +110,7 @@ def test_site_second_run_changes_nothing(platform, converged, run_playbook):
     assert second.rc == 0, second
     assert second.changed(CLUSTER) == 0, second.stats
     assert release(platform)["version"] == before["version"]
-    measured = host_result(second, MEASURE_TASK)
+    measured = second.task(MEASURE_TASK, CLUSTER)
     assert measured["passed"] is True and 0.5 <= measured["ratio"] <= 1.05
 
 
@@ -128,7 +121,7 @@ def test_verify_changes_nothing_and_reports(platform, converged, run_playbook):
     assert result.changed(CLUSTER) == 0, result.stats
     assert release(platform)["version"] == before["release"]["version"]
     assert cluster_state(platform) == before["cluster"]
-    measured = host_result(result, MEASURE_TASK)
+    measured = result.task(MEASURE_TASK, CLUSTER)
     assert measured["passed"] is True
     report = (Path(platform["vars"]["cilium_eks_report_dir"]) / "verification.md").read_text()
     assert "| Mode | eni |" in report and f"| {measured['limit_bps']} |" in report
@@ -143,7 +136,7 @@ def test_verify_in_check_mode_changes_nothing(platform, converged, run_playbook)
     assert result.rc == 0, result
     assert result.changed(CLUSTER) == 0, result.stats
     assert release(platform)["version"] == before["version"]
-    assert host_result(result, MEASURE_TASK).get("skipped") is True
+    assert result.task(MEASURE_TASK, CLUSTER).get("skipped") is True
 
 
 def test_render_matches_what_site_applied_without_aws_or_kubernetes(platform, converged, run_playbook):
@@ -169,7 +162,7 @@ def test_render_matches_what_site_applied_without_aws_or_kubernetes(platform, co
 
     # ClusterConfig: what eks_cluster planned with (and would hand to eksctl), and what EKS holds.
     config = yaml.safe_load((out / "eksctl-cluster.yaml").read_text())
-    assert config == host_result(converged, PLAN_TASK)["config"]
+    assert config == converged.task(PLAN_TASK, CLUSTER)["config"]
     state = cluster_state(platform)
     assert config["metadata"]["version"] == state["cluster"]["version"]
     assert config["metadata"]["tags"].items() <= state["cluster"]["tags"].items()  # the ownership tag
@@ -182,7 +175,7 @@ def test_render_matches_what_site_applied_without_aws_or_kubernetes(platform, co
 
     # Bandwidth test: the objects the test created in the site.yml run (its JSON report names them).
     namespace, server, client = yaml.safe_load_all((out / "bandwidth-test.yaml").read_text())
-    measured = host_result(converged, MEASURE_TASK)
+    measured = converged.task(MEASURE_TASK, CLUSTER)
     assert namespace["metadata"]["name"] == measured["namespace"] == server["metadata"]["namespace"]
     assert server["metadata"]["name"] == measured["server_pod"] and client["metadata"]["name"] == measured["client_pod"]
     assert server["metadata"]["annotations"]["kubernetes.io/egress-bandwidth"] == measured["limit"]
@@ -207,7 +200,7 @@ def test_teardown_refuses_without_the_cluster_name(platform, converged, run_play
                   extra_vars={} if confirm is None else {"confirm_delete": confirm})
     assert result.rc != 0
     refusal_task = "Require confirm_delete to name the cluster, before touching anything"
-    refusal = host_result(result, refusal_task)
+    refusal = result.task(refusal_task, CLUSTER)
     assert refusal["failed"] and "Nothing was deleted" in refusal["msg"]
     assert f"-e confirm_delete={CLUSTER}" in refusal["msg"]
     assert result.report["plays"][-1]["tasks"][-1]["task"]["name"] == refusal_task  # nothing ran after it
@@ -219,8 +212,8 @@ def test_teardown_in_check_mode_deletes_nothing(platform, converged, run_playboo
     before = {"release": release(platform), "cluster": cluster_state(platform)}
     result = play(run_playbook, platform, "teardown.yml", extra_vars={"confirm_delete": CLUSTER}, check=True)
     assert result.rc == 0, result
-    assert host_result(result, "Uninstall the Cilium Helm release")["changed"] is True
-    assert host_result(result, "Delete the EKS cluster (eksctl delete cluster --wait)")["changed"] is True
+    assert result.task("Uninstall the Cilium Helm release", CLUSTER)["changed"] is True
+    assert result.task("Delete the EKS cluster (eksctl delete cluster --wait)", CLUSTER)["changed"] is True
     assert release(platform)["version"] == before["release"]["version"]
     assert cluster_state(platform) == before["cluster"]
 
@@ -246,7 +239,7 @@ def test_teardown_with_the_cluster_name_deletes_then_changes_nothing(platform, c
     result = play(run_playbook, platform, "teardown.yml", extra_vars={"confirm_delete": CLUSTER})
     assert result.rc == 0, result
     assert result.changed(CLUSTER) == 1, result.stats  # the cluster (the release went in the test above)
-    assert host_result(result, "Uninstall the Cilium Helm release")["changed"] is False
+    assert result.task("Uninstall the Cilium Helm release", CLUSTER)["changed"] is False
     assert release(platform) is None
     assert cluster_state(platform) is None
     nodes = kube.core_v1(platform["box"].kubeconfig).list_node(

@@ -11,19 +11,16 @@
   checksum files; this covers the pinned digests.)
 """
 import base64
-import functools
-import http.server
 import json
 import os
 import stat
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 import yaml
-
-from test_tools_role import VERSIONS, _QuietHandler, publish, sha256
+from fake_releases import VERSIONS, publish, serving, sha256
+from helpers import PlaybookResult, local_inventory
 
 SANDBOX = "bad-safety"
 REGION = "us-east-1"
@@ -46,11 +43,6 @@ with open(args[args.index("--junit-file") + 1], "w", encoding="utf-8") as handle
 with open({recording!r}, encoding="utf-8") as handle:
     sys.stdout.write(handle.read())
 """
-
-
-def _local_inventory(path):
-    path.write_text(f"{HOST} ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    return path
 
 
 def inline_kubeconfig(source_path, dest):
@@ -116,15 +108,14 @@ def verbose_run(box, run_playbook, tmp_path_factory):
     ]
     play = {"name": "Touch AWS and Kubernetes", "hosts": HOST, "gather_facts": False, "tasks": tasks}
     playbook.write_text(yaml.safe_dump([play], sort_keys=False))
-    result = run_playbook(playbook, _local_inventory(work / "inventory.ini"), env, args=("-vvv",))
+    result = run_playbook(playbook, local_inventory(work / "inventory.ini", hosts=[HOST]), env, args=("-vvv",))
     return {"result": result, "kubeconfig": kubeconfig, "inline": inline, "written": written}
 
 
 def task_result(stdout, name):
     """``name``'s result in the json callback's report, which -vvv output precedes on stdout."""
     report, _end = json.JSONDecoder().raw_decode(stdout[stdout.index("\n{") + 1:])
-    return next(task["hosts"][HOST] for play in report["plays"] for task in play["tasks"]
-                if task["task"]["name"] == name)
+    return PlaybookResult(0, report=report).task(name, HOST)
 
 
 def test_verbose_run_did_touch_aws_and_kubernetes(verbose_run):
@@ -164,7 +155,7 @@ def test_junit_report_is_0644_whatever_the_umask(box, run_playbook, tmp_path):
             "kubeconfig": box.kubeconfig, "cilium_path": str(replay), "junit_file": str(junit), "timeout": 120}}]}]))
     previous = os.umask(0o077)
     try:
-        result = run_playbook(playbook, _local_inventory(tmp_path / "inventory.ini"), dict(os.environ, **box.env))
+        result = run_playbook(playbook, local_inventory(tmp_path / "inventory.ini", hosts=[HOST]), dict(os.environ, **box.env))
     finally:
         os.umask(previous)
     assert result.rc == 0, result
@@ -179,14 +170,9 @@ def release(tmp_path_factory):
     """(published archive bytes, base URL) of helm on a release server on 127.0.0.1."""
     root = tmp_path_factory.mktemp("releases")
     publish(root, "helm", VERSIONS["helm"])
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     archive = sorted((root / "helm").glob("helm-*.tar.gz"))[0].read_bytes()
-    yield archive, f"http://127.0.0.1:{server.server_address[1]}/helm"
-    server.shutdown()
-    server.server_close()
+    with serving(root) as base:
+        yield archive, f"{base}/helm"
 
 
 def run_tools(run_playbook, tmp_path, base_url, digest):
@@ -198,7 +184,7 @@ def run_tools(run_playbook, tmp_path, base_url, digest):
     env = dict(os.environ, TMPDIR=str(scratch))
     extra = {"tools_bin_dir": str(tmp_path / "bin"), "tools_install": ["helm"],
              "tools_download_base_urls": {"helm": base_url}, "tools_checksums": {"helm": f"sha256:{digest}"}}
-    return run_playbook(playbook, _local_inventory(tmp_path / "inventory.ini"), env, extra_vars=extra)
+    return run_playbook(playbook, local_inventory(tmp_path / "inventory.ini", hosts=[HOST]), env, extra_vars=extra)
 
 
 def test_pinned_digest_mismatch_installs_nothing(release, run_playbook, tmp_path):

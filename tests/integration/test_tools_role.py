@@ -5,112 +5,25 @@ The release server publishes, on 127.0.0.1, archives laid out like the official 
 their checksum files in each project's format. Each "binary" is a tiny script printing its version
 the way the real tool does, so the role's version checks run for real.
 """
-import functools
-import hashlib
-import http.server
-import io
 import json
 import os
-import platform
 import stat
 import subprocess
 import sys
-import tarfile
-import threading
 from pathlib import Path
 
 import pytest
-
-ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), "amd64")
-OS = "linux" if sys.platform.startswith("linux") else "darwin"
-
-# What each tool prints for its version command (formats of the real tools, see tests/recordings/tools).
-VERSION_OUTPUT = {
-    "eksctl": "{bare}",
-    "kubectl": json.dumps({"clientVersion": {"major": "1", "gitVersion": "{tag}", "platform": "linux/amd64"},
-                           "kustomizeVersion": "v5.7.1"}),
-    "helm": "{tag}+g4a19a5b",
-    "cilium": "cilium-cli: {tag} compiled with go1.25.5 on linux/amd64\ncilium image (default): v1.19.1",
-    "aws-iam-authenticator": '{{"Version":"{bare}","Commit":"0a1b2c3d"}}',
-}
-VERSIONS = {"eksctl": "v0.225.0", "kubectl": "v1.34.4", "helm": "v3.19.5", "cilium": "v0.19.7",
-            "aws-iam-authenticator": "v0.7.8"}
-
-
-def fake_binary(tool, tag):
-    text = VERSION_OUTPUT[tool].replace("{tag}", tag).replace("{bare}", tag.lstrip("v"))
-    text = text.replace("{{", "{").replace("}}", "}")
-    return ("#!/bin/sh\ncat <<'EOF'\n%s\nEOF\n" % text).encode()
-
-
-def tar_gz(members):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o755
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def publish(root: Path, tool: str, tag: str, tamper=False):
-    """Write the release file of ``tool`` ``tag`` and its checksum file, in the official layout under
-    ``root/<tool>`` (the tool's base URL). ``tamper``: the file served differs from the one summed."""
-    binary = fake_binary(tool, tag)
-    bare = tag.lstrip("v")
-    base = root / tool
-    if tool == "eksctl":
-        rel, data = f"{tag}/eksctl_{OS.capitalize()}_{ARCH}.tar.gz", tar_gz({"eksctl": binary})
-        sums = (f"{tag}/eksctl_checksums.txt", "{digest}  " + rel.rsplit("/", maxsplit=1)[-1] + "\n"
-                + f"{'0' * 64}  eksctl_Windows_{ARCH}.zip\n")
-    elif tool == "kubectl":
-        rel, data = f"{tag}/bin/{OS}/{ARCH}/kubectl", binary
-        sums = (rel + ".sha256", "{digest}")
-    elif tool == "helm":
-        rel, data = f"helm-{tag}-{OS}-{ARCH}.tar.gz", tar_gz({f"{OS}-{ARCH}/helm": binary,
-                                                              f"{OS}-{ARCH}/LICENSE": b"Apache-2.0\n"})
-        sums = (rel + ".sha256sum", "{digest}  " + rel + "\n")
-    elif tool == "cilium":
-        rel, data = f"{tag}/cilium-{OS}-{ARCH}.tar.gz", tar_gz({"cilium": binary})
-        sums = (rel + ".sha256sum", "{digest}  " + rel.rsplit("/", maxsplit=1)[-1] + "\n")
-    else:
-        rel, data = f"{tag}/aws-iam-authenticator_{bare}_{OS}_{ARCH}", binary
-        sums = (f"{tag}/authenticator_{bare}_checksums.txt",
-                f"{'1' * 64}  aws-iam-authenticator_{bare}_windows_{ARCH}.exe\n"
-                "{digest}  " + rel.rsplit("/", maxsplit=1)[-1] + "\n")
-    digest = sha256(data)
-    if tamper:
-        data = data + b"\0"
-    (base / rel).parent.mkdir(parents=True, exist_ok=True)
-    (base / rel).write_bytes(data)
-    (base / sums[0]).parent.mkdir(parents=True, exist_ok=True)
-    (base / sums[0]).write_text(sums[1].replace("{digest}", digest))
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output readable
-        pass
+from fake_releases import VERSIONS, publish, serving
 
 
 @pytest.fixture(scope="module")
 def release_server(tmp_path_factory):
     """(root dir, base URLs) of a release server on 127.0.0.1 serving ``root``."""
     root = tmp_path_factory.mktemp("releases")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
     for tool, tag in VERSIONS.items():
         publish(root, tool, tag)
-    yield root, {tool: f"{base}/{tool}" for tool in VERSIONS}
-    server.shutdown()
-    server.server_close()
+    with serving(root) as base:
+        yield root, {tool: f"{base}/{tool}" for tool in VERSIONS}
 
 
 @pytest.fixture(scope="module")
@@ -127,12 +40,6 @@ def workspace(tmp_path_factory):
     env = dict(os.environ, TMPDIR=str(scratch), ANSIBLE_REMOTE_TMP=str(work / "remote-tmp"),
                ANSIBLE_LOCAL_TEMP=str(work / "local-tmp"))
     return {"dir": work, "inventory": inventory, "playbook": playbook, "env": env, "scratch": scratch}
-
-
-def role_task(result, name):
-    """Per-host results of the role's task ``name`` (the callback prefixes it with the role's name)."""
-    return [task["hosts"] for play in result.report.get("plays", []) for task in play["tasks"]
-            if task["task"]["name"] in (name, "cloudnet.cilium_eks.tools : " + name)]
 
 
 def version_of(path, *args):
@@ -164,7 +71,7 @@ def test_check_mode_plans_without_installing(download_run):
     result = run(check=True)
     assert result.rc == 0, result
     assert result.changed("localhost") == 1, result  # the plan, shown as a change
-    plan = role_task(result, "Show the plan")[0]["localhost"]["msg"]
+    plan = result.task("Show the plan", "localhost")["msg"]
     assert "helm: install v3.19.5 (download)" in plan
     assert not bin_dir.exists()
 
@@ -184,7 +91,7 @@ def test_installs_every_tool_from_the_release_server(download_run, workspace):
     assert '"Version":"0.7.8"' in version_of(bin_dir / "aws-iam-authenticator", "version")
     assert not (bin_dir / "LICENSE").exists()  # only the binary is taken from the archive
     assert leftovers(workspace["scratch"]) == []
-    facts = role_task(result, "Expose the paths of the tools (tools_paths) for the other roles")[0]["localhost"]
+    facts = result.task("Expose the paths of the tools (tools_paths) for the other roles", "localhost")
     assert facts["ansible_facts"]["tools_paths"]["helm"] == str(bin_dir / "helm")
 
 
@@ -217,7 +124,7 @@ def test_version_bump_reinstalls_only_that_tool(download_run, release_server):
     result = run(tools_versions=dict(VERSIONS, helm="v3.19.6"))
     assert result.rc == 0, result
     assert "v3.19.6+g4a19a5b" in version_of(bin_dir / "helm", "version", "--short")
-    plan = role_task(result, "Show the plan")[0]["localhost"]["msg"]
+    plan = result.task("Show the plan", "localhost")["msg"]
     assert "helm: replace v3.19.5 with v3.19.6 (download)" in plan
     assert "kubectl: v1.34.4, up to date" in plan
     again = run(tools_versions=dict(VERSIONS, helm="v3.19.6"))
@@ -278,7 +185,7 @@ def test_go_method_builds_kubectl_despite_local_replaces(workspace, run_playbook
     result = run_playbook(workspace["playbook"], workspace["inventory"], workspace["env"], extra_vars=extra,
                           timeout=1800)
     assert result.rc == 0, result
-    plan = role_task(result, "Show the plan")[0]["localhost"]["msg"]
+    plan = result.task("Show the plan", "localhost")["msg"]
     assert "kubectl: replace v1.33.0 with v1.34.4 (go)" in plan
     client = json.loads(version_of(bin_dir / "kubectl", "version", "--client", "-o", "json"))["clientVersion"]
     assert client["gitVersion"] == "v1.34.4"

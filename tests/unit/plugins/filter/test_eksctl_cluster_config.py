@@ -12,7 +12,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.filter.eksctl_cluster_confi
     FilterModule,
     eksctl_cluster_config,
 )
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl import render_config
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_config import render_config
 
 TAINT = {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NoExecute"}
 OPTIONS = {"name": "basic-cilium", "region": "us-east-1", "version": "1.33", "tags": {},

@@ -16,6 +16,7 @@ import subprocess
 import pytest
 import yaml
 
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_table as table
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_values as cv
 
 eks_sandbox = pytest.importorskip("eks_sandbox", reason="tests/platform must be on PYTHONPATH (make units does it)")
@@ -52,7 +53,7 @@ TESTED = list(versions.CILIUM_CHARTS.values())
 
 
 def test_the_collection_table_matches_the_platform_versions():
-    assert sorted(cv.TESTED_VERSIONS) == sorted(TESTED)
+    assert sorted(table.TESTED_VERSIONS) == sorted(TESTED)
 
 
 @pytest.mark.parametrize("version", TESTED)

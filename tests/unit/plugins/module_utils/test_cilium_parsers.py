@@ -178,33 +178,6 @@ def test_not_a_status_output_is_rejected():
         parsers.parse_status_json("[1, 2]")
 
 
-# ------------------------------------------------------------------------------------ versions
-
-@pytest.mark.parametrize("image, version", [
-    ("quay.io/cilium/cilium:v1.18.11@sha256:0123abcd", "1.18.11"),
-    ("quay.io/cilium/operator-aws:v1.13.4", "1.13.4"),
-    ("localhost:5000/cilium/cilium:1.20.2", "1.20.2"),
-    ("quay.io/cilium/cilium@sha256:0123abcd", None),
-    ("quay.io/cilium/cilium:latest", None),
-])
-def test_image_version(image, version):
-    assert parsers.image_version(image) == version
-
-
-@pytest.mark.parametrize("expected, actual, match", [
-    ("1.18", "1.18.11", True), ("v1.18.11", "1.18.11", True), ("1.18.10", "1.18.11", False),
-    ("1.19", "1.18.11", False), ("1.18", "", False), ("bogus", "1.18.1", False),
-])
-def test_version_matches(expected, actual, match):
-    assert parsers.version_matches(expected, actual) is match
-
-
-@pytest.mark.parametrize("version, cli", [("1.13.4", "cilium"), ("1.14.19", "cilium"), ("1.15.0", "cilium-dbg"),
-                                          ("1.20.2", "cilium-dbg"), ("", None)])
-def test_agent_cli_renamed_in_1_15(version, cli):
-    assert parsers.agent_cli(version) == cli
-
-
 # ------------------------------------------------------------------------- connectivity reports
 
 def test_old_success_form():

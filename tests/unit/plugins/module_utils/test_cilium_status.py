@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 import random
 
@@ -79,9 +78,7 @@ def cluster(**changes):
 
 
 def evaluate(data, expect=None, node_filter=None):
-    return cs.evaluate("kube-system", "cilium", "cilium-operator", data["ds"], data["dep"], data["pods"],
-                       data["config_data"], data["nodes"], data["ceps"], data["agent_results"],
-                       expect=cs.validate_expect(expect), node_filter=node_filter)
+    return cs.evaluate(data, expect=cs.validate_expect(expect), node_filter=node_filter)
 
 
 def test_healthy_cluster_summary():
@@ -198,18 +195,6 @@ def test_validate_expect_merges_expected_version():
         cs.validate_expect(None, "one.eighteen")
 
 
-@pytest.mark.parametrize("channel, rc", [
-    ("", 0),
-    (json.dumps({"metadata": {}, "status": "Success"}), 0),
-    (json.dumps({"status": "Failure", "message": "command terminated with non-zero exit code",
-                 "details": {"causes": [{"reason": "ExitCode", "message": "127"}]}}), 127),
-    (json.dumps({"status": "Failure", "message": "Internal error occurred: error executing command in container: "
-                 "cmd wait: exit status 1"}), None),
-])
-def test_parse_exec_error(channel, rc):
-    assert cs.parse_exec_error(channel)[0] == rc
-
-
 class FakeChecker(cs.CiliumStatusChecker):
     """The wait loop over a scripted sequence of cluster states, on a fake clock."""
 
@@ -297,23 +282,6 @@ def test_api_server_down_until_the_timeout_is_a_clear_error():
     assert sum(checker.sleeps) == 3.0
 
 
-def test_unreachable_api_server_is_reported_as_unavailable():
-    import urllib3
-
-    class Api:
-        configuration = type("Configuration", (), {"host": "https://127.0.0.1:6443"})()
-
-    checker = cs.CiliumStatusChecker.__new__(cs.CiliumStatusChecker)
-    checker.api_client, checker.exec_timeout = Api(), 5
-
-    def read_namespaced_daemon_set(*_args, **_kwargs):
-        raise urllib3.exceptions.MaxRetryError(None, "/apis/apps/v1", ConnectionRefusedError(111, "Connection refused"))
-
-    with pytest.raises(cs.ApiUnavailableError) as info:
-        checker._read(read_namespaced_daemon_set, "cilium", "kube-system")  # pylint: disable=protected-access
-    assert info.value.msg.startswith("Kubernetes API server https://127.0.0.1:6443 did not answer (connection refused")
-
-
 # ------------------------------------------------------------------------------- sample_agents
 
 
@@ -332,7 +300,7 @@ class SamplingChecker(cs.CiliumStatusChecker):
     """The real snapshot/choose/ask path; the cluster read and the execs are scripted (execs are counted)."""
 
     def __init__(self, pods, sample, seed=7):  # pylint: disable=super-init-not-called
-        cs.CiliumStatusChecker.__init__(self, api_client=None, sample_agents=sample, rng=random.Random(seed))
+        cs.CiliumStatusChecker.__init__(self, k8s=None, sample_agents=sample, rng=random.Random(seed))
         self.pods = pods
         self.execs = []
 
@@ -345,12 +313,7 @@ class SamplingChecker(cs.CiliumStatusChecker):
         return recorded_status("1.17.4/status.model-derived.json")
 
 
-@pytest.fixture
-def no_kubernetes_import(monkeypatch):
-    monkeypatch.setattr(cs, "import_kubernetes", lambda: None)
-
-
-def test_sample_asks_at_most_n_agents_and_counts_the_others_by_readiness(no_kubernetes_import):
+def test_sample_asks_at_most_n_agents_and_counts_the_others_by_readiness():
     names, pods = many_agents(300)
     checker = SamplingChecker(pods, sample=20)
     status = checker.snapshot()
@@ -361,7 +324,7 @@ def test_sample_asks_at_most_n_agents_and_counts_the_others_by_readiness(no_kube
     assert len(status["nodes"]) == 300 and names[0] in status["nodes"]
 
 
-def test_sample_holds_while_waiting_and_replaces_pods_that_went(no_kubernetes_import):
+def test_sample_holds_while_waiting_and_replaces_pods_that_went():
     _names, pods = many_agents(50)
     checker = SamplingChecker(pods, sample=5)
     checker.snapshot()
@@ -374,7 +337,7 @@ def test_sample_holds_while_waiting_and_replaces_pods_that_went(no_kubernetes_im
     assert len(checker.execs) == 6 and checker.execs[-1] not in first  # one new agent picked for the one gone
 
 
-def test_sample_never_hides_an_agent_that_is_not_ready(no_kubernetes_import):
+def test_sample_never_hides_an_agent_that_is_not_ready():
     _names, pods = many_agents(40)
     pods[7] = running_agent("cilium-0007", pods[7]["spec"]["nodeName"], ready=False)
     checker = SamplingChecker(pods, sample=3, seed=1)
@@ -383,13 +346,13 @@ def test_sample_never_hides_an_agent_that_is_not_ready(no_kubernetes_import):
     assert any("cilium-0007 is not Ready" in problem for problem in status["problems"])
 
 
-def test_sample_larger_than_the_cluster_asks_everyone(no_kubernetes_import):
+def test_sample_larger_than_the_cluster_asks_everyone():
     _names, pods = many_agents(4)
     checker = SamplingChecker(pods, sample=25)
     assert checker.snapshot()["healthy"] and sorted(checker.execs) == sorted(p["metadata"]["name"] for p in pods)
 
 
-def test_pods_asked_once_without_a_sample_are_all_asked(no_kubernetes_import):
+def test_pods_asked_once_without_a_sample_are_all_asked():
     _names, pods = many_agents(12)
     checker = SamplingChecker(pods, sample=0)
     status = checker.snapshot()

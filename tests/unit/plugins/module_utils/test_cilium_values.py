@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_table as table
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_values as cv
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
 
@@ -21,17 +22,14 @@ def values(mode, version, **kwargs):
     return cv.build_values(mode, version, **kwargs)["values"]
 
 
+NEWEST = table.DEFAULT_VERSION
+NEXT_MINOR = "1.%d.0" % (int(NEWEST.split(".")[1]) + 1)  # one minor past the table: not supported yet
+
+
 def test_default_version_is_the_newest_tested_patch():
-    newest = max(cv.TESTED_VERSIONS, key=lambda v: tuple(int(p) for p in v.split(".")))
-    assert cv.DEFAULT_VERSION == newest == "1.20.2"
-    assert cv.build_values("eni", cluster_name="demo")["version"] == "1.20.2"
-
-
-def test_one_row_per_minor_from_1_13_to_1_20():
-    assert list(cv.MINORS) == ["1.%d" % m for m in range(13, 21)]
-    for minor, row in cv.MINORS.items():
-        assert row["tested"].startswith(minor + ".")
-        assert row["kpr"][0] in row["kpr_accepted"] and row["kpr"][1] in row["kpr_accepted"]
+    newest = max(table.TESTED_VERSIONS, key=lambda v: tuple(int(p) for p in v.split(".")))
+    assert table.DEFAULT_VERSION == newest
+    assert cv.build_values("eni", cluster_name="demo")["version"] == newest
 
 
 def test_1_13_chaining_is_the_blog_post_plus_identity_and_explicit_kpr():
@@ -50,8 +48,8 @@ def test_1_13_eni_matches_the_cli_values_of_the_blog_without_eth0():
     assert "egressMasqueradeInterfaces" not in got
 
 
-@pytest.mark.parametrize("version", [v for v in cv.TESTED_VERSIONS if v != "1.13.4"])
-@pytest.mark.parametrize("mode", cv.MODES)
+@pytest.mark.parametrize("version", [v for v in table.TESTED_VERSIONS if v != "1.13.4"])
+@pytest.mark.parametrize("mode", table.MODES)
 def test_1_14_and_later_use_routing_mode_and_boolean_kpr(mode, version):
     got = values(mode, version)
     assert got["routingMode"] == "native"
@@ -69,7 +67,7 @@ def test_1_13_kpr_on_is_strict():
 
 
 def test_eni_mode_values():
-    got = values("eni", "1.20.2", prefix_delegation=True, operator_replicas=1)
+    got = values("eni", NEWEST, prefix_delegation=True, operator_replicas=1)
     assert got["eni"] == {"enabled": True, "awsEnablePrefixDelegation": True}
     assert got["ipam"] == {"mode": "eni"}
     assert got["operator"] == {"replicas": 1}
@@ -77,7 +75,7 @@ def test_eni_mode_values():
 
 
 def test_chaining_mode_values():
-    got = values("chaining", "1.20.2")
+    got = values("chaining", NEWEST)
     assert got["cni"] == {"chainingMode": "aws-cni", "exclusive": False}
     assert got["enableIPv4Masquerade"] is False
     assert got["endpointRoutes"] == {"enabled": True}
@@ -85,14 +83,14 @@ def test_chaining_mode_values():
 
 
 def test_extra_values_are_merged_on_top():
-    got = values("chaining", "1.20.2", extra_values={"bandwidthManager": {"enabled": True},
-                                                     "hubble": {"relay": {"enabled": True}}})
+    got = values("chaining", NEWEST, extra_values={
+        "bandwidthManager": {"enabled": True}, "hubble": {"relay": {"enabled": True}}})
     assert got["bandwidthManager"] == {"enabled": True}
     assert got["hubble"] == {"relay": {"enabled": True}}
 
 
 def test_eth0_masquerade_interface_is_allowed_with_a_warning():
-    result = cv.build_values("eni", "1.20.2", cluster_name="demo", egress_masquerade_interfaces="eth0")
+    result = cv.build_values("eni", NEWEST, cluster_name="demo", egress_masquerade_interfaces="eth0")
     assert result["values"]["egressMasqueradeInterfaces"] == "eth0"
     assert any("Amazon Linux 2023" in w for w in result["warnings"])
 
@@ -109,7 +107,7 @@ def expect_error(name, **kwargs):
 @pytest.mark.parametrize("kwargs, name, words", [
     ({"mode": "overlay"}, "mode", "unknown mode"),
     ({"version": "1.12.9"}, "version", "not supported"),
-    ({"version": "1.21.0"}, "version", "not supported"),
+    ({"version": NEXT_MINOR}, "version", "not supported"),
     ({"version": "latest"}, "version", "not a Cilium release"),
     ({"cluster_name": None}, "cluster_name", "required in ENI mode"),
     ({"cluster_name": "Prod_Cluster"}, "cluster_name", "32 lower-case"),
@@ -144,7 +142,7 @@ def test_cluster_name_rule_is_only_a_warning_where_the_chart_does_not_enforce_it
 
 def test_cluster_id_up_to_511_needs_max_connected_clusters_511_and_1_15():
     extra = {"clustermesh": {"maxConnectedClusters": 511}}
-    assert values("eni", "1.20.2", cluster_id=300, extra_values=extra)["cluster"]["id"] == 300
+    assert values("eni", NEWEST, cluster_id=300, extra_values=extra)["cluster"]["id"] == 300
     assert "out of range" in expect_error("cluster_id", version="1.14.19", cluster_id=300, extra_values=extra)
     assert "21330" in expect_error("cluster_id", cluster_id=400, extra_values=extra)
 
@@ -155,7 +153,7 @@ def test_errors_use_the_given_names():
 
 
 def test_same_mode_reinstall_is_accepted_and_reported():
-    result = cv.build_values("eni", "1.20.2", cluster_name="demo",
+    result = cv.build_values("eni", NEWEST, cluster_name="demo",
                              installed_values={"eni": {"enabled": True}, "ipam": {"mode": "eni"}})
     assert result["installed_mode"] == "eni"
 
@@ -165,7 +163,7 @@ def test_same_mode_reinstall_is_accepted_and_reported():
     ({"cni": {"chainingMode": "aws-cni"}}, "chaining"), ({"ipam": {"mode": "cluster-pool"}}, "other"),
 ])
 def test_detect_mode(installed, mode):
-    assert cv.detect_mode(installed) == mode
+    assert table.detect_mode(installed) == mode
 
 
 VALUES_YAML = """\
@@ -225,7 +223,7 @@ def test_unknown_extra_key_fails_when_the_chart_is_known():
 
     msg = expect_error("extra_values", extra_values={"hubble": {"relai": {"enabled": True}}},
                        chart_values=yaml.safe_load(VALUES_YAML), chart_values_text=VALUES_YAML)
-    assert "hubble.relai" in msg and "1.20.2" in msg
+    assert "hubble.relai" in msg and NEWEST in msg
 
 
 class FakeHelm:
@@ -245,22 +243,83 @@ class FakeHelm:
 def test_compute_reads_the_chart_and_checks_its_version():
     helm = FakeHelm("name: cilium\nversion: 1.19.7\n", VALUES_YAML)
     with pytest.raises(ValidationError) as err:
-        cv.compute({"mode": "eni", "version": "1.20.2", "cluster_name": "demo", "chart_ref": "/charts/c.tgz"},
+        cv.compute({"mode": "eni", "version": NEWEST, "cluster_name": "demo", "chart_ref": "/charts/c.tgz"},
                    helm=helm, names={"version": "cilium_eni_version"})
     assert err.value.name == "cilium_eni_version" and "1.19.7" in err.value.msg
     assert helm.calls[0] == ["show", "chart", "/charts/c.tgz"]
 
 
 def test_compute_with_a_repository_passes_repo_and_version():
-    helm = FakeHelm("name: cilium\nversion: 1.20.2\n", VALUES_YAML)
-    result = cv.compute({"mode": "eni", "version": "1.20.2", "cluster_name": "demo", "chart_ref": "cilium",
+    helm = FakeHelm("name: cilium\nversion: %s\n" % NEWEST, VALUES_YAML)
+    result = cv.compute({"mode": "eni", "version": NEWEST, "cluster_name": "demo", "chart_ref": "cilium",
                          "chart_repo_url": "https://helm.cilium.io/", "extra_values": {}}, helm=helm)
-    assert helm.calls[1] == ["show", "values", "cilium", "--repo", "https://helm.cilium.io/", "--version", "1.20.2"]
-    assert result["chart"]["version"] == "1.20.2" and result["changed"] is False
+    assert helm.calls[1] == ["show", "values", "cilium", "--repo", "https://helm.cilium.io/", "--version", NEWEST]
+    assert result["chart"]["version"] == NEWEST and result["changed"] is False
 
 
 def test_compute_refuses_another_chart():
-    helm = FakeHelm("name: nginx\nversion: 1.20.2\n", VALUES_YAML)
+    helm = FakeHelm("name: nginx\nversion: %s\n" % NEWEST, VALUES_YAML)
     with pytest.raises(ValidationError) as err:
-        cv.compute({"mode": "eni", "version": "1.20.2", "cluster_name": "demo", "chart_ref": "x"}, helm=helm)
+        cv.compute({"mode": "eni", "version": NEWEST, "cluster_name": "demo", "chart_ref": "x"}, helm=helm)
     assert err.value.name == "chart_ref"
+
+
+def test_the_result_says_what_the_agents_must_report():
+    result = cv.build_values("chaining", NEWEST, cluster_name="demo", kube_proxy_replacement=True,
+                             k8s_service_host="x.eks.amazonaws.com")
+    assert result["expect"] == {"chaining_mode": "aws-cni", "routing_mode": "native", "kube_proxy_replacement": True}
+
+
+def test_a_rule_names_the_option_that_set_the_key():
+    msg = expect_error("cilium_chaining_egress_masquerade_interfaces", mode="chaining",
+                       egress_masquerade_interfaces="ens+",
+                       names={"egress_masquerade_interfaces": "cilium_chaining_egress_masquerade_interfaces"})
+    assert "masquerading is off in chaining mode" in msg
+
+
+class FakeHelmWithRelease(FakeHelm):
+    """helm show of a chart, plus helm list/get values of one release."""
+
+    def __init__(self, release):
+        super().__init__("name: cilium\nversion: %s\n" % NEWEST, VALUES_YAML)
+        self.release = release
+
+    def run(self, args):
+        import json
+
+        if args[0] in ("list", "get"):
+            self.calls.append(args)
+
+            class Result:
+                stdout = json.dumps([{k: v for k, v in self.release.items() if k != "values"}] if args[0] == "list"
+                                    else self.release["values"]) if self.release else ("[]" if args[0] == "list"
+                                                                                       else "null")
+
+            return Result()
+        return super().run(args)
+
+
+def test_compute_reads_the_release_and_refuses_a_switch_of_mode():
+    release = {"name": "cilium", "namespace": "kube-system", "status": "deployed", "chart": "cilium-%s" % NEWEST,
+               "app_version": NEWEST, "revision": "3", "values": {"cni": {"chainingMode": "aws-cni"}}}
+    helm = FakeHelmWithRelease(release)
+    params = {"mode": "chaining", "version": NEWEST, "cluster_name": "demo", "chart_ref": "/c.tgz",
+              "release_name": "cilium", "kubeconfig": "/k"}
+    result = cv.compute(params, helm=helm)
+    assert result["release"]["status"] == "deployed" and result["release"]["values"] == release["values"]
+    assert result["installed_mode"] == "chaining"
+    assert ["list", "--all", "--namespace", "kube-system", "--filter", "^cilium$", "--output", "json",
+            "--kubeconfig", "/k"] in helm.calls
+    with pytest.raises(ValidationError) as err:
+        cv.compute(dict(params, mode="eni"), helm=FakeHelmWithRelease(release))
+    assert "runs in chaining mode" in err.value.msg
+
+
+def test_a_pending_release_is_returned_but_its_values_do_not_count():
+    release = {"name": "cilium", "status": "pending-upgrade", "chart": "cilium-1.19.7", "app_version": "1.19.7",
+               "values": {"cni": {"chainingMode": "aws-cni"}}}
+    result = cv.compute({"mode": "eni", "version": NEWEST, "cluster_name": "demo", "release_name": "cilium"},
+                        helm=FakeHelmWithRelease(release))
+    assert result["release"]["status"] == "pending-upgrade" and result["installed_mode"] is None
+    assert cv.compute({"mode": "eni", "cluster_name": "demo", "release_name": "cilium"},
+                      helm=FakeHelmWithRelease(None))["release"] is None

@@ -40,8 +40,8 @@ def recording(name):
     ("aws-iam-authenticator", "aws-iam-authenticator-0.5.0-version.json", "v0.5.0"),
     ("aws-iam-authenticator", "aws-iam-authenticator-0.5.3-version.json", None),  # "unversioned"
 ])
-def test_parse_version_on_recorded_outputs(tool, name, expected):
-    assert cli_tools.parse_version(tool, recording(name)) == expected
+def test_reported_version_on_recorded_outputs(tool, name, expected):
+    assert cli_tools.reported_version(tool, recording(name)) == expected
 
 
 def test_every_recording_is_covered_and_listed_in_sources():
@@ -63,13 +63,13 @@ def test_every_recording_is_covered_and_listed_in_sources():
     ("helm", "Error: unknown flag: --short\n", None),
     ("cilium", "cilium image (default): v1.19.1\n", None),  # the image line is not the CLI's version
 ])
-def test_parse_version_edge_cases(tool, output, expected):
-    assert cli_tools.parse_version(tool, output) == expected
+def test_reported_version_edge_cases(tool, output, expected):
+    assert cli_tools.reported_version(tool, output) == expected
 
 
-def test_parse_version_rejects_unknown_tool():
+def test_reported_version_rejects_unknown_tool():
     with pytest.raises(ValueError, match="kubeadm"):
-        cli_tools.parse_version("kubeadm", "v1.34.4")
+        cli_tools.reported_version("kubeadm", "v1.34.4")
 
 
 @pytest.mark.parametrize("installed, wanted, match", [

@@ -71,3 +71,14 @@ def test_helpers():
     assert tail("\n".join(str(i) for i in range(30)) + "\n", 3) == "27\n28\n29"
     assert tail("") == ""
     assert format_argv(["a", "b c", "$X"]) == "a 'b c' '$X'"
+
+
+def test_a_validation_error_can_be_renamed_after_the_caller_s_variables():
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
+
+    err = ValidationError("nodegroups[ng-1].instance_type", "not an EC2 instance type", accepted=["t3.medium"],
+                          value="huge")
+    renamed = err.renamed({"nodegroups": "eks_cluster_nodegroups"})
+    assert renamed.msg == ("Invalid `eks_cluster_nodegroups[ng-1].instance_type` 'huge': not an EC2 instance type. "
+                           "Accepted values: t3.medium")
+    assert err.renamed({"region": "eks_cluster_region"}) is err

@@ -1,0 +1,130 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the cloudnet.cilium_eks project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""module_utils/eksctl_config.py: ClusterConfig rendering and the validation of every option."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import eksctl_config as eksctl
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# files/eks-cilium.yaml of the blog post (part 1), comments left out.
+BLOG_CONFIG = """
+apiVersion: eksctl.io/v1alpha5
+kind: ClusterConfig
+
+metadata:
+  name: basic-cilium
+  region: us-east-1
+  version: "1.27"
+
+managedNodeGroups:
+- name: ng-1
+  instanceType: t3.medium
+  taints:
+   - key: "node.cilium.io/agent-not-ready"
+     value: "true"
+     effect: "NoExecute"
+"""
+
+BLOG_PARAMS = {"name": "basic-cilium", "region": "us-east-1", "version": "1.27",
+               "nodegroups": [{"name": "ng-1", "instance_type": "t3.medium", "taints": [dict(eksctl.CILIUM_TAINT)]}]}
+
+
+def _keys_in_order(node):
+    if isinstance(node, dict):
+        return [(k, _keys_in_order(v)) for k, v in node.items()]
+    if isinstance(node, list):
+        return [_keys_in_order(v) for v in node]
+    return None
+
+
+# ------------------------------------------------------------------------------------------ rendering
+
+def test_the_blogs_config_is_reproduced_exactly():
+    rendered = eksctl.render_config(BLOG_PARAMS, ownership_tag=False)
+    blog = yaml.safe_load(BLOG_CONFIG)
+    assert rendered == blog
+    assert _keys_in_order(yaml.safe_load(eksctl.to_yaml(rendered))) == _keys_in_order(blog)
+
+
+def test_the_ownership_tag_is_the_only_addition_and_is_the_sandboxs():
+    from eks_sandbox import aws
+
+    assert eksctl.OWNERSHIP_TAG == aws.OWNERSHIP_TAG
+    rendered = eksctl.render_config(BLOG_PARAMS)
+    assert rendered["metadata"].pop("tags") == {"cloudnet.cilium_eks/managed": "true"}
+    assert rendered == yaml.safe_load(BLOG_CONFIG)
+
+
+def test_structured_options_render_in_eksctl_spelling():
+    params = dict(BLOG_PARAMS, version="1.33", iam_oidc=True, disable_default_addons=True,
+                  addons=[{"name": "eks-pod-identity-agent"}], tags={"team": "net"},
+                  vpc={"id": "vpc-1", "subnets": {"private": {"us-east-1a": {"id": "subnet-1"}}}},
+                  nodegroups=[{"name": "ng-1", "instance_type": "m6i.large", "desired_size": 3, "min_size": 1,
+                               "max_size": 5, "volume_size": 50, "labels": {"role": "worker"},
+                               "ami_family": "Bottlerocket", "tags": {"cost": "a"}}])
+    config = eksctl.render_config(params)
+    assert config["metadata"] == {"name": "basic-cilium", "region": "us-east-1", "version": "1.33",
+                                  "tags": {"team": "net", "cloudnet.cilium_eks/managed": "true"}}
+    assert config["iam"] == {"withOIDC": True}
+    assert config["addonsConfig"] == {"disableDefaultAddons": True}
+    assert config["addons"] == [{"name": "eks-pod-identity-agent"}]
+    assert config["vpc"]["id"] == "vpc-1"
+    assert config["managedNodeGroups"] == [{"name": "ng-1", "amiFamily": "Bottlerocket", "instanceType": "m6i.large",
+                                            "desiredCapacity": 3, "minSize": 1, "maxSize": 5, "volumeSize": 50,
+                                            "labels": {"role": "worker"}, "tags": {"cost": "a"}}]
+
+
+def test_a_complete_config_is_taken_as_is_with_name_and_region_filled_in():
+    config = yaml.safe_load(BLOG_CONFIG)
+    del config["metadata"]["region"]
+    rendered = eksctl.render_config({"config": config, "region": "eu-west-3"})
+    assert rendered["metadata"]["region"] == "eu-west-3"
+    assert rendered["managedNodeGroups"] == yaml.safe_load(BLOG_CONFIG)["managedNodeGroups"]
+    assert "region" not in config["metadata"]  # the caller's dict is not modified
+
+
+def test_extra_taints_are_not_duplicated():
+    ng = {"name": "ng-1", "taints": [dict(eksctl.CILIUM_TAINT)]}
+    assert eksctl.nodegroup_to_eksctl(ng, extra_taints=[eksctl.CILIUM_TAINT])["taints"] == [eksctl.CILIUM_TAINT]
+    assert eksctl.nodegroup_to_eksctl({"name": "a"}, extra_taints=[eksctl.CILIUM_TAINT])["taints"] == \
+        [eksctl.CILIUM_TAINT]
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+with open(os.path.join(HERE, "eksctl_validation_cases.yml"), encoding="utf-8") as _stream:
+    VALIDATION_CASES = yaml.safe_load(_stream)
+
+
+@pytest.mark.parametrize("case", VALIDATION_CASES, ids=[c["id"] for c in VALIDATION_CASES])
+def test_validation_names_the_option_and_what_is_accepted(case):
+    params = dict(BLOG_PARAMS, version="1.33")
+    params.update(case["params"])
+    with pytest.raises(ValidationError) as caught:
+        eksctl.render_config(params)
+    assert caught.value.name == case["option"]
+    assert case["message"] in caught.value.msg
+
+
+@pytest.mark.parametrize("instance_type", ["t3.medium", "m6i.large", "c7gn.16xlarge", "m5.metal", "u-6tb1.metal",
+                                           "inf2.xlarge", "t4g.nano"])
+def test_real_instance_types_are_accepted(instance_type):
+    assert eksctl.validate_nodegroup({"name": "a", "instance_type": instance_type}, 0)["instance_type"] == instance_type
+
+
+def test_supported_versions_are_enforced_when_given():
+    assert eksctl.validate_version("1.33", supported=["1.33"]) == "1.33"
+    with pytest.raises(ValidationError) as caught:
+        eksctl.validate_version("1.27", "eks_cluster_version", supported=["1.32", "1.33"])
+    assert caught.value.accepted == ["1.32", "1.33"]
+    assert "Invalid `eks_cluster_version` '1.27'" in caught.value.msg
