@@ -104,14 +104,15 @@ def run_measured(argv, env=None, check=True, quiet=True, timeout=None):
 
 
 @contextlib.contextmanager
-def sandbox(name, nodes=2, taint=True, aws=True, vpc_cni=True, datapath=False, seed=True):
+def sandbox(name, nodes=2, taint=True, aws=True, vpc_cni=True, datapath=False, seed=True, cilium="replay"):
     """A sandbox up for the block (one retry: kwokctl can race on ports with another starting cluster);
-    ``seed=False``: an empty one, for the real eksctl to create clusters in."""
+    ``seed=False``: an empty one, for the real eksctl to create clusters in; ``cilium="real"``: the chart's Cilium
+    pods run for real (docs/real-cilium.md)."""
     from eks_sandbox import cluster
     from eks_sandbox import sandbox as sandboxes
 
     spec = sandboxes.SandboxSpec(name=name, nodes=nodes, agent_not_ready_taint=taint, aws=aws, vpc_cni=vpc_cni,
-                                 seed=seed)
+                                 seed=seed, cilium=cilium)
     try:
         for attempt in range(1, START_ATTEMPTS + 1):
             try:

@@ -95,8 +95,11 @@ def launch_instance_nodes(ec2, *, cluster, nodegroup, count, subnets, security_g
 
 
 def terminate_instance_nodes(ec2, instance_ids) -> None:
-    """Terminate the instances behind deleted nodes (their ENIs created by Cilium stay, as on EC2, unless
-    the operator marked them delete-on-termination)."""
+    """Terminate the instances behind deleted nodes. On EC2 the ENIs attached with DeleteOnTermination go with
+    the instance (the primary one; Cilium's with ``eni.deleteOnTermination``, its default). moto 5.2.5 keeps
+    every ENI: it ignores ``ModifyNetworkInterfaceAttribute(Attachment.DeleteOnTermination)`` (Cilium's way of
+    setting it), and its DescribeInstances of a terminated instance needs the primary ENI (``Instance.private_ip``
+    reads ``nics[0]``), so neither can be deleted here."""
     if instance_ids:
         ec2.terminate_instances(InstanceIds=list(instance_ids))
 

@@ -88,6 +88,12 @@ class Recipe:
     # The version command prints the bare version and nothing else (eksctl): compare exactly,
     # so a pre-release stamp ("0.225.0-dev") fails the smoke check.
     exact_version_output: bool = False
+    # binary -> Go build tags (``go build -tags``), e.g. the AWS IPAM provider of cilium-operator-aws.
+    build_tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # (old, new@version) replace directives added to the upstream ones, each with its reason in the recipe.
+    extra_replaces: tuple[tuple[str, str], ...] = ()
+    # folder in the cache entry -> folder of the first module copied there (data a binary reads at run time).
+    module_dirs: Mapping[str, str] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """Hash of everything that decides the build output; a changed recipe rebuilds."""
@@ -98,6 +104,12 @@ class Recipe:
             "ldflags": dict(self.ldflags),
             "sibling_version": self.sibling_version,
         }
+        # Only when set, so that the recipes older than these fields keep their fingerprints (and caches).
+        for key, value in (("build_tags", {b: list(t) for b, t in self.build_tags.items()}),
+                           ("extra_replaces", [list(pair) for pair in self.extra_replaces]),
+                           ("module_dirs", dict(self.module_dirs))):
+            if value:
+                inputs[key] = value
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -231,6 +243,60 @@ def _aws_iam_authenticator_recipe() -> Recipe:
     )
 
 
+CILIUM_MODULE = "github.com/cilium/cilium"
+
+
+def cilium_tool(version: str) -> str:
+    """Name under which ``ensure()`` builds the real Cilium binaries of ``version`` ("1.20.2"):
+    ``cilium`` for the default (first of ``versions.CILIUM_AGENTS``), ``cilium@<version>`` for the others."""
+    return "cilium" if version == versions.CILIUM_AGENTS[0] else f"cilium@{version}"
+
+
+def cilium_recipe(version: str) -> Recipe:
+    """cilium-agent, cilium-dbg, the CNI plugin, the health responder and cilium-operator-aws of one release,
+    with the BPF sources the agent compiles at run time (its image keeps them in /var/lib/cilium/bpf).
+
+    Build tags and stamp as upstream's Makefiles: ``osusergo`` everywhere (Makefile.defs GO_TAGS_FLAGS),
+    ``ipam_provider_aws`` for the operator (operator/Makefile, target cilium-operator-aws), and
+    ``pkg/version.ciliumVersion = "<version> <revision> <date>"`` (three fields: ``cilium-dbg status`` shows
+    ``(v<version>-<revision>)`` and ``version.FromString`` needs them). The date is the proxy's release time.
+    """
+    module = CILIUM_MODULE
+    binaries = {
+        "cilium-agent": f"{module}/daemon",  # the agent's main package is daemon/; the image calls it cilium-agent
+        "cilium-dbg": f"{module}/cilium-dbg",
+        "cilium-cni": f"{module}/plugins/cilium-cni",
+        "cilium-health-responder": f"{module}/cilium-health/responder",
+        "cilium-operator-aws": f"{module}/operator",
+    }
+    tags = {binary: ("osusergo",) for binary in binaries}
+    tags["cilium-operator-aws"] = ("osusergo", "ipam_provider_aws")
+    replaces = ()
+    if tuple(int(p) for p in version.split(".")[:2]) >= (1, 20):
+        # v1.20.2's go.mod requires github.com/osrg/gobgp/v4 at the pseudo-version
+        # v4.6.1-0.20260630022313-d6dee8360046, which the Go module proxy refuses (403); v4.7.0 is the
+        # first release after that commit that the proxy serves, and the build needs no other change.
+        replaces = (("github.com/osrg/gobgp/v4", "github.com/osrg/gobgp/v4@v4.7.0"),
+                    # v1.20.2 requires sigs.k8s.io/mcs-api/controllers v0.5.2, which the proxy refuses (403; its
+                    # @v/list is empty). The operator (pkg/clustermesh/mcsapi, operator/pkg/gateway-api) uses only
+                    # its DerivedServiceAnnotation and ServiceImportReconciler; the pseudo-version v1.19.7 requires
+                    # has both and is served.
+                    ("sigs.k8s.io/mcs-api/controllers",
+                     "sigs.k8s.io/mcs-api/controllers@v0.0.0-20260403094305-4b9911b73f14"))
+    revision = versions.CILIUM_REVISIONS.get(version, "00000000")
+    return Recipe(
+        name="cilium",
+        version=f"v{version}",
+        modules=(module,),
+        binaries=binaries,
+        ldflags={f"{module}/pkg/version.ciliumVersion": f"{version} {revision} {{build_date}}"},
+        version_args={"cilium-agent": ("--version",)},
+        build_tags=tags,
+        extra_replaces=replaces,
+        module_dirs={"lib/bpf": "bpf"},
+    )
+
+
 def _recipes() -> dict[str, Recipe]:
     """The tools, in build order (kwok first: the rest of the platform waits on it)."""
     kube_version = versions.KUBERNETES
@@ -269,7 +335,10 @@ def _recipes() -> dict[str, Recipe]:
         _eksctl_recipe(),
         _aws_iam_authenticator_recipe(),
     ]
-    return {recipe.name: recipe for recipe in recipes}
+    recipes = {recipe.name: recipe for recipe in recipes}
+    for version in versions.CILIUM_AGENTS:
+        recipes[cilium_tool(version)] = cilium_recipe(version)
+    return recipes
 
 
 RECIPES: dict[str, Recipe] = _recipes()
@@ -334,6 +403,8 @@ def _cached(recipe: Recipe) -> dict[str, Path] | None:
     if record.get("fingerprint") != recipe.fingerprint():
         return None
     if not all(os.access(path, os.X_OK) for path in paths.values()):
+        return None
+    if not all((_install_dir(recipe) / folder).is_dir() for folder in recipe.module_dirs):
         return None
     return paths
 
@@ -411,6 +482,19 @@ def _smoke_check(recipe: Recipe, binary: str, path: Path) -> str:
     return output.splitlines()[0] if output else ""
 
 
+def _copy_writable(source: Path, destination: Path) -> None:
+    """Copy a folder out of Go's read-only module cache, writable by the owner (so it can be replaced)."""
+    shutil.copytree(source, destination, symlinks=True)
+    for path in [destination, *destination.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o200)
+
+
+def module_data_dir(name: str, folder: str) -> Path:
+    """A folder of a built tool's cache entry copied from its module (``Recipe.module_dirs``)."""
+    return _install_dir(get_recipe(name)) / folder
+
+
 def _build(recipe: Recipe) -> dict[str, Path]:
     tools_root = cache.cache_root() / "tools"
     tools_root.mkdir(parents=True, exist_ok=True)
@@ -426,9 +510,10 @@ def _build(recipe: Recipe) -> dict[str, Path]:
         (output_dir / "bin").mkdir(parents=True)
         module_dir.mkdir()
 
-        upstream, upstream_sums, release_times, commits = [], [], [], []
+        upstream, upstream_sums, release_times, commits, module_roots = [], [], [], [], []
         for module in recipe.modules:
             downloaded = _download(recipe.name, module, recipe.version, cwd=module_dir)
+            module_roots.append(Path(downloaded["Dir"]))
             edit_json = ["go", "mod", "edit", "-json", downloaded["GoMod"]]
             upstream.append(json.loads(_run(recipe.name, edit_json, cwd=module_dir)))
             info = json.loads(Path(downloaded["Info"]).read_text())
@@ -442,7 +527,7 @@ def _build(recipe: Recipe) -> dict[str, Path]:
             recipe.name,
             newest_go_version(upstream),
             {module: recipe.version for module in recipe.modules},
-            rewrite_replaces(upstream, recipe.version, recipe.sibling_version),
+            rewrite_replaces(upstream, recipe.version, recipe.sibling_version) + list(recipe.extra_replaces),
         ))
         # The upstream go.sum vouches for its dependencies: without it the go command asks
         # the checksum database, which here lacks some pseudo-versions (404).
@@ -454,10 +539,13 @@ def _build(recipe: Recipe) -> dict[str, Path]:
         versions_seen = {}
         for binary, package in recipe.binaries.items():
             target = output_dir / "bin" / binary
-            _run(recipe.name, ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(target), package],
-                 cwd=module_dir)
+            tags = recipe.build_tags.get(binary, ())
+            _run(recipe.name, ["go", "build", "-trimpath", *(["-tags", ",".join(tags)] if tags else []),
+                               "-ldflags", ldflags, "-o", str(target), package], cwd=module_dir)
             versions_seen[binary] = _smoke_check(recipe, binary, target)
 
+        for destination, source in recipe.module_dirs.items():
+            _copy_writable(module_roots[0] / source, output_dir / destination)
         for record in ("go.mod", "go.sum"):  # the exact dependency set, for the curious
             if (module_dir / record).exists():
                 shutil.copy2(module_dir / record, output_dir / record)

@@ -35,3 +35,18 @@ CILIUM_CHARTS = {
     "1.19": "1.19.7",  # 1.19.8 has .info but its .mod/.zip are not served
     "1.20": "1.20.2",  # 1.20.3+ not served
 }
+
+# Cilium releases whose agent, cilium-dbg, CNI plugin and AWS operator the platform builds and runs
+# for real (gobuild.py recipe "cilium", one cache folder per version). The first is the default: the
+# collection's default Cilium. 1.19.7 is there for 1.19 -> 1.20 upgrades on real agents.
+# 1.13 - 1.18 cannot be built here: their go.mod replaces k8s.io/apimachinery with a
+# github.com/cilium/apimachinery fork whose module zip the proxy refuses (403), e.g.
+# v1.18.11 `replace k8s.io/apimachinery => github.com/cilium/apimachinery v0.33.3-1`. Those
+# versions run on the recorded-output replay (agent_replay.py).
+CILIUM_AGENTS = ("1.20.2", "1.19.7")
+# First 8 hex digits of each release commit, stamped into the binaries as Cilium's Makefile.defs does
+# (`ciliumVersion=$(VERSION) $(GIT_VERSION)`, GIT_VERSION = `git show -s --format='format:%h %aI'`).
+# The proxy's .info of these versions carries no Origin, so the commit comes from elsewhere:
+# 1.20.2 from a published `cilium status` line (tests/recordings/cilium/SOURCES.md); 1.19.7's was not
+# found, and 00000000 says so.
+CILIUM_REVISIONS = {"1.20.2": "e0dc92bd", "1.19.7": "00000000"}
