@@ -114,6 +114,31 @@ def test_site_second_run_changes_nothing(platform, converged, run_playbook):
     assert measured["passed"] is True and 0.5 <= measured["ratio"] <= 1.05
 
 
+HELM_TASK = "Helm install or upgrade of the Cilium release"
+REPORT_TASK = "Write the verification report"
+
+
+def ran(result, fragment):
+    return any(fragment in name for name in result.task_names())
+
+
+@pytest.mark.parametrize("tag, runs, skips", [
+    ("cilium", [HELM_TASK], [PLAN_TASK, MEASURE_TASK, REPORT_TASK]),
+    ("bandwidth", [MEASURE_TASK], [PLAN_TASK, HELM_TASK, REPORT_TASK]),
+    ("verify", [REPORT_TASK], [PLAN_TASK, HELM_TASK, MEASURE_TASK]),
+    ("cluster", [PLAN_TASK], [HELM_TASK, MEASURE_TASK, REPORT_TASK]),
+])
+def test_site_tags_run_one_stage(platform, converged, run_playbook, tag, runs, skips):
+    """site.yml's stages are tagged (cluster, cilium, bandwidth, verify); the run's checks run whatever the tags."""
+    result = run_playbook(PLAYBOOKS / "site.yml", platform["inventory"], platform["env"],
+                          extra_vars=platform["vars"], args=["--tags", tag])
+    assert result.rc == 0, result
+    assert result.changed(CLUSTER) == 0, result.stats
+    assert ran(result, "Check the run's choices before touching anything")
+    assert [r for r in runs if not ran(result, r)] == [], result.task_names()
+    assert [s for s in skips if ran(result, s)] == [], result.task_names()
+
+
 def test_verify_changes_nothing_and_reports(platform, converged, run_playbook):
     before = {"release": release(platform), "cluster": cluster_state(platform)}
     result = play(run_playbook, platform, "verify.yml")
@@ -151,7 +176,7 @@ def test_render_matches_what_site_applied_without_aws_or_kubernetes(platform, co
     env.pop("EKSCTL_DOUBLE_SANDBOX")
     out = platform["work"] / "rendered"
     result = play(run_playbook, platform, "render.yml", env=env,
-                  extra_vars={"render_dir": str(out), "cilium_eks_kubeconfig": str(kubeconfig)})
+                  extra_vars={"cilium_eks_render_dir": str(out), "cilium_eks_kubeconfig": str(kubeconfig)})
     assert result.rc == 0, result
     assert sorted(p.name for p in out.iterdir()) == ["bandwidth-test.yaml", "cilium-values.yaml",
                                                      "eksctl-cluster.yaml"]
@@ -189,7 +214,7 @@ def test_render_matches_what_site_applied_without_aws_or_kubernetes(platform, co
 
     # A second render rewrites nothing.
     again = play(run_playbook, platform, "render.yml", env=env,
-                 extra_vars={"render_dir": str(out), "cilium_eks_kubeconfig": str(kubeconfig)})
+                 extra_vars={"cilium_eks_render_dir": str(out), "cilium_eks_kubeconfig": str(kubeconfig)})
     assert again.rc == 0 and again.changed(CLUSTER) == 0, again.stats
 
 
@@ -197,12 +222,12 @@ def test_render_matches_what_site_applied_without_aws_or_kubernetes(platform, co
 def test_teardown_refuses_without_the_cluster_name(platform, converged, run_playbook, confirm):
     before = {"release": release(platform), "cluster": cluster_state(platform)}
     result = play(run_playbook, platform, "teardown.yml",
-                  extra_vars={} if confirm is None else {"confirm_delete": confirm})
+                  extra_vars={} if confirm is None else {"cilium_eks_confirm_delete": confirm})
     assert result.rc != 0
-    refusal_task = "Require confirm_delete to name the cluster, before touching anything"
+    refusal_task = "Require cilium_eks_confirm_delete to name the cluster, before touching anything"
     refusal = result.task(refusal_task, CLUSTER)
     assert refusal["failed"] and "Nothing was deleted" in refusal["msg"]
-    assert f"-e confirm_delete={CLUSTER}" in refusal["msg"]
+    assert f"-e cilium_eks_confirm_delete={CLUSTER}" in refusal["msg"]
     assert result.report["plays"][-1]["tasks"][-1]["task"]["name"] == refusal_task  # nothing ran after it
     assert release(platform)["version"] == before["release"]["version"]
     assert cluster_state(platform) == before["cluster"]
@@ -210,7 +235,7 @@ def test_teardown_refuses_without_the_cluster_name(platform, converged, run_play
 
 def test_teardown_in_check_mode_deletes_nothing(platform, converged, run_playbook):
     before = {"release": release(platform), "cluster": cluster_state(platform)}
-    result = play(run_playbook, platform, "teardown.yml", extra_vars={"confirm_delete": CLUSTER}, check=True)
+    result = play(run_playbook, platform, "teardown.yml", extra_vars={"cilium_eks_confirm_delete": CLUSTER}, check=True)
     assert result.rc == 0, result
     assert result.task("Uninstall the Cilium Helm release", CLUSTER)["changed"] is True
     assert result.task("Delete the EKS cluster (eksctl delete cluster --wait)", CLUSTER)["changed"] is True
@@ -227,7 +252,7 @@ def test_teardown_of_cilium_only_gives_the_nodes_back_to_aws_node(platform, conv
     assert aws_node_selector(platform).get("io.cilium/aws-node-enabled") == "true"  # cilium_eni evicted it
     before = cluster_state(platform)
     result = play(run_playbook, platform, "teardown.yml",
-                  extra_vars={"confirm_delete": CLUSTER, "teardown_cluster": False})
+                  extra_vars={"cilium_eks_confirm_delete": CLUSTER, "cilium_eks_teardown_cluster": False})
     assert result.rc == 0, result
     assert result.changed(CLUSTER) == 2, result.stats  # the release, then aws-node's nodeSelector
     assert release(platform) is None
@@ -236,7 +261,7 @@ def test_teardown_of_cilium_only_gives_the_nodes_back_to_aws_node(platform, conv
 
 
 def test_teardown_with_the_cluster_name_deletes_then_changes_nothing(platform, converged, run_playbook):
-    result = play(run_playbook, platform, "teardown.yml", extra_vars={"confirm_delete": CLUSTER})
+    result = play(run_playbook, platform, "teardown.yml", extra_vars={"cilium_eks_confirm_delete": CLUSTER})
     assert result.rc == 0, result
     assert result.changed(CLUSTER) == 1, result.stats  # the cluster (the release went in the test above)
     assert result.task("Uninstall the Cilium Helm release", CLUSTER)["changed"] is False
@@ -246,6 +271,6 @@ def test_teardown_with_the_cluster_name_deletes_then_changes_nothing(platform, c
         label_selector=f"alpha.eksctl.io/cluster-name={CLUSTER}").items
     assert nodes == []  # the eksctl double deleted the node group's nodes with the cluster
 
-    again = play(run_playbook, platform, "teardown.yml", extra_vars={"confirm_delete": CLUSTER})
+    again = play(run_playbook, platform, "teardown.yml", extra_vars={"cilium_eks_confirm_delete": CLUSTER})
     assert again.rc == 0, again
     assert again.changed(CLUSTER) == 0, again.stats
