@@ -218,6 +218,42 @@ def test_render_matches_what_site_applied_without_aws_or_kubernetes(platform, co
     assert again.rc == 0 and again.changed(CLUSTER) == 0, again.stats
 
 
+def test_collection_playbook_writes_under_the_current_directory_for_the_users_group(platform, run_playbook,
+                                                                                     tmp_path):
+    """`ansible-playbook cloudnet.cilium_eks.render` from a folder of the user's, with an inventory group of their
+    own (cilium_eks_hosts) and an old variable name: the files land under that folder, not in the collection, and
+    the old name still works with a deprecation warning."""
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "group_vars" / "platform_clusters.yml").symlink_to(
+        REPO / "inventories" / "sandbox" / "group_vars" / "eks_clusters.yml")
+    (inventory / "hosts.yml").write_text(yaml.safe_dump({"platform_clusters": {"hosts": {CLUSTER: {
+        "eks_cluster_name": CLUSTER, "eks_cluster_region": platform["box"].spec.region}}}}))
+    work = tmp_path / "work"
+    work.mkdir()
+    before = sorted(p.name for p in (REPO / "rendered").iterdir()) if (REPO / "rendered").exists() else []
+    result = run_playbook("cloudnet.cilium_eks.render", inventory, platform["env"], cwd=work,
+                          extra_vars={"cilium_eks_hosts": "platform_clusters", "cilium_mode": "chaining",
+                                      "cilium_eks_kubeconfig": str(tmp_path / "kubeconfig")})
+    assert result.rc == 0, result
+    rendered = work / "rendered" / CLUSTER
+    assert sorted(p.name for p in rendered.iterdir()) == ["bandwidth-test.yaml", "cilium-values.yaml",
+                                                          "eksctl-cluster.yaml"]
+    assert yaml.safe_load((rendered / "cilium-values.yaml").read_text())["cni"]["chainingMode"] == "aws-cni"
+    warning = result.task("Warn about playbook variables read under their old names (renamed with the cilium_eks_ "
+                          "prefix)", CLUSTER)["msg"]
+    assert "`cilium_mode` is now `cilium_eks_mode`" in warning
+    after = sorted(p.name for p in (REPO / "rendered").iterdir()) if (REPO / "rendered").exists() else []
+    assert after == before  # nothing written next to the playbooks
+
+
+def test_site_list_tags_from_the_repository_root():
+    listed = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "site.yml", "--list-tags",
+                             "-i", "localhost,"], cwd=REPO, capture_output=True, text=True, check=False)
+    assert listed.returncode == 0, listed.stderr
+    assert "TASK TAGS: [always, bandwidth, cilium, cluster, verify]" in listed.stdout
+
+
 @pytest.mark.parametrize("confirm", [None, "some-other-cluster"], ids=["no-confirmation", "wrong-name"])
 def test_teardown_refuses_without_the_cluster_name(platform, converged, run_playbook, confirm):
     before = {"release": release(platform), "cluster": cluster_state(platform)}
