@@ -8,10 +8,12 @@ eksctl is the contract double (tests/platform/eks_sandbox/eksctl_double.py): rea
 """
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import boto3
 import pytest
@@ -148,11 +150,38 @@ def test_verify_changes_nothing_and_reports(platform, converged, run_playbook):
     assert cluster_state(platform) == before["cluster"]
     measured = result.task(MEASURE_TASK, CLUSTER)
     assert measured["passed"] is True
-    report = (Path(platform["vars"]["cilium_eks_report_dir"]) / "verification.md").read_text()
-    assert "| Mode | eni |" in report and f"| {measured['limit_bps']} |" in report
+    report_dir = Path(platform["vars"]["cilium_eks_report_dir"])
+    report = (report_dir / "verification.md").read_text()
+    assert "**Verdict: PASS**" in report and "eni mode" in report
+    assert re.search(r"Written \d{4}-\d\d-\d\d \d\d:\d\d UTC by cloudnet.cilium_eks \d+\.\d+\.\d+", report)
+    assert "| Kubernetes | v1.34." in report and "| Node groups | ng-1: 2 x t3.medium |" in report
+    assert "for a limit of 10.0 Mbit/s" in report  # rounded, in words people use
+    assert "| cilium connectivity test | Not run | not run: cilium_eks_connectivity_test is false" in report
+    assert not re.search(r"\b(True|False)\b", report)  # Yes/No, not Python reprs
+    junit = ElementTree.parse(report_dir / "verification.junit.xml").getroot()
+    cases = {case.get("name"): case for case in junit.iter("testcase")}
+    assert sorted(cases) == ["bandwidth-manager", "bandwidth-test", "cilium-status", "connectivity-test"]
+    assert junit.get("failures") == "0" and junit.get("skipped") == "1"
+    assert cases["connectivity-test"].find("skipped") is not None
+    assert cases["bandwidth-test"].find("failure") is None and cases["bandwidth-test"].find("skipped") is None
     # The bandwidth test's namespace is gone again: verify leaves nothing behind.
     names = [ns.metadata.name for ns in kube.core_v1(platform["box"].kubeconfig).list_namespace().items]
     assert TEST_NAMESPACE not in names
+
+
+def test_verify_of_a_cluster_in_another_mode_reports_fail_then_fails(platform, converged, run_playbook, tmp_path):
+    """The report and the JUnit are written before the run fails, so the failure can be pasted and read by CI."""
+    result = play(run_playbook, platform, "verify.yml",
+                  extra_vars={"cilium_eks_mode": "chaining", "cilium_eks_verify_bandwidth": False,
+                              "cilium_eks_report_dir": str(tmp_path)})
+    assert result.rc != 0
+    assert "Cilium healthy in chaining mode: " in str(result.failures())
+    report = (tmp_path / "verification.md").read_text()
+    assert "**Verdict: FAIL**" in report and "| Cilium healthy in chaining mode | FAILED |" in report
+    assert "| A limited pod's bandwidth measured | Not run | not run: cilium_eks_verify_bandwidth is false |" in report
+    junit = ElementTree.parse(tmp_path / "verification.junit.xml").getroot()
+    failed = [case.get("name") for case in junit.iter("testcase") if case.find("failure") is not None]
+    assert failed == ["cilium-status"] and junit.get("failures") == "1"
 
 
 def test_verify_in_check_mode_changes_nothing(platform, converged, run_playbook):
