@@ -91,8 +91,8 @@ def test_the_install_role_alone_keeps_the_bandwidth_manager(eni_converged, eni_b
     assert alone.changed(HOST) == 0, changed_tasks(alone)
     assert "Bandwidth Manager" not in " ".join(alone.task_names())  # the tag selected the install role only
     assert cilium_config(eni_box)["enable-bandwidth-manager"] == "true"
-    assert helm_json(helm, eni_box.env, "get", "values", "cilium")["bandwidthManager"] == {"enabled": True,
-                                                                                            "bbr": False}
+    installed = helm_json(helm, eni_box.env, "get", "values", "cilium")
+    assert installed["bandwidthManager"] == {"enabled": True, "bbr": False}
     assert revisions(helm, eni_box) == before["revisions"] and agents(eni_box) == before["agents"]
 
 
@@ -106,8 +106,7 @@ def test_the_other_order_changes_nothing(eni_converged, eni_box, helm, run_playb
     assert revisions(helm, eni_box) == before["revisions"] and agents(eni_box) == before["agents"]
 
 
-def test_a_value_change_of_the_install_role_keeps_the_bandwidth_manager(eni_converged, eni_box, helm,
-                                                                         run_playbook):
+def test_a_value_change_of_the_install_role_keeps_the_bandwidth_manager(eni_converged, eni_box, helm, run_playbook):
     tmp = eni_converged["tmp"]
     play = roles_play(tmp / "changed.yml", eni_box, helm, "cilium_eni")
     text = yaml.safe_load(play.read_text())
@@ -138,3 +137,47 @@ def test_chaining_then_bandwidth_manager_twice_changes_nothing(chaining_box, hel
     assert again.changed(HOST) == 0, changed_tasks(again)
     assert revisions(helm, chaining_box) == before["revisions"] and agents(chaining_box) == before["agents"]
     assert cilium_config(chaining_box)["enable-bandwidth-manager"] == "true"
+
+
+def connection_options(box):
+    """The sandbox kubeconfig's server, CA and client certificate as kubernetes.core's option names."""
+    config = yaml.safe_load(open(box.kubeconfig).read())
+    cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
+    return {"host": cluster["server"], "ca_cert": cluster["certificate-authority"],
+            "client_cert": user["client-certificate"], "client_key": user["client-key"]}
+
+
+def status_and_nodes_play(path, module_defaults=None):
+    """cilium_status and kubernetes.core.k8s_info without any connection option of their own."""
+    play = {"name": "Access given once", "hosts": "cluster", "gather_facts": False, "tasks": [
+        {"name": "Cilium status",
+         "cloudnet.cilium_eks.cilium_status": {"expect": {"ipam_mode": "eni"}, "timeout": 120}},
+        {"name": "Nodes", "kubernetes.core.k8s_info": {"kind": "Node"}}]}
+    if module_defaults:
+        play["module_defaults"] = module_defaults
+    path.write_text(yaml.safe_dump([play], sort_keys=False))
+    return path
+
+
+def test_module_defaults_of_the_k8s_group_reach_ours_and_kubernetes_cores(
+        eni_converged, eni_box, run_playbook, tmp_path):
+    """One module_defaults entry (group/cloudnet.cilium_eks.k8s, kubernetes.core's option names) gives the access
+    of this collection's modules and of kubernetes.core's k8s group; no kubeconfig anywhere."""
+    env = dict(eni_box.env, KUBECONFIG=str(tmp_path / "absent"))
+    play = status_and_nodes_play(tmp_path / "play.yml",
+                                 {"group/cloudnet.cilium_eks.k8s": connection_options(eni_box)})
+    result = run_playbook(play, eni_converged["inventory"], env)
+    assert result.rc == 0, result.failures()
+    assert result.task("Cilium status", HOST)["status"]["healthy"] is True
+    assert len(result.task("Nodes", HOST)["resources"]) == 2
+
+
+def test_k8s_auth_environment_reaches_the_modules(eni_converged, eni_box, run_playbook, tmp_path):
+    """AWX's Kubernetes credential sets K8S_AUTH_* variables: they reach this collection's modules too."""
+    options = connection_options(eni_box)
+    env = dict(eni_box.env, KUBECONFIG=str(tmp_path / "absent"), K8S_AUTH_HOST=options["host"],
+               K8S_AUTH_SSL_CA_CERT=options["ca_cert"], K8S_AUTH_CERT_FILE=options["client_cert"],
+               K8S_AUTH_KEY_FILE=options["client_key"])
+    result = run_playbook(status_and_nodes_play(tmp_path / "play.yml"), eni_converged["inventory"], env)
+    assert result.rc == 0, result.failures()
+    assert result.task("Cilium status", HOST)["status"]["healthy"] is True

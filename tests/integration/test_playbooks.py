@@ -247,8 +247,8 @@ def test_render_matches_what_site_applied_without_aws_or_kubernetes(platform, co
     assert again.rc == 0 and again.changed(CLUSTER) == 0, again.stats
 
 
-def test_collection_playbook_writes_under_the_current_directory_for_the_users_group(platform, run_playbook,
-                                                                                     tmp_path):
+def test_collection_playbook_writes_under_the_current_directory_for_the_users_group(
+        platform, run_playbook, tmp_path):
     """`ansible-playbook cloudnet.cilium_eks.render` from a folder of the user's, with an inventory group of their
     own (cilium_eks_hosts) and an old variable name: the files land under that folder, not in the collection, and
     the old name still works with a deprecation warning."""
