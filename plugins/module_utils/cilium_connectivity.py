@@ -21,6 +21,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import 
     format_argv,
     tail,
 )
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import cli_kubeconfig
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sService
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.waiter import Waiter
 
@@ -150,7 +151,8 @@ class NamespaceJanitor:
 def run_cli(module, cli, args, janitor, before):
     """``(result, error, deleted, kept)`` of the CLI run; the test namespaces are cleaned up whatever happens."""
     params = module.params
-    env = {"KUBECONFIG": params["kubeconfig"]} if params.get("kubeconfig") else None
+    kubeconfig = cli_kubeconfig(params, module.tmpdir)
+    env = {"KUBECONFIG": kubeconfig} if kubeconfig else None
     result = error = None
     deleted, kept = [], []
     try:
