@@ -189,6 +189,37 @@ def test_recipes_start_with_kwok_and_are_complete():
             assert any(package == m or package.startswith(m + "/") for m in recipe.modules)
 
 
+def test_eksctl_recipe_builds_the_weaveworks_module_as_a_release():
+    recipe = gobuild.RECIPES["eksctl"]
+    assert recipe.modules == ("github.com/weaveworks/eksctl",)
+    assert recipe.binaries == {"eksctl": "github.com/weaveworks/eksctl/cmd/eksctl"}
+    stamps = gobuild.resolve_ldflags(recipe.ldflags, build_date="2026-03-30T07:52:23Z", git_commit="02674beb75c9")
+    assert stamps == {"github.com/weaveworks/eksctl/pkg/version.PreReleaseID": "",
+                      "github.com/weaveworks/eksctl/pkg/version.gitCommit": "02674beb75c9",
+                      "github.com/weaveworks/eksctl/pkg/version.buildDate": "2026-03-30T07:52:23Z"}
+    assert recipe.exact_version_output and recipe.version_args == {"eksctl": ("version",)}
+
+
+def test_short_commit_from_the_proxy_info():
+    info = {"Version": "v0.225.0", "Origin": {"VCS": "git", "Hash": "02674beb75c9346abcef72f9c1e755115f85db29"}}
+    assert gobuild.short_commit(info) == "02674beb75c9"
+    assert gobuild.short_commit({"Version": "v1.0.0"}) == ""
+
+
+@pytest.mark.parametrize("suffix, passes", [("", True), ("-dev", False),
+                                            ("-dev+02674beb75c9.2026-03-30T07:52:23Z", False)])
+def test_eksctl_smoke_check_wants_the_exact_release(monkeypatch, tmp_path, suffix, passes):
+    """What `eksctl version` prints with the release stamps (0.225.0) and without (0.225.0-dev...)."""
+    recipe = gobuild.RECIPES["eksctl"]
+    bare = recipe.version.lstrip("v")
+    monkeypatch.setattr(gobuild, "_run", lambda tool, argv, **kwargs: f"{bare}{suffix}\n")
+    if passes:
+        assert gobuild._smoke_check(recipe, "eksctl", tmp_path / "eksctl") == bare
+    else:
+        with pytest.raises(gobuild.GoBuildError, match=f"not exactly {recipe.version}"):
+            gobuild._smoke_check(recipe, "eksctl", tmp_path / "eksctl")
+
+
 def test_fingerprint_follows_the_ldflags():
     recipe = gobuild.RECIPES["kwok"]
     changed = gobuild.Recipe(**{**recipe.__dict__, "ldflags": {"x.y": "z"}})
