@@ -106,6 +106,8 @@ def test_check_mode_creates_nothing(platform, run_playbook, inventory, tmp_path)
     assert result.changed(HOST) == 1  # the plan: a cluster to create
     plan = result.task("Plan the changes (read-only; the whole run in check mode)", HOST)
     assert [a["action"] for a in plan["actions"]] == ["create_cluster"]
+    cost = result.task("Say what the new cluster costs before creating it", HOST)["msg"]
+    assert "0.10 $/h for the EKS control plane" in cost and "t3.medium (ng-1)" in cost and "teardown" in cost
     assert plan["config"]["managedNodeGroups"][0]["taints"] == [
         {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NoExecute"}]
     assert "dry-run" not in clusters(platform)

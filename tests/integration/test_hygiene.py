@@ -3,8 +3,16 @@
 * eks_cluster without eks_cluster_name fails in its argument validation, before any AWS call, naming the variable
   (it used to default to the blog's `basic-cilium`, so a forgotten variable created or converged a real, billed
   cluster of that name: ux-review #10).
+* The built tarball holds no development-only file.
 """
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
 from helpers import local_inventory, write_play
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_eks_cluster_without_a_name_creates_nothing(run_playbook, tmp_path):
@@ -19,3 +27,23 @@ def test_eks_cluster_without_a_name_creates_nothing(run_playbook, tmp_path):
     assert "eks_cluster_name" in failures and "required" in failures, failures
     assert "basic-cilium" not in result.stdout
     assert not (tmp_path / "kubeconfig").exists()
+
+
+DEV_ONLY = ("tests/", "extensions/", "docs/site/", "changelogs/fragments/", "requirements-dev.in",
+            "requirements-dev.lock", ".ansible-lint", "ansible.cfg", "inventories/sandbox/", "site.yml", "bench/",
+            "scripts/", "Makefile")
+
+
+def test_the_tarball_ships_no_dev_only_files(tmp_path):
+    """ux-review #11: the built collection held tests, molecule scenarios, the Sphinx config, fragments, the dev
+    requirements and configuration that cannot run from an installed collection."""
+    built = subprocess.run([str(Path(sys.executable).parent / "ansible-galaxy"), "collection", "build", str(REPO),
+                            "--output-path", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stderr
+    with tarfile.open(next(tmp_path.glob("cloudnet-cilium_eks-*.tar.gz"))) as archive:
+        names = archive.getnames()
+    assert [n for n in names if n.startswith(DEV_ONLY) or n in DEV_ONLY] == []
+    for shipped in ("playbooks/site.yml", "meta/runtime.yml", "roles/cilium_eni/tasks/main.yml",
+                    "plugins/modules/cilium_status.py", "docs/embedding.md", "inventories/aws.example/hosts.yml",
+                    "requirements.txt", "bindep.txt"):
+        assert shipped in names
