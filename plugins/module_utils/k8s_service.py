@@ -100,6 +100,15 @@ def resource_path(kind, namespace=None, name=None):
     return path + ("/" + quote(name, safe="") if name is not None else "")
 
 
+def bearer_token(configuration):
+    """The ``Authorization`` value the client sends on ordinary requests, for the exec websocket, which builds its
+    own headers. The kubeconfig loader of kubernetes >= 32 keeps a token (static, or from an exec plugin such as
+    the ``aws eks get-token``/aws-iam-authenticator command eksctl writes) under ``api_key['BearerToken']``;
+    explicit ``api_key`` options and older clients under ``'authorization'``: read both, as the client's own
+    ``auth_settings`` does. Without this the exec reaches the API server as ``system:anonymous`` (403)."""
+    return configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+
+
 class K8sService:
     """Plain-dict access to one cluster through one ``ApiClient`` (see the module docstring for the rules).
 
@@ -222,7 +231,7 @@ class K8sService:
         from kubernetes.stream.ws_client import ERROR_CHANNEL, websocket_call
 
         configuration = self.api_client.configuration
-        token = configuration.get_api_key_with_prefix("authorization")
+        token = bearer_token(configuration)
         query = [("command", list(argv)), ("container", container), ("stdin", "false"), ("stdout", "true"),
                  ("stderr", "true"), ("tty", "false")]
         resp = websocket_call(configuration, "GET", self.host + resource_path("Pod", namespace, pod) + "/exec",

@@ -154,3 +154,29 @@ def test_one_rule_for_exit_codes(channel, rc):
 
 def test_the_message_of_a_failure_is_kept():
     assert k8s_service.exit_code(json.dumps({"status": "Failure", "message": "boom"})) == (None, "boom")
+
+
+@pytest.mark.parametrize("user, expected", [
+    ({"token": "t"}, "Bearer t"),
+    # What eksctl writes: a login command whose ExecCredential carries the token (the sandbox's exec plugin here).
+    ({"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": sys.executable,
+               "args": ["-c", 'import json; print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1beta1",'
+                              ' "kind": "ExecCredential", "status": {"token": "from-exec"}}))']}}, "Bearer from-exec"),
+])
+def test_exec_sends_the_token_ordinary_requests_send(monkeypatch, user, expected):
+    """An exec into a pod authenticates like any other request (a 403 as system:anonymous on real EKS otherwise)."""
+    from kubernetes.stream import ws_client
+
+    kubeconfig = dict(KUBECONFIG, users=[{"name": "u", "user": user}])
+    service = k8s_service.K8sService(get_api_client(kubeconfig))
+    sent = {}
+
+    def refuse(configuration, method, url, **kwargs):
+        sent.update(kwargs.get("headers") or {})
+        raise ApiException(status=0, reason="stopped by the test")
+
+    monkeypatch.setattr(ws_client, "websocket_call", refuse)
+    with pytest.raises(Exception):
+        service.exec("kube-system", "cilium-x", "cilium-agent", ["cilium-dbg", "status"], timeout=5)
+    assert sent.get("authorization") == expected
+    assert service.api_client.configuration.auth_settings()["BearerToken"]["value"] == expected
