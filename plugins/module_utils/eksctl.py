@@ -26,7 +26,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_config 
     validate_cluster_name,
     validate_region,
 )
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_output import parse_failures
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_output import describe_failure, parse_failures
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_plan import (
     desired_from_config,
     nodegroups_summary,
@@ -200,18 +200,14 @@ def _create_failure(manager, name, region, action, err):
     cluster, nodegroups = manager.describe(name)
     observed = observed_from_aws(cluster, nodegroups)
     blocking = _leftover_stacks(stacks, observed)
-    reasons = ["%s/%s: %s %s" % (f["resource_type"], f["logical_id"], f["status"],
-                                 ("- %s" % f["reason"]) if f["reason"] else "")
-               for f in parsed["failed_resources"]]
-    reasons += ["%s %s/%s: %s %s" % (f["stack"], f["resource_type"], f["logical_id"], f["status"],
-                                     ("- %s" % f["reason"]) if f["reason"] else "") for f in failures]
+    reasons = [describe_failure(f) for f in parsed["failed_resources"] + failures]
     msg = "eksctl failed to %s for EKS cluster %s in %s (exit code %s)" % (
         action["action"].replace("_", " ") + (" %s" % action["nodegroup"] if action.get("nodegroup") else ""),
         name, region, err.rc)
     if reasons:
-        msg += ". Failures: %s" % "; ".join(r.strip() for r in reasons)
-    elif parsed["errors"]:
-        msg += ": %s" % parsed["errors"][-1]
+        msg += ". Failures: %s" % "; ".join(reasons)
+    elif parsed["cause"]:
+        msg += ": %s" % parsed["cause"]
     if observed:
         msg += ". The control plane exists (status %s)" % observed["status"]
     if blocking:
@@ -223,7 +219,7 @@ def _create_failure(manager, name, region, action, err):
     return CreateFailedError(msg, cluster=name, region=region, failed_action=action,
                              failed_resources=parsed["failed_resources"], stack_failures=failures,
                              stacks=stacks, delete_commands=_delete_advice(blocking, name, region) if blocking else [],
-                             eksctl_errors=parsed["errors"], commands=manager.commands)
+                             eksctl_errors=parsed["errors"], eksctl_cause=parsed["cause"], commands=manager.commands)
 
 
 def _absent(module, manager, name):
