@@ -17,6 +17,10 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.aws_client imp
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_output import failed_stack_events
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CommandError, tail
 
+# Seconds the runner gives eksctl past its own ``--timeout`` before killing it, so that eksctl gives up first and says
+# which wait ran out.
+KILL_GRACE = 60
+
 # CloudFormation stack statuses after which a stack must be deleted before eksctl can retry.
 FAILED_STACK_STATUSES = frozenset(("CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "ROLLBACK_IN_PROGRESS",
                                    "DELETE_FAILED"))
@@ -78,8 +82,21 @@ class ClusterManager:
     @property
     def eksctl(self):
         if self._eksctl is None:
-            self._eksctl = self.module.runner("eksctl")
+            timeout = self.wait_timeout
+            self._eksctl = self.module.runner("eksctl", timeout=timeout + KILL_GRACE if timeout else None)
         return self._eksctl
+
+    @property
+    def wait_timeout(self):
+        """The module's ``timeout`` (seconds), or None."""
+        return self.module.params.get("timeout")
+
+    def timeout_flag(self):
+        """``["--timeout", "<n>s"]``: eksctl's own waits (CloudFormation stacks, nodes) end with the module's timeout,
+        not at eksctl's default 25 min (``DefaultWaitTimeout``, pkg/apis/eksctl.io/v1alpha5/types.go at v0.225.0) or
+        65 min for ``upgrade cluster`` (pkg/ctl/upgrade/cluster.go). Not for ``delete cluster``: eksctl ignores it there
+        (pkg/ctl/delete/cluster.go, "WaitTimeout is not respected by cluster.Delete")."""
+        return ["--timeout", "%ds" % self.wait_timeout] if self.wait_timeout else []
 
     def run_eksctl(self, args, config_yaml=None, check=True):
         """Run eksctl (with ``-f <tmpfile>`` holding ``config_yaml`` when given); record it in ``commands``."""

@@ -173,14 +173,14 @@ def _present(module, manager, config):
 
 def _apply(manager, config, config_yaml, action):
     name, region = config["metadata"]["name"], manager.region
-    kind = action["action"]
+    kind, wait = action["action"], manager.timeout_flag()
     if kind == "create_cluster":
-        manager.run_eksctl(["create", "cluster", "--write-kubeconfig=false"], config_yaml=config_yaml)
+        manager.run_eksctl(["create", "cluster", "--write-kubeconfig=false"] + wait, config_yaml=config_yaml)
     elif kind == "upgrade_cluster":
         manager.run_eksctl(["upgrade", "cluster", "--name", name, "--region", region, "--version", action["to"],
-                            "--approve"])
+                            "--approve"] + wait)
     elif kind == "create_nodegroup":
-        manager.run_eksctl(["create", "nodegroup", "--include", action["nodegroup"]], config_yaml=config_yaml)
+        manager.run_eksctl(["create", "nodegroup", "--include", action["nodegroup"]] + wait, config_yaml=config_yaml)
     elif kind == "scale_nodegroup":
         manager.run_eksctl(["scale", "nodegroup", "--cluster", name, "--region", region, "--name",
                             action["nodegroup"], "--nodes", str(action["desired_size"]),

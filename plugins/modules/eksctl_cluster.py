@@ -138,7 +138,11 @@ options:
     description: Path of the eksctl binary. Looked up on C(PATH) when omitted.
     type: path
   timeout:
-    description: Seconds each eksctl command may run before it is killed.
+    description:
+      - Seconds eksctl may wait for CloudFormation and nodes in each command, passed as its own C(--timeout) to
+        C(create cluster), C(create nodegroup) and C(upgrade cluster) (eksctl's defaults are 25 and 65 minutes).
+      - An eksctl command still running 60 seconds after that is killed. C(delete cluster) ignores C(--timeout)
+        (eksctl waits for its stacks without a limit), so it is only killed.
     type: int
     default: 3600
 notes:

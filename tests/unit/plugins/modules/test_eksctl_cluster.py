@@ -19,7 +19,7 @@ pytest.importorskip("ansible.module_utils.testing")
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import eksctl  # noqa: E402
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import eks_service, eksctl  # noqa: E402
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.aws_client import AwsError  # noqa: E402
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eks_service import ClusterManager  # noqa: E402
 from ansible_collections.cloudnet.cilium_eks.plugins.modules import eksctl_cluster, eksctl_cluster_info  # noqa: E402
@@ -202,8 +202,8 @@ def test_eksctl_cluster_case(case, tmp_path, capsys, monkeypatch):
 
 def test_the_case_table_covers_every_eksctl_command_the_module_runs():
     commands = {tuple(call["argv"][:2]) for case in CASES for call in case["eksctl"]}
-    assert commands == {("create", "cluster"), ("utils", "write-kubeconfig"), ("scale", "nodegroup"),
-                        ("delete", "cluster")}
+    assert commands == {("create", "cluster"), ("create", "nodegroup"), ("utils", "write-kubeconfig"),
+                        ("scale", "nodegroup"), ("delete", "cluster")}
 
 
 def test_info_lists_or_describes_with_stacks(capsys, monkeypatch, tmp_path):
@@ -224,3 +224,11 @@ def test_info_lists_or_describes_with_stacks(capsys, monkeypatch, tmp_path):
     assert [(s["name"], s["kind"], s["nodegroup"]) for s in described["stacks"]] == [
         ("eksctl-basic-cilium-cluster", "cluster", None), ("eksctl-basic-cilium-nodegroup-ng-1", "nodegroup", "ng-1")]
     assert described["stack_failures"][0]["reason"] == "Nodegroup ng-1 failed to stabilize: Internal Failure"
+
+
+def test_eksctl_gets_the_modules_timeout_and_is_killed_only_a_grace_later(tmp_path):
+    with patch_module_args({"name": "basic-cilium", "region": "us-east-1", "timeout": 900}):
+        module = eksctl_cluster.build_module()
+        manager = ClusterManager(module, "us-east-1", aws=RecordedAws({}, tmp_path / "none.json"))
+        assert manager.timeout_flag() == ["--timeout", "900s"]
+        assert manager.eksctl.timeout == 900 + eks_service.KILL_GRACE
