@@ -63,7 +63,8 @@ class ClusterManager:
                 "nodegroup" if stack_name.startswith(prefix + "nodegroup-") else "other")
             found.append({"name": stack_name, "status": stack.get("StackStatus"), "kind": kind,
                           "nodegroup": stack_name[len(prefix + "nodegroup-"):] if kind == "nodegroup" else None,
-                          "reason": stack.get("StackStatusReason")})
+                          "reason": stack.get("StackStatusReason"),
+                          "termination_protection": bool(stack.get("EnableTerminationProtection"))})
         return found
 
     def stack_failures(self, stacks):

@@ -24,6 +24,10 @@ description:
     it was not asked to delete.
   - C(state=absent) runs C(eksctl delete cluster --wait), and refuses clusters that do not carry the tag
     C(cloudnet.cilium_eks/managed=true) (set on every cluster this module creates) unless O(force=true).
+    A failed delete is reported with its cause and the failed CloudFormation stack events; the next run resumes it.
+  - When the EKS cluster does not exist but eksctl's stacks of it remain (a create that rolled back), eksctl cannot
+    remove them; C(state=absent) then fails and lists the C(aws cloudformation) commands that do, lifting the
+    termination protection eksctl puts on its stacks first. The module never deletes stacks itself.
   - Creating a cluster takes 15 to 20 minutes; run the task with C(async) and poll it (the
     C(cloudnet.cilium_eks.eks_cluster) role does this and prints the CloudFormation status while it waits).
 author:
