@@ -170,6 +170,8 @@ def test_a_nodegroup_removed_from_the_config_is_deleted_as_the_module_says(platf
     (drift,) = [d for d in plan["drift"] if d["field"] == "nodegroups"]
     command = f"eksctl delete nodegroup --cluster {NAME} --name ng-2"
     assert command in drift["reason"]  # the module never deletes a node group itself
+    assert shrunk.rc != 0  # the role's verify: the cluster does not match eks_cluster_nodegroups, and it says what to do
+    assert f"eksctl delete nodegroup --cluster {NAME} --region {REGION} --name ng-2 --wait" in failure_message(shrunk)
     deleted = eksctl(platform, *command.split()[1:], "--region", REGION, "--wait")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert f"eksctl-{NAME}-nodegroup-ng-2" not in live_stacks(platform)
