@@ -18,6 +18,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eks_service im
     ClusterManager,
     file_mode,
     jsonable,
+    kubeconfig_login,
 )
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_config import (
     OWNERSHIP_TAG,
@@ -35,6 +36,12 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_plan im
     plan,
 )
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, CommandError
+
+
+LOGIN_MISSING = ("The kubeconfig %s logs in by running %s, which is not on this host's PATH: every Kubernetes client "
+                 "using it will fail. Install aws-iam-authenticator (the cloudnet.cilium_eks.tools role with "
+                 "tools_aws_iam_authenticator: true) or the AWS CLI (aws eks get-token), then run again: eksctl writes "
+                 "the kubeconfig for the one it finds")
 
 
 class CreateFailedError(CiliumEksError):
@@ -191,8 +198,17 @@ def _present(module, manager, config):
             changed = kubeconfig_changed or changed
     result = _result(manager, config, observed, changed, actions, drift, kubeconfig)
     result.update(diff=diff, kubeconfig_changed=kubeconfig_changed,
-                  kubeconfig_mode=file_mode(kubeconfig) if kubeconfig else None)
+                  kubeconfig_mode=file_mode(kubeconfig) if kubeconfig else None,
+                  kubeconfig_login=_checked_login(module, kubeconfig))
     return result
+
+
+def _checked_login(module, kubeconfig):
+    """``kubeconfig_login`` of the kubeconfig, warning when its login command is not on this host's PATH."""
+    login = kubeconfig_login(kubeconfig) if kubeconfig else None
+    if login and not login["path"]:
+        module.warn(LOGIN_MISSING % (kubeconfig, login["command"]))
+    return login
 
 
 def _apply(manager, config, config_yaml, action):

@@ -136,7 +136,8 @@ options:
   kubeconfig:
     description:
       - Where to write the cluster's kubeconfig (C(eksctl utils write-kubeconfig)), with mode 0600.
-      - Not written when omitted. The kubeconfig authenticates with the AWS CLI exec plugin, as eksctl writes it.
+      - Not written when omitted. The kubeconfig logs in by running aws-iam-authenticator or the AWS CLI, whichever
+        eksctl finds on C(PATH) (RV(kubeconfig_login)); one of them must be installed.
     type: path
   eksctl_path:
     description: Path of the eksctl binary. Looked up on C(PATH) when omitted.
@@ -290,6 +291,17 @@ kubeconfig_mode:
   returned: success, when O(state=present)
   type: str
   sample: "0600"
+kubeconfig_login:
+  description:
+    - How the kubeconfig logs in, for an exec user (what eksctl writes), as the C(command) it runs and its C(path) on
+      the host's C(PATH), null when it is not there (the module then warns, as every Kubernetes client using the
+      kubeconfig would fail).
+    - eksctl writes C(aws-iam-authenticator) when that is on C(PATH), else C(aws) (C(aws eks get-token)) when that is,
+      else C(aws-iam-authenticator) anyway.
+    - Null when O(kubeconfig) is not set, the file does not exist, or its user is not an exec user.
+  returned: success, when O(state=present)
+  type: dict
+  sample: {"command": "aws-iam-authenticator", "path": "/home/me/.local/bin/aws-iam-authenticator"}
 commands:
   description: The eksctl commands run, with exit code, duration and the last lines of their output.
   returned: always

@@ -157,6 +157,12 @@ def run_case(case, tmp_path, capsys, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     for name, value in (case.get("env") or {}).items():
         monkeypatch.setenv(name, value)
+    if case.get("on_path"):  # stand-ins for the commands a kubeconfig logs in with, first on PATH
+        (tmp_path / "bin").mkdir()
+        for name in case["on_path"]:
+            (tmp_path / "bin" / name).write_text("#!/bin/sh\nexit 0\n")
+            (tmp_path / "bin" / name).chmod(0o755)
+        monkeypatch.setenv("PATH", "%s:%s" % (tmp_path / "bin", os.environ["PATH"]))
     calls = [dict(call, stdout=(RECORDINGS / call["stdout_recording"]).read_text()) if "stdout_recording" in call
              else call for call in case["eksctl"]]
     fake, log = tmp_path / "eksctl", tmp_path / "eksctl-calls.json"
@@ -232,3 +238,12 @@ def test_eksctl_gets_the_modules_timeout_and_is_killed_only_a_grace_later(tmp_pa
         manager = ClusterManager(module, "us-east-1", aws=RecordedAws({}, tmp_path / "none.json"))
         assert manager.timeout_flag() == ["--timeout", "900s"]
         assert manager.eksctl.timeout == 900 + eks_service.KILL_GRACE
+
+
+def test_the_login_of_a_recorded_real_kubeconfig_is_found_on_the_given_path(tmp_path):
+    recorded = RECORDINGS / "write_kubeconfig_0.215.kubeconfig.yaml"  # eksctl 0.215 with the AWS CLI on PATH
+    assert eks_service.kubeconfig_login(str(recorded), search_path=str(tmp_path)) == {"command": "aws", "path": None}
+    (tmp_path / "aws").write_text("#!/bin/sh\n")
+    (tmp_path / "aws").chmod(0o755)
+    assert eks_service.kubeconfig_login(str(recorded), search_path=str(tmp_path))["path"] == str(tmp_path / "aws")
+    assert eks_service.kubeconfig_login(str(tmp_path / "missing")) is None
