@@ -10,6 +10,7 @@ poll, 6 API server probes 20 s apart), so there is one.
 """
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -70,10 +71,10 @@ def play(platform, name, **content):
     return path
 
 
-def run_role(platform, run_playbook, **variables):
+def run_role(platform, run_playbook, env=None, **variables):
     path = play(platform, "role", roles=[{"role": "cloudnet.cilium_eks.eks_cluster",
                                           "vars": role_vars(platform, **variables)}])
-    return run_playbook(path, platform["inventory"], platform["env"], timeout=1200)
+    return run_playbook(path, platform["inventory"], env or platform["env"], timeout=1200)
 
 
 def run_module(platform, run_playbook, **params):
@@ -145,6 +146,19 @@ def test_a_second_run_changes_nothing(platform, created, run_playbook):
                      eks_cluster_open_nodeport_icmp=True)
     assert again.rc == 0, failure_message(again)
     assert again.changed(HOST) == 0, again.stats
+
+
+def test_a_host_without_the_login_command_is_told_what_to_install(platform, created, run_playbook):
+    """eksctl's kubeconfig runs aws-iam-authenticator (or `aws eks get-token`): without either on PATH the role
+    stops before waiting for nodes and says what to install, instead of timing out."""
+    path = os.pathsep.join(d for d in platform["env"]["PATH"].split(os.pathsep)
+                           if not any(shutil.which(login, path=d) for login in ("aws-iam-authenticator", "aws")))
+    bare = run_role(platform, run_playbook, env=dict(platform["env"], PATH=path),
+                    eks_cluster_nodegroups=[nodegroup("ng-1", 2)], eks_cluster_open_nodeport_icmp=True)
+    assert bare.rc != 0
+    message = failure_message(bare)
+    assert "logs in by running aws-iam-authenticator, which is not on this host's PATH" in message, message
+    assert "tools_aws_iam_authenticator: true" in message, message
 
 
 def test_scale_and_a_new_nodegroup(platform, created, run_playbook):
