@@ -11,7 +11,8 @@ short_description: Create, adjust or delete an EKS cluster with eksctl, idempote
 version_added: "0.1.0"
 description:
   - Renders an eksctl C(ClusterConfig) from structured options (or takes a complete one in O(config)) and
-    makes the cluster match it.
+    makes the cluster match it. The rendered one turns EKS Auto Mode off explicitly (C(autoModeConfig.enabled=false)),
+    which eksctl asks for because it plans to turn Auto Mode on by default.
   - The cluster and its managed node groups are read through the EKS API (boto3); changes go through eksctl.
   - C(state=present) creates the cluster when it does not exist (C(eksctl create cluster -f)), adds missing node
     groups (C(eksctl create nodegroup -f --include)), scales node groups (C(eksctl scale nodegroup)) and, only with
