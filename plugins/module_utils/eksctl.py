@@ -277,7 +277,7 @@ def _create_failure(manager, name, region, action, err):
 def _delete_failure(manager, name, region, err):
     """A failed ``eksctl delete cluster``: its cause, the stacks left and their failed events, and what to do."""
     found = _diagnosis(manager, name, err)
-    observed, left = found["observed"], found["stacks"]
+    observed, left = found["observed"], _own_stacks(found["stacks"])
     advice = _delete_advice(left, name, region, observed is not None) if left else []
     msg = "eksctl failed to delete EKS cluster %s in %s (exit code %s)%s" % (name, region, err.rc, found["summary"])
     if left:
@@ -292,10 +292,17 @@ def _delete_failure(manager, name, region, err):
     return DeleteFailedError(msg, cluster=name, region=region, **_failure_details(manager, found, advice))
 
 
+def _own_stacks(stacks):
+    """The cluster's own cluster and node group stacks: ``eksctl-<name>-...`` also matches the stacks of a cluster
+    named ``<name>-<more>`` (kind ``other``)."""
+    return [s for s in stacks if s["kind"] != "other"]
+
+
 def _refuse_leftovers_of_absent(manager, name):
     """No EKS cluster, but eksctl's stacks of it remain (a create rolled back, a delete stopped half-way): eksctl
-    cannot remove them (it describes the cluster first), so say how; stacks being deleted are only waited for."""
-    stacks = manager.stacks(name)
+    cannot remove them (it describes the cluster first), so say how; stacks already being deleted are only warned
+    about."""
+    stacks = _own_stacks(manager.stacks(name))
     deleting = [s for s in stacks if s["status"] == "DELETE_IN_PROGRESS"]
     if deleting:
         manager.module.warn("EKS cluster %s: stack(s) still being deleted: %s" % (name, _stack_list(deleting)))
