@@ -215,7 +215,8 @@ def test_the_case_table_covers_every_eksctl_command_the_module_runs():
 def test_info_lists_or_describes_with_stacks(capsys, monkeypatch, tmp_path):
     answers = {"before": {
         "cluster": CASES[1]["aws"]["after"]["cluster"], "nodegroups": CASES[1]["aws"]["after"]["nodegroups"],
-        "stacks": [{"StackName": "eksctl-basic-cilium-cluster", "StackStatus": "CREATE_COMPLETE"},
+        "stacks": [{"StackName": "eksctl-basic-cilium-cluster", "StackStatus": "CREATE_COMPLETE",
+                    "EnableTerminationProtection": True},
                    {"StackName": "eksctl-basic-cilium-nodegroup-ng-1", "StackStatus": "ROLLBACK_COMPLETE"},
                    {"StackName": "eksctl-other-cluster", "StackStatus": "CREATE_COMPLETE"}],
         "events": {"eksctl-basic-cilium-nodegroup-ng-1": [
@@ -229,6 +230,7 @@ def test_info_lists_or_describes_with_stacks(capsys, monkeypatch, tmp_path):
     assert described["exists"] is True and described["managed"] is True and described["status"] == "ACTIVE"
     assert [(s["name"], s["kind"], s["nodegroup"]) for s in described["stacks"]] == [
         ("eksctl-basic-cilium-cluster", "cluster", None), ("eksctl-basic-cilium-nodegroup-ng-1", "nodegroup", "ng-1")]
+    assert [s["termination_protection"] for s in described["stacks"]] == [True, False]
     assert described["stack_failures"][0]["reason"] == "Nodegroup ng-1 failed to stabilize: Internal Failure"
 
 
