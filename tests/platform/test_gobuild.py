@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from eks_sandbox import gobuild
+from eks_sandbox import gobuild, versions
 
 
 def _go_mod(path, requires=(), replaces=(), go="1.24.0"):
@@ -233,6 +233,20 @@ def test_unavailable_tool_raises_with_its_reason(monkeypatch):
     assert "403" in gobuild.unavailable_reason("nope")
     with pytest.raises(gobuild.ToolUnavailable, match="403"):
         gobuild.ensure("nope")
+
+
+def test_build_without_only_skips_the_on_demand_recipes(monkeypatch, capsys):
+    """`make platform` builds the default Cilium (the one the tests run), not the other versions."""
+    default, other = (gobuild.cilium_tool(v) for v in versions.CILIUM_AGENTS[:2])
+    assert not gobuild.RECIPES[default].on_demand and gobuild.RECIPES[other].on_demand
+    built = []
+    monkeypatch.setattr(gobuild, "ensure", lambda name: built.append(name) or {})
+    gobuild.ensure_all()
+    assert default in built and other not in built
+    assert f"{other}: built on first use" in capsys.readouterr().out
+    built.clear()
+    gobuild.ensure_all([other])
+    assert built == [other]
 
 
 def test_unknown_tool_is_a_key_error():

@@ -57,6 +57,8 @@ EKSCTL_VERSION = (versions.EKSCTL or "0.220.0").lstrip("v")
 VPC_CIDR = "192.168.0.0/16"  # eksctl's default
 SERVICE_CIDR = "10.100.0.0/16"  # what EKS picks for a 192.168.0.0/16 VPC; kube-dns is 10.100.0.10
 ADMIN_PATH = "/__eks_sandbox__"  # the proxy's own API; no AWS path starts like this
+# Seconds an admin call (moto reset, proxy rules) may take: a reset of a full moto is slow on a loaded machine.
+ADMIN_TIMEOUT = 60
 MOTO_ADMIN_PATH = "/__eks_sandbox_moto__"  # eks_sandbox.moto_eks's (forwarded to moto like any other path)
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent  # so a child can `python -m eks_sandbox.aws`
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
@@ -304,7 +306,7 @@ class MotoServer(ManagedServer):
     def reset(self) -> None:
         """Forget every record (moto's ``/moto-api/reset``)."""
         request = urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST")
-        _OPENER.open(request, timeout=10).close()
+        _OPENER.open(request, timeout=ADMIN_TIMEOUT).close()
 
 
 class EksProxyServer(ManagedServer):
@@ -923,7 +925,7 @@ def register_cluster_endpoint(proxy_endpoint: str, cluster_name: str, api_server
                                      data=json.dumps(payload).encode(), method="PUT",
                                      headers={"Content-Type": "application/json"})
     try:
-        _OPENER.open(request, timeout=10).close()
+        _OPENER.open(request, timeout=ADMIN_TIMEOUT).close()
         return True
     except urllib.error.HTTPError as err:
         if err.code == 404:  # plain moto
@@ -941,7 +943,7 @@ def inject_faults(proxy_endpoint: str, operation: str = None, count: int = 1, st
         rule = {"operation": operation, "count": count, "status": status, **({"code": code} if code else {})}
         request = urllib.request.Request(f"{proxy_endpoint}{ADMIN_PATH}/faults", data=json.dumps(rule).encode(),
                                          method="PUT", headers={"Content-Type": "application/json"})
-    with _OPENER.open(request, timeout=10) as answer:
+    with _OPENER.open(request, timeout=ADMIN_TIMEOUT) as answer:
         answer.read()
     return fault_report(proxy_endpoint)
 
@@ -960,14 +962,14 @@ def fail_stack(endpoint: str, stack: str = None, logical_id: str = None, reason:
         rule = {"stack": stack, "logical_id": logical_id, "reason": reason, "operation": operation, "count": count}
         request = urllib.request.Request(url, data=json.dumps(rule).encode(), method="PUT",
                                          headers={"Content-Type": "application/json"})
-    with _OPENER.open(request, timeout=10) as answer:
+    with _OPENER.open(request, timeout=ADMIN_TIMEOUT) as answer:
         answer.read()
-    with _OPENER.open(url, timeout=10) as answer:
+    with _OPENER.open(url, timeout=ADMIN_TIMEOUT) as answer:
         return json.loads(answer.read())
 
 
 def fault_report(proxy_endpoint: str) -> dict:
-    with _OPENER.open(f"{proxy_endpoint}{ADMIN_PATH}/faults", timeout=10) as answer:
+    with _OPENER.open(f"{proxy_endpoint}{ADMIN_PATH}/faults", timeout=ADMIN_TIMEOUT) as answer:
         return json.loads(answer.read())
 
 

@@ -88,6 +88,9 @@ class Recipe:
     # The version command prints the bare version and nothing else (eksctl): compare exactly,
     # so a pre-release stamp ("0.225.0-dev") fails the smoke check.
     exact_version_output: bool = False
+    # Built when first needed (a sandbox's pod pulls the "image", `--only NAME`), not by `python -m eks_sandbox
+    # build` without --only: keeps a cold `make platform` (and CI) to what `make test` runs.
+    on_demand: bool = False
     # binary -> Go build tags (``go build -tags``), e.g. the AWS IPAM provider of cilium-operator-aws.
     build_tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # (old, new@version) replace directives added to the upstream ones, each with its reason in the recipe.
@@ -294,6 +297,9 @@ def cilium_recipe(version: str) -> Recipe:
         build_tags=tags,
         extra_replaces=replaces,
         module_dirs={"lib/bpf": "bpf"},
+        # The default version (the first) is what the tests run; the others (1.19.7: upgrades, recordings) are built
+        # by the first sandbox that runs them (about 11 minutes cold) or by `build --only cilium@<version>`.
+        on_demand=version != versions.CILIUM_AGENTS[0],
     )
 
 
@@ -620,6 +626,9 @@ def ensure_all(names: Iterable[str] | None = None) -> dict[str, dict[str, Path]]
     for name in selected:
         if names is None and RECIPES[name].unavailable:
             print(f"{name}: skipped, {RECIPES[name].unavailable}", flush=True)
+            continue
+        if names is None and RECIPES[name].on_demand:
+            print(f"{name}: built on first use (`python -m eks_sandbox build --only {name}`)", flush=True)
             continue
         built[name] = ensure(name)
     return built

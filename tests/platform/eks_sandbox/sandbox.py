@@ -322,6 +322,14 @@ def up(spec: SandboxSpec = None, out=None) -> Sandbox:
     reason = real_cilium_unavailable_reason(spec) if real else None
     if reason:
         raise cluster.SandboxError(f"{spec.name}: {reason}; or use the replay (--cilium replay)")
+    try:
+        return _bring_up(spec, real, out)
+    except BaseException:
+        down(spec.name, out=out)  # a failed start leaves no process, namespace or port behind (kwok, moto, runtime)
+        raise
+
+
+def _bring_up(spec: SandboxSpec, real: bool, out=None) -> Sandbox:
     timings = {}
     started = t = time.monotonic()
     binaries = _binaries()
