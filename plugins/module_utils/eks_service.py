@@ -17,6 +17,10 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.aws_client imp
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_output import failed_stack_events
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CommandError, tail
 
+# Seconds the runner gives eksctl past its own ``--timeout`` before killing it, so that eksctl gives up first and says
+# which wait ran out.
+KILL_GRACE = 60
+
 # CloudFormation stack statuses after which a stack must be deleted before eksctl can retry.
 FAILED_STACK_STATUSES = frozenset(("CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "ROLLBACK_IN_PROGRESS",
                                    "DELETE_FAILED"))
@@ -59,7 +63,8 @@ class ClusterManager:
                 "nodegroup" if stack_name.startswith(prefix + "nodegroup-") else "other")
             found.append({"name": stack_name, "status": stack.get("StackStatus"), "kind": kind,
                           "nodegroup": stack_name[len(prefix + "nodegroup-"):] if kind == "nodegroup" else None,
-                          "reason": stack.get("StackStatusReason")})
+                          "reason": stack.get("StackStatusReason"),
+                          "termination_protection": bool(stack.get("EnableTerminationProtection"))})
         return found
 
     def stack_failures(self, stacks):
@@ -78,8 +83,21 @@ class ClusterManager:
     @property
     def eksctl(self):
         if self._eksctl is None:
-            self._eksctl = self.module.runner("eksctl")
+            timeout = self.wait_timeout
+            self._eksctl = self.module.runner("eksctl", timeout=timeout + KILL_GRACE if timeout else None)
         return self._eksctl
+
+    @property
+    def wait_timeout(self):
+        """The module's ``timeout`` (seconds), or None."""
+        return self.module.params.get("timeout")
+
+    def timeout_flag(self):
+        """``["--timeout", "<n>s"]``: eksctl's own waits (CloudFormation stacks, nodes) end with the module's timeout,
+        not at eksctl's default 25 min (``DefaultWaitTimeout``, pkg/apis/eksctl.io/v1alpha5/types.go at v0.225.0) or
+        65 min for ``upgrade cluster`` (pkg/ctl/upgrade/cluster.go). Not for ``delete cluster``: eksctl ignores it there
+        (pkg/ctl/delete/cluster.go, "WaitTimeout is not respected by cluster.Delete")."""
+        return ["--timeout", "%ds" % self.wait_timeout] if self.wait_timeout else []
 
     def run_eksctl(self, args, config_yaml=None, check=True):
         """Run eksctl (with ``-f <tmpfile>`` holding ``config_yaml`` when given); record it in ``commands``."""
@@ -117,14 +135,16 @@ class ClusterManager:
         return before != _digest(path) or mode_before != 0o600
 
     def kubeconfig_would_change(self, name, path, cluster=None):
-        """Would ``write_kubeconfig`` change ``path``? Not when ``path`` is mode 0600 and its current context already
-        reaches ``cluster`` (the DescribeCluster answer; see ``kubeconfig_reaches``). Otherwise eksctl writes
+        """Would ``write_kubeconfig`` change ``path``? Not when ``path`` is mode 0600, its current context already
+        reaches ``cluster`` (the DescribeCluster answer; see ``kubeconfig_reaches``) and its login command is on PATH
+        (else eksctl may now pick another one: ``kubeconfig_login``). Otherwise eksctl writes
         (merges, as it would into ``path``) into a copy in a scratch folder, which is compared with it; nothing
         outside the scratch folder changes."""
         path = os.path.abspath(os.path.expanduser(path))
         if not os.path.exists(path):
             return True
-        if cluster and file_mode(path) == "0600" and kubeconfig_reaches(path, cluster):
+        login = kubeconfig_login(path)
+        if cluster and file_mode(path) == "0600" and kubeconfig_reaches(path, cluster) and (not login or login["path"]):
             return False
         with tempfile.TemporaryDirectory(prefix="eksctl-kubeconfig-") as scratch:
             copy = os.path.join(scratch, "kubeconfig")
@@ -139,25 +159,47 @@ def kubeconfig_reaches(path, cluster):
     ``cluster``'s endpoint and certificate authority (``cluster`` is a DescribeCluster answer): what eksctl's
     write-kubeconfig would leave there. It saves an eksctl run per no-op play; after an eksctl upgrade that changes
     the user entry's format, run ``eksctl utils write-kubeconfig`` once yourself."""
+    user, server = _current_context(path)
+    server = server or {}
+    return (user is not None
+            and server.get("server") == cluster.get("endpoint")
+            and server.get("certificate-authority-data") == (cluster.get("certificateAuthority") or {}).get("data"))
+
+
+def _current_context(path):
+    """``(user, cluster)``: the entries the current context of the kubeconfig at ``path`` names, each None when the
+    file lacks it or cannot be read."""
     import yaml  # only here: most runs never read a kubeconfig
 
     try:
         with open(path) as stream:
             config = yaml.safe_load(stream)
     except (OSError, yaml.YAMLError):
-        return False
+        return None, None
     if not isinstance(config, dict):
-        return False
+        return None, None
 
     def entry(kind, name):
         found = [e.get(kind) for e in config.get(kind + "s") or [] if isinstance(e, dict) and e.get("name") == name]
         return found[0] if found and isinstance(found[0], dict) else None
 
     context = entry("context", config.get("current-context")) or {}
-    server = entry("cluster", context.get("cluster")) or {}
-    return (entry("user", context.get("user")) is not None
-            and server.get("server") == cluster.get("endpoint")
-            and server.get("certificate-authority-data") == (cluster.get("certificateAuthority") or {}).get("data"))
+    return entry("user", context.get("user")), entry("cluster", context.get("cluster"))
+
+
+def kubeconfig_login(path, search_path=None):
+    """How the kubeconfig at ``path`` logs in: ``{"command", "path"}`` for an exec user (``path``: where
+    ``command`` is on ``search_path``, default PATH; None when it is not there), None for any other user.
+
+    eksctl writes an exec user running ``aws-iam-authenticator`` when that is on PATH, else ``aws`` (``aws eks
+    get-token``) when that is, else ``aws-iam-authenticator`` anyway (``lookupAuthenticator`` and
+    ``authenticatorCommands`` in pkg/utils/kubeconfig/kubeconfig.go at v0.225.0): a kubeconfig written on a host
+    that has neither cannot log in, and every Kubernetes client using it fails with "executable not found"."""
+    user = _current_context(os.path.abspath(os.path.expanduser(path)))[0] or {}
+    command = (user.get("exec") or {}).get("command")
+    if not command:
+        return None
+    return {"command": command, "path": shutil.which(command, path=search_path)}
 
 
 def file_mode(path):

@@ -18,6 +18,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eks_service im
     ClusterManager,
     file_mode,
     jsonable,
+    kubeconfig_login,
 )
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_config import (
     OWNERSHIP_TAG,
@@ -26,7 +27,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_config 
     validate_cluster_name,
     validate_region,
 )
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_output import parse_failures
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_output import describe_failure, parse_failures
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_plan import (
     desired_from_config,
     nodegroups_summary,
@@ -37,8 +38,18 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_plan im
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, CommandError
 
 
+LOGIN_MISSING = ("The kubeconfig %s logs in by running %s, which is not on this host's PATH: every Kubernetes client "
+                 "using it will fail. Install aws-iam-authenticator (the cloudnet.cilium_eks.tools role with "
+                 "tools_aws_iam_authenticator: true) or the AWS CLI (aws eks get-token), then run again: eksctl writes "
+                 "the kubeconfig for the one it finds")
+
+
 class CreateFailedError(CiliumEksError):
     """eksctl create failed; carries the failing stack events and what to do next."""
+
+
+class DeleteFailedError(CiliumEksError):
+    """eksctl delete failed, or stacks of a cluster that is gone remain; carries the stack events and what to do."""
 
 
 def _leftover_stacks(stacks, observed):
@@ -56,10 +67,28 @@ def _leftover_stacks(stacks, observed):
     return blocking
 
 
-def _delete_advice(stacks, name, region):
-    commands = ["aws cloudformation delete-stack --region %s --stack-name %s" % (region, s["name"]) for s in stacks]
-    if any(s["kind"] == "cluster" for s in stacks):
-        commands = ["eksctl delete cluster --region %s --name %s --wait" % (region, name)]
+def _delete_advice(stacks, name, region, cluster_exists):
+    """The commands that remove leftover ``stacks`` of cluster ``name``.
+
+    While the EKS cluster exists, ``eksctl delete cluster`` (it lifts the stacks' termination protection itself:
+    ``DeleteStack`` in pkg/cfn/manager/api.go at v0.225.0). Without the cluster eksctl refuses ("unable to describe
+    cluster control plane", tests/recordings/eksctl/delete_cluster_rolled_back_0.225.stderr.log), so CloudFormation's
+    own commands: node group stacks before the cluster stack whose exports they import, each after lifting the
+    termination protection eksctl 0.225 creates its stacks with (``EnableTerminationProtection``, same file;
+    CloudFormation user guide, "Protect CloudFormation stacks from being deleted").
+    """
+    if cluster_exists and any(s["kind"] == "cluster" for s in stacks):
+        return ["eksctl delete cluster --region %s --name %s --wait" % (region, name)]
+    with_cluster_stack = any(s["kind"] == "cluster" for s in stacks)
+    commands = []
+    for stack in sorted(stacks, key=lambda s: s["kind"] == "cluster"):
+        where = "--region %s --stack-name %s" % (region, stack["name"])
+        if stack.get("termination_protection"):
+            commands.append("aws cloudformation update-termination-protection %s --no-enable-termination-protection"
+                            % where)
+        commands.append("aws cloudformation delete-stack %s" % where)
+        if with_cluster_stack and stack["kind"] != "cluster":
+            commands.append("aws cloudformation wait stack-delete-complete %s" % where)
     return commands
 
 
@@ -116,8 +145,10 @@ def _refuse_leftovers(manager, name, observed, actions):
     if not creating:
         return
     region, wanted = manager.region, {a.get("nodegroup") for a in creating}
-    blocking = [s for s in _leftover_stacks(manager.stacks(name), observed)
-                if s["kind"] == "cluster" or s["nodegroup"] in wanted]
+    leftovers = _leftover_stacks(manager.stacks(name), observed)
+    # A cluster stack in the way takes every stack left with it: node group stacks import its exports.
+    blocking = leftovers if any(s["kind"] == "cluster" for s in leftovers) else [
+        s for s in leftovers if s["nodegroup"] in wanted]
     if not blocking:
         return
     in_progress = any(s["status"].endswith("_IN_PROGRESS") for s in blocking)
@@ -126,11 +157,11 @@ def _refuse_leftovers(manager, name, observed, actions):
         "module never deletes what you did not ask it to delete. Look at the failures below, then remove the stack(s) "
         "with: %s ; and run again" % (
             name, region, ", ".join("%s (%s)" % (s["name"], s["status"]) for s in blocking),
-            " ; ".join(_delete_advice(blocking, name, region)))
+            " ; ".join(_delete_advice(blocking, name, region, observed is not None)))
         + (". Stacks still *_IN_PROGRESS may belong to an eksctl run that is still going: wait for it, and delete them "
            "only if none is running" if in_progress else ""),
         cluster=name, region=region, stacks=blocking, stack_failures=manager.stack_failures(blocking),
-        delete_commands=_delete_advice(blocking, name, region))
+        delete_commands=_delete_advice(blocking, name, region, observed is not None))
 
 
 def _present(module, manager, config):
@@ -167,69 +198,132 @@ def _present(module, manager, config):
             changed = kubeconfig_changed or changed
     result = _result(manager, config, observed, changed, actions, drift, kubeconfig)
     result.update(diff=diff, kubeconfig_changed=kubeconfig_changed,
-                  kubeconfig_mode=file_mode(kubeconfig) if kubeconfig else None)
+                  kubeconfig_mode=file_mode(kubeconfig) if kubeconfig else None,
+                  kubeconfig_login=_checked_login(module, kubeconfig))
     return result
+
+
+def _checked_login(module, kubeconfig):
+    """``kubeconfig_login`` of the kubeconfig, warning when its login command is not on this host's PATH."""
+    login = kubeconfig_login(kubeconfig) if kubeconfig else None
+    if login and not login["path"]:
+        module.warn(LOGIN_MISSING % (kubeconfig, login["command"]))
+    return login
 
 
 def _apply(manager, config, config_yaml, action):
     name, region = config["metadata"]["name"], manager.region
-    kind = action["action"]
+    kind, wait = action["action"], manager.timeout_flag()
     if kind == "create_cluster":
-        manager.run_eksctl(["create", "cluster", "--write-kubeconfig=false"], config_yaml=config_yaml)
+        manager.run_eksctl(["create", "cluster", "--write-kubeconfig=false"] + wait, config_yaml=config_yaml)
     elif kind == "upgrade_cluster":
         manager.run_eksctl(["upgrade", "cluster", "--name", name, "--region", region, "--version", action["to"],
-                            "--approve"])
+                            "--approve"] + wait)
     elif kind == "create_nodegroup":
-        manager.run_eksctl(["create", "nodegroup", "--include", action["nodegroup"]], config_yaml=config_yaml)
+        manager.run_eksctl(["create", "nodegroup", "--include", action["nodegroup"]] + wait, config_yaml=config_yaml)
     elif kind == "scale_nodegroup":
         manager.run_eksctl(["scale", "nodegroup", "--cluster", name, "--region", region, "--name",
                             action["nodegroup"], "--nodes", str(action["desired_size"]),
                             "--nodes-min", str(action["min_size"]), "--nodes-max", str(action["max_size"])])
 
 
-def _create_failure(manager, name, region, action, err):
-    """Turn a failed eksctl run into an error with eksctl's own diagnosis and the stack events."""
-    output = "\n".join(part for part in (err.stdout_tail, err.stderr_tail) if part)
-    parsed = parse_failures(output)
+def _diagnosis(manager, name, err):
+    """What a failed eksctl run left: its output parsed, the cluster's stacks and their failed events, what EKS reports,
+    and ``summary``: the failures (``. Failures: ...``) or else eksctl's cause (``: ...``)."""
+    parsed = parse_failures("\n".join(part for part in (err.stdout_tail, err.stderr_tail) if part))
     try:
         stacks = manager.stacks(name)
         failures = manager.stack_failures([s for s in stacks if s["status"] in FAILED_STACK_STATUSES
                                            or s["name"] in parsed["stacks"]])
     except CiliumEksError:
         stacks, failures = [], []
-    cluster, nodegroups = manager.describe(name)
-    observed = observed_from_aws(cluster, nodegroups)
-    blocking = _leftover_stacks(stacks, observed)
-    reasons = ["%s/%s: %s %s" % (f["resource_type"], f["logical_id"], f["status"],
-                                 ("- %s" % f["reason"]) if f["reason"] else "")
-               for f in parsed["failed_resources"]]
-    reasons += ["%s %s/%s: %s %s" % (f["stack"], f["resource_type"], f["logical_id"], f["status"],
-                                     ("- %s" % f["reason"]) if f["reason"] else "") for f in failures]
-    msg = "eksctl failed to %s for EKS cluster %s in %s (exit code %s)" % (
+    reasons = [describe_failure(f) for f in parsed["failed_resources"] + failures]
+    summary = ". Failures: %s" % "; ".join(reasons) if reasons else (": %s" % parsed["cause"] if parsed["cause"] else "")
+    return {"parsed": parsed, "stacks": stacks, "failures": failures, "summary": summary,
+            "observed": observed_from_aws(*manager.describe(name))}
+
+
+def _failure_details(manager, found, delete_commands):
+    parsed = found["parsed"]
+    return dict(failed_resources=parsed["failed_resources"], stack_failures=found["failures"], stacks=found["stacks"],
+                delete_commands=delete_commands, eksctl_errors=parsed["errors"], eksctl_cause=parsed["cause"],
+                commands=manager.commands)
+
+
+def _stack_list(stacks):
+    return ", ".join("%s (%s)" % (s["name"], s["status"]) for s in stacks)
+
+
+def _create_failure(manager, name, region, action, err):
+    """Turn a failed eksctl run into an error with eksctl's own diagnosis and the stack events."""
+    found = _diagnosis(manager, name, err)
+    observed = found["observed"]
+    blocking = _leftover_stacks(found["stacks"], observed)
+    advice = _delete_advice(blocking, name, region, observed is not None) if blocking else []
+    msg = "eksctl failed to %s for EKS cluster %s in %s (exit code %s)%s" % (
         action["action"].replace("_", " ") + (" %s" % action["nodegroup"] if action.get("nodegroup") else ""),
-        name, region, err.rc)
-    if reasons:
-        msg += ". Failures: %s" % "; ".join(r.strip() for r in reasons)
-    elif parsed["errors"]:
-        msg += ": %s" % parsed["errors"][-1]
+        name, region, err.rc, found["summary"])
     if observed:
         msg += ". The control plane exists (status %s)" % observed["status"]
     if blocking:
         msg += (". Left behind: %s. Nothing was deleted. To retry, delete them (%s) and run again; the next run "
-                "resumes from what exists" % (", ".join("%s (%s)" % (s["name"], s["status"]) for s in blocking),
-                                              " ; ".join(_delete_advice(blocking, name, region))))
+                "resumes from what exists" % (_stack_list(blocking), " ; ".join(advice)))
     else:
         msg += ". Run again to resume from what exists"
     return CreateFailedError(msg, cluster=name, region=region, failed_action=action,
-                             failed_resources=parsed["failed_resources"], stack_failures=failures,
-                             stacks=stacks, delete_commands=_delete_advice(blocking, name, region) if blocking else [],
-                             eksctl_errors=parsed["errors"], commands=manager.commands)
+                             **_failure_details(manager, found, advice))
+
+
+def _delete_failure(manager, name, region, err):
+    """A failed ``eksctl delete cluster``: its cause, the stacks left and their failed events, and what to do."""
+    found = _diagnosis(manager, name, err)
+    observed, left = found["observed"], _own_stacks(found["stacks"])
+    advice = _delete_advice(left, name, region, observed is not None) if left else []
+    msg = "eksctl failed to delete EKS cluster %s in %s (exit code %s)%s" % (name, region, err.rc, found["summary"])
+    if left:
+        msg += ". Left: %s" % _stack_list(left)
+    msg += (". Fix what the failures name first (often something created outside eksctl's stacks that still uses the "
+            "VPC: load balancers, network interfaces, security groups), then run again")
+    if observed is None and left:
+        msg += "; the EKS cluster is gone, so eksctl cannot delete the rest: remove the stacks with: %s" % (
+            " ; ".join(advice))
+    else:
+        msg += "; the delete resumes from what is left"
+    return DeleteFailedError(msg, cluster=name, region=region, **_failure_details(manager, found, advice))
+
+
+def _own_stacks(stacks):
+    """The cluster's own cluster and node group stacks: ``eksctl-<name>-...`` also matches the stacks of a cluster
+    named ``<name>-<more>`` (kind ``other``)."""
+    return [s for s in stacks if s["kind"] != "other"]
+
+
+def _refuse_leftovers_of_absent(manager, name):
+    """No EKS cluster, but eksctl's stacks of it remain (a create rolled back, a delete stopped half-way): eksctl
+    cannot remove them (it describes the cluster first), so say how; stacks already being deleted are only warned
+    about."""
+    stacks = _own_stacks(manager.stacks(name))
+    deleting = [s for s in stacks if s["status"] == "DELETE_IN_PROGRESS"]
+    if deleting:
+        manager.module.warn("EKS cluster %s: stack(s) still being deleted: %s" % (name, _stack_list(deleting)))
+    left = [s for s in stacks if s not in deleting]
+    if not left:
+        return
+    advice = _delete_advice(left, name, manager.region, False)
+    raise DeleteFailedError(
+        "EKS cluster %s in %s does not exist, but eksctl's CloudFormation stack(s) of it remain: %s (an earlier create "
+        "or delete stopped half-way). eksctl cannot delete them without the cluster and this module does not delete "
+        "stacks itself. Look at the failures below, remove the stack(s) with: %s ; and run again" % (
+            name, manager.region, _stack_list(left), " ; ".join(advice)),
+        cluster=name, region=manager.region, stacks=left, delete_commands=advice,
+        stack_failures=manager.stack_failures([s for s in left if s["status"] in FAILED_STACK_STATUSES]))
 
 
 def _absent(module, manager, name):
     cluster, nodegroups = manager.describe(name)
     observed = observed_from_aws(cluster, nodegroups)
     if observed is None:
+        _refuse_leftovers_of_absent(manager, name)
         return _result(manager, None, None, False, [], [])
     tags = observed["tags"]
     if tags.get(OWNERSHIP_TAG[0]) != OWNERSHIP_TAG[1] and not module.params.get("force"):
@@ -240,7 +334,10 @@ def _absent(module, manager, name):
             cluster=name, region=manager.region, tags=tags)
     actions = [{"action": "delete_cluster"}]
     if not module.check_mode:
-        manager.run_eksctl(["delete", "cluster", "--name", name, "--region", manager.region, "--wait"])
+        try:
+            manager.run_eksctl(["delete", "cluster", "--name", name, "--region", manager.region, "--wait"])
+        except CommandError as err:
+            raise _delete_failure(manager, name, manager.region, err) from err
     result = _result(manager, None, observed, True, actions, [])
     result["diff"] = {"before": to_yaml(observed_config(observed, manager.region)), "after": ""}
     return result

@@ -252,7 +252,12 @@ def _structured_config(params):
         metadata["version"] = validate_version(params["version"])
     if params.get("tags"):
         metadata["tags"] = {str(k): str(v) for k, v in params["tags"].items()}
-    config = {"apiVersion": "eksctl.io/v1alpha5", "kind": "ClusterConfig", "metadata": metadata}
+    config = {"apiVersion": "eksctl.io/v1alpha5", "kind": "ClusterConfig", "metadata": metadata,
+              # Auto Mode off, said explicitly: eksctl 0.215 and 0.225 warn on every create that it "will be enabled by
+              # default in an upcoming release ... To maintain current behavior, explicitly set
+              # 'autoModeConfig.enabled: false'" (tests/recordings/eksctl/create_cluster_success_0.225.stdout.log);
+              # an Auto Mode cluster has no managed node groups and no VPC CNI to replace.
+              "autoModeConfig": {"enabled": False}}
     if params.get("iam_oidc"):
         config["iam"] = {"withOIDC": True}
     if params.get("vpc"):

@@ -11,7 +11,8 @@ short_description: Create, adjust or delete an EKS cluster with eksctl, idempote
 version_added: "0.1.0"
 description:
   - Renders an eksctl C(ClusterConfig) from structured options (or takes a complete one in O(config)) and
-    makes the cluster match it.
+    makes the cluster match it. The rendered one turns EKS Auto Mode off explicitly (C(autoModeConfig.enabled=false)),
+    which eksctl asks for because it plans to turn Auto Mode on by default.
   - The cluster and its managed node groups are read through the EKS API (boto3); changes go through eksctl.
   - C(state=present) creates the cluster when it does not exist (C(eksctl create cluster -f)), adds missing node
     groups (C(eksctl create nodegroup -f --include)), scales node groups (C(eksctl scale nodegroup)) and, only with
@@ -24,6 +25,10 @@ description:
     it was not asked to delete.
   - C(state=absent) runs C(eksctl delete cluster --wait), and refuses clusters that do not carry the tag
     C(cloudnet.cilium_eks/managed=true) (set on every cluster this module creates) unless O(force=true).
+    A failed delete is reported with its cause and the failed CloudFormation stack events; the next run resumes it.
+  - When the EKS cluster does not exist but eksctl's stacks of it remain (a create that rolled back), eksctl cannot
+    remove them; C(state=absent) then fails and lists the C(aws cloudformation) commands that do, lifting the
+    termination protection eksctl puts on its stacks first. The module never deletes stacks itself.
   - Creating a cluster takes 15 to 20 minutes; run the task with C(async) and poll it (the
     C(cloudnet.cilium_eks.eks_cluster) role does this and prints the CloudFormation status while it waits).
 author:
@@ -132,13 +137,18 @@ options:
   kubeconfig:
     description:
       - Where to write the cluster's kubeconfig (C(eksctl utils write-kubeconfig)), with mode 0600.
-      - Not written when omitted. The kubeconfig authenticates with the AWS CLI exec plugin, as eksctl writes it.
+      - Not written when omitted. The kubeconfig logs in by running aws-iam-authenticator or the AWS CLI, whichever
+        eksctl finds on C(PATH) (RV(kubeconfig_login)); one of them must be installed.
     type: path
   eksctl_path:
     description: Path of the eksctl binary. Looked up on C(PATH) when omitted.
     type: path
   timeout:
-    description: Seconds each eksctl command may run before it is killed.
+    description:
+      - Seconds eksctl may wait for CloudFormation and nodes in each command, passed as its own C(--timeout) to
+        C(create cluster), C(create nodegroup) and C(upgrade cluster) (eksctl's defaults are 25 and 65 minutes).
+      - An eksctl command still running 60 seconds after that is killed. C(delete cluster) ignores C(--timeout)
+        (eksctl waits for its stacks without a limit), so it is only killed.
     type: int
     default: 3600
 notes:
@@ -282,6 +292,17 @@ kubeconfig_mode:
   returned: success, when O(state=present)
   type: str
   sample: "0600"
+kubeconfig_login:
+  description:
+    - How the kubeconfig logs in, for an exec user (what eksctl writes), as the C(command) it runs and its C(path) on
+      the host's C(PATH), null when it is not there (the module then warns, as every Kubernetes client using the
+      kubeconfig would fail).
+    - eksctl writes C(aws-iam-authenticator) when that is on C(PATH), else C(aws) (C(aws eks get-token)) when that is,
+      else C(aws-iam-authenticator) anyway.
+    - Null when O(kubeconfig) is not set, the file does not exist, or its user is not an exec user.
+  returned: success, when O(state=present)
+  type: dict
+  sample: {"command": "aws-iam-authenticator", "path": "/home/me/.local/bin/aws-iam-authenticator"}
 commands:
   description: The eksctl commands run, with exit code, duration and the last lines of their output.
   returned: always

@@ -91,7 +91,10 @@ nodegroups:
   type: list
   elements: dict
 stacks:
-  description: eksctl's CloudFormation stacks of the cluster (name, status, kind, nodegroup, reason).
+  description:
+    - eksctl's CloudFormation stacks of the cluster (name, status, kind, nodegroup, reason, termination_protection).
+    - eksctl 0.225 creates its stacks with termination protection; C(aws cloudformation delete-stack) refuses such a
+      stack until C(aws cloudformation update-termination-protection --no-enable-termination-protection).
   returned: when O(stacks=true)
   type: list
   elements: dict

@@ -4,12 +4,13 @@ eksctl v0.225.0 is built from the Go module proxy (``gobuild``); the sandbox add
 needs (``moto_eks``: EKS CloudFormation models and fidelity; the proxy: EKS add-ons, the token
 webhook; kwok Nodes following the node groups). One real cluster is shared by the life-cycle tests,
 in file order: create, a second run with ``changed=0``, scale and a new node group, the node group
-removed the way the module says, a node group whose stack fails, delete. A real ``create cluster``
-costs at least 150 s of eksctl's own waits (30 s before its first stack poll, 6 API server probes
-20 s apart), so there is one.
+removed the way the module says, a node group whose stack fails, a delete that fails once, delete.
+A real ``create cluster`` costs at least 150 s of eksctl's own waits (30 s before its first stack
+poll, 6 API server probes 20 s apart), so there is one.
 """
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -70,10 +71,10 @@ def play(platform, name, **content):
     return path
 
 
-def run_role(platform, run_playbook, **variables):
+def run_role(platform, run_playbook, env=None, **variables):
     path = play(platform, "role", roles=[{"role": "cloudnet.cilium_eks.eks_cluster",
                                           "vars": role_vars(platform, **variables)}])
-    return run_playbook(path, platform["inventory"], platform["env"], timeout=1200)
+    return run_playbook(path, platform["inventory"], env or platform["env"], timeout=1200)
 
 
 def run_module(platform, run_playbook, **params):
@@ -147,6 +148,19 @@ def test_a_second_run_changes_nothing(platform, created, run_playbook):
     assert again.changed(HOST) == 0, again.stats
 
 
+def test_a_host_without_the_login_command_is_told_what_to_install(platform, created, run_playbook):
+    """eksctl's kubeconfig runs aws-iam-authenticator (or `aws eks get-token`): without either on PATH the role
+    stops before waiting for nodes and says what to install, instead of timing out."""
+    path = os.pathsep.join(d for d in platform["env"]["PATH"].split(os.pathsep)
+                           if not any(shutil.which(login, path=d) for login in ("aws-iam-authenticator", "aws")))
+    bare = run_role(platform, run_playbook, env=dict(platform["env"], PATH=path),
+                    eks_cluster_nodegroups=[nodegroup("ng-1", 2)], eks_cluster_open_nodeport_icmp=True)
+    assert bare.rc != 0
+    message = failure_message(bare)
+    assert "logs in by running aws-iam-authenticator, which is not on this host's PATH" in message, message
+    assert "tools_aws_iam_authenticator: true" in message, message
+
+
 def test_scale_and_a_new_nodegroup(platform, created, run_playbook):
     grown = run_role(platform, run_playbook, eks_cluster_nodegroups=[
         nodegroup("ng-1", 3, min_size=2, max_size=3), nodegroup("ng-2", 1, instance_type="t3.large")])
@@ -170,6 +184,8 @@ def test_a_nodegroup_removed_from_the_config_is_deleted_as_the_module_says(platf
     (drift,) = [d for d in plan["drift"] if d["field"] == "nodegroups"]
     command = f"eksctl delete nodegroup --cluster {NAME} --name ng-2"
     assert command in drift["reason"]  # the module never deletes a node group itself
+    assert shrunk.rc != 0  # the role's verify: the cluster does not match eks_cluster_nodegroups, and it says what to do
+    assert f"eksctl delete nodegroup --cluster {NAME} --region {REGION} --name ng-2 --wait" in failure_message(shrunk)
     deleted = eksctl(platform, *command.split()[1:], "--region", REGION, "--wait")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert f"eksctl-{NAME}-nodegroup-ng-2" not in live_stacks(platform)
@@ -187,16 +203,35 @@ def test_a_failing_nodegroup_stack_is_reported_and_left_for_the_user(platform, c
     assert failed.rc != 0
     message = failure_message(failed)
     assert "ng-bad" in message and stack in message, message
+    assert reason in message, message  # the stack's CREATE_FAILED event: eksctl 0.225 prints only "waiter ... Failure"
     assert live_stacks(platform)[stack] == "ROLLBACK_COMPLETE"
     assert "ng-bad" not in aws_client(platform, "eks").list_nodegroups(clusterName=NAME)["nodegroups"]
-    # What the user does: eksctl 0.225 creates its stacks with termination protection, which must be
-    # lifted before the stack can go (CloudFormation user guide, "Protect a stack from being deleted").
+    # What the message says the user does: eksctl 0.225 creates its stacks with termination protection, which
+    # must be lifted before the stack can go (CloudFormation user guide, "Protect a stack from being deleted").
+    where = f"--region {REGION} --stack-name {stack}"
+    assert f"aws cloudformation update-termination-protection {where} --no-enable-termination-protection ; " \
+           f"aws cloudformation delete-stack {where}" in message, message
     cfn = aws_client(platform, "cloudformation")
     cfn.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
     cfn.delete_stack(StackName=stack)
     resumed = run_role(platform, run_playbook, eks_cluster_nodegroups=groups)
     assert resumed.rc == 0, failure_message(resumed)
     assert live_stacks(platform)[stack] == "CREATE_COMPLETE"
+
+
+def test_a_failed_delete_says_why_and_the_next_run_finishes_it(platform, created, run_playbook):
+    stack = f"eksctl-{NAME}-cluster"
+    reason = "The vpc 'vpc-0abc' has dependencies and cannot be deleted."
+    aws.fail_stack(platform["endpoint"], stack, "VPC", reason, operation="delete")  # the sandbox's knob
+    failed = run_module(platform, run_playbook, state="absent")
+    assert failed.rc != 0
+    result = host_results(failed, "eksctl_cluster")[0]
+    assert result["error_type"] == "DeleteFailedError", result["msg"]
+    assert f"eksctl failed to delete EKS cluster {NAME} in {REGION}" in result["msg"]
+    assert f"{stack} AWS::EC2::VPC/VPC: DELETE_FAILED - {reason}" in result["msg"]
+    assert "the delete resumes from what is left" in result["msg"]
+    assert live_stacks(platform) == {stack: "DELETE_FAILED"}
+    assert result["delete_commands"] == [f"eksctl delete cluster --region {REGION} --name {NAME} --wait"]
 
 
 def test_delete_leaves_nothing_behind(platform, created, run_playbook):
@@ -227,5 +262,22 @@ def test_a_failing_control_plane_stack_is_rolled_back_and_reported(platform, run
     result = host_results(failed, "eksctl_cluster")[0]
     assert f"eksctl failed to create cluster for EKS cluster {name}" in result["msg"]
     assert "AWS::EKS::Cluster/ControlPlane: CREATE_FAILED" in json.dumps(result)
-    assert live_stacks(platform, name) == {f"eksctl-{name}-cluster": "ROLLBACK_COMPLETE"}
+    stack = f"eksctl-{name}-cluster"
+    assert live_stacks(platform, name) == {stack: "ROLLBACK_COMPLETE"}
     assert name not in aws_client(platform, "eks").list_clusters()["clusters"]
+    # No EKS cluster: `eksctl delete cluster` would refuse (tests/recordings/eksctl/delete_cluster_rolled_back_0.225),
+    # so the advice is CloudFormation's, termination protection first; state=absent says the same.
+    where = f"--region {REGION} --stack-name {stack}"
+    advice = [f"aws cloudformation update-termination-protection {where} --no-enable-termination-protection",
+              f"aws cloudformation delete-stack {where}"]
+    assert result["delete_commands"] == advice
+    absent = run_module(platform, run_playbook, name=name, state="absent")
+    assert absent.rc != 0
+    refused = host_results(absent, "eksctl_cluster")[0]
+    assert refused["error_type"] == "DeleteFailedError" and refused["delete_commands"] == advice
+    cfn = aws_client(platform, "cloudformation")
+    cfn.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
+    cfn.delete_stack(StackName=stack)
+    gone = run_module(platform, run_playbook, name=name, state="absent")
+    assert gone.rc == 0 and host_results(gone, "eksctl_cluster")[0]["changed"] is False
+    assert live_stacks(platform, name) == {}

@@ -49,19 +49,21 @@ def _keys_in_order(node):
 
 # ------------------------------------------------------------------------------------------ rendering
 
-def test_the_blogs_config_is_reproduced_exactly():
+def test_the_blogs_config_is_reproduced_exactly_with_auto_mode_off_said_explicitly():
     rendered = eksctl.render_config(BLOG_PARAMS, ownership_tag=False)
+    assert rendered.pop("autoModeConfig") == {"enabled": False}  # what eksctl's Auto Mode warning asks for
     blog = yaml.safe_load(BLOG_CONFIG)
     assert rendered == blog
     assert _keys_in_order(yaml.safe_load(eksctl.to_yaml(rendered))) == _keys_in_order(blog)
 
 
-def test_the_ownership_tag_is_the_only_addition_and_is_the_sandboxs():
+def test_the_ownership_tag_and_auto_mode_are_the_only_additions_and_the_tag_is_the_sandboxs():
     from eks_sandbox import aws
 
     assert eksctl.OWNERSHIP_TAG == aws.OWNERSHIP_TAG
     rendered = eksctl.render_config(BLOG_PARAMS)
     assert rendered["metadata"].pop("tags") == {"cloudnet.cilium_eks/managed": "true"}
+    assert rendered.pop("autoModeConfig") == {"enabled": False}
     assert rendered == yaml.safe_load(BLOG_CONFIG)
 
 

@@ -63,7 +63,66 @@ def test_control_plane_failure_with_timestamps_and_final_error():
 def test_create_nodegroup_output_names_its_stack():
     parsed = eksctl.parse_failures(recording("create_nodegroup_0.30.log"))
     assert parsed == {"failed_resources": [], "stacks": ["eksctl-my-cluster-nodegroup-test"], "errors": [],
-                      "cleanup_hint": None}
+                      "cleanup_hint": None, "cause": None}
+
+
+# ------------------------------------------------------------------ the cause of a failure (real eksctl 0.215/0.225)
+
+def failure(name):
+    """stdout then stderr of a recorded real failure, as the module joins them."""
+    return recording(name + ".stdout.log") + "\n" + recording(name + ".stderr.log") \
+        if os.path.exists(os.path.join(RECORDINGS, name + ".stdout.log")) else recording(name + ".stderr.log")
+
+
+def test_cause_of_a_stack_that_could_not_be_created_is_the_first_specific_error_line():
+    parsed = eksctl.parse_failures(failure("create_cluster_stack_error_0.215"))
+    assert parsed["cause"].startswith('creating CloudFormation stack "eksctl-sbx-real-cluster": operation error '
+                                      'CloudFormation: CreateStack, exceeded maximum number of attempts')
+    assert parsed["errors"][-1] == 'failed to create cluster "sbx-real"'  # the generic last line is not the cause
+
+
+def test_cause_of_a_rolled_back_control_plane_is_its_failed_resource_unquoted():
+    parsed = eksctl.parse_failures(failure("create_cluster_controlplane_failed_0.225"))
+    assert parsed["failed_resources"] == [{
+        "resource_type": "AWS::EKS::Cluster", "logical_id": "ControlPlane", "status": "CREATE_FAILED",
+        "reason": 'Resource handler returned message: "Cannot create cluster rec-bad: the subnets are in an '
+                  'unsupported Availability Zone"'}]
+    assert parsed["cause"] == ('AWS::EKS::Cluster/ControlPlane: CREATE_FAILED - Resource handler returned message: '
+                               '"Cannot create cluster rec-bad: the subnets are in an unsupported Availability Zone"')
+    assert parsed["stacks"] == ["eksctl-rec-bad-cluster"]
+    assert all(eksctl.is_generic(e) for e in parsed["errors"])
+
+
+def test_a_failed_node_group_stack_leaves_only_generic_lines_in_eksctl_0_225():
+    # eksctl 0.225 troubleshoots only the cluster stack (pkg/cfn/manager/waiters.go): the node group's reason is in
+    # CloudFormation's events, which the module reads itself; parse_failures says only that it failed.
+    parsed = eksctl.parse_failures(failure("create_cluster_nodegroup_failed_0.225"))
+    assert parsed["failed_resources"] == []
+    assert parsed["errors"] == ["waiter state transitioned to Failure", 'failed to create cluster "rec-1"']
+    assert parsed["cause"] == 'failed to create cluster "rec-1"'
+    assert "eksctl-rec-1-nodegroup-ng-bad" in parsed["stacks"]
+
+
+def test_cause_of_a_failed_delete_is_eksctls_error_line_not_the_summary():
+    parsed = eksctl.parse_failures(recording("delete_cluster_dependency_violation_0.215.stdout.log")
+                                   + "Error: failed to delete cluster with nodegroup(s)\n")
+    assert parsed["cause"].startswith('not able to delete stack "eksctl-sbx-real-cluster": operation error '
+                                      'CloudFormation: DeleteStack')
+    assert "DependencyViolation" in parsed["cause"]
+    stack_failed = eksctl.parse_failures(failure("delete_cluster_stack_failed_0.225"))
+    assert stack_failed["cause"] == "failed to delete cluster with nodegroup(s)"
+    rolled_back = eksctl.parse_failures(failure("delete_cluster_rolled_back_0.225"))
+    assert rolled_back["cause"].startswith("unable to describe cluster control plane: operation error EKS: "
+                                           "DescribeCluster")
+
+
+def test_go_quoted_reasons_are_unquoted_and_failures_described():
+    assert eksctl.go_unquote('"a \\"b\\" c"') == 'a "b" c'
+    assert eksctl.go_unquote("plain") == "plain" and eksctl.go_unquote(None) is None
+    assert eksctl.describe_failure({"stack": "s", "resource_type": "AWS::EKS::Nodegroup", "logical_id": "M",
+                                    "status": "CREATE_FAILED", "reason": "r"}) == "s AWS::EKS::Nodegroup/M: CREATE_FAILED - r"
+    assert eksctl.describe_failure({"resource_type": "T::U::V", "logical_id": "L", "status": "DELETE_FAILED",
+                                    "reason": None}) == "T::U::V/L: DELETE_FAILED"
 
 
 def test_failed_stack_events_keep_failures_oldest_first():

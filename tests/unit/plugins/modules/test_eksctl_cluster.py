@@ -19,7 +19,7 @@ pytest.importorskip("ansible.module_utils.testing")
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import eksctl  # noqa: E402
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import eks_service, eksctl  # noqa: E402
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.aws_client import AwsError  # noqa: E402
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eks_service import ClusterManager  # noqa: E402
 from ansible_collections.cloudnet.cilium_eks.plugins.modules import eksctl_cluster, eksctl_cluster_info  # noqa: E402
@@ -157,6 +157,12 @@ def run_case(case, tmp_path, capsys, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     for name, value in (case.get("env") or {}).items():
         monkeypatch.setenv(name, value)
+    if case.get("on_path"):  # stand-ins for the commands a kubeconfig logs in with, first on PATH
+        (tmp_path / "bin").mkdir()
+        for name in case["on_path"]:
+            (tmp_path / "bin" / name).write_text("#!/bin/sh\nexit 0\n")
+            (tmp_path / "bin" / name).chmod(0o755)
+        monkeypatch.setenv("PATH", "%s:%s" % (tmp_path / "bin", os.environ["PATH"]))
     calls = [dict(call, stdout=(RECORDINGS / call["stdout_recording"]).read_text()) if "stdout_recording" in call
              else call for call in case["eksctl"]]
     fake, log = tmp_path / "eksctl", tmp_path / "eksctl-calls.json"
@@ -202,14 +208,15 @@ def test_eksctl_cluster_case(case, tmp_path, capsys, monkeypatch):
 
 def test_the_case_table_covers_every_eksctl_command_the_module_runs():
     commands = {tuple(call["argv"][:2]) for case in CASES for call in case["eksctl"]}
-    assert commands == {("create", "cluster"), ("utils", "write-kubeconfig"), ("scale", "nodegroup"),
-                        ("delete", "cluster")}
+    assert commands == {("create", "cluster"), ("create", "nodegroup"), ("utils", "write-kubeconfig"),
+                        ("scale", "nodegroup"), ("delete", "cluster")}
 
 
 def test_info_lists_or_describes_with_stacks(capsys, monkeypatch, tmp_path):
     answers = {"before": {
         "cluster": CASES[1]["aws"]["after"]["cluster"], "nodegroups": CASES[1]["aws"]["after"]["nodegroups"],
-        "stacks": [{"StackName": "eksctl-basic-cilium-cluster", "StackStatus": "CREATE_COMPLETE"},
+        "stacks": [{"StackName": "eksctl-basic-cilium-cluster", "StackStatus": "CREATE_COMPLETE",
+                    "EnableTerminationProtection": True},
                    {"StackName": "eksctl-basic-cilium-nodegroup-ng-1", "StackStatus": "ROLLBACK_COMPLETE"},
                    {"StackName": "eksctl-other-cluster", "StackStatus": "CREATE_COMPLETE"}],
         "events": {"eksctl-basic-cilium-nodegroup-ng-1": [
@@ -223,4 +230,22 @@ def test_info_lists_or_describes_with_stacks(capsys, monkeypatch, tmp_path):
     assert described["exists"] is True and described["managed"] is True and described["status"] == "ACTIVE"
     assert [(s["name"], s["kind"], s["nodegroup"]) for s in described["stacks"]] == [
         ("eksctl-basic-cilium-cluster", "cluster", None), ("eksctl-basic-cilium-nodegroup-ng-1", "nodegroup", "ng-1")]
+    assert [s["termination_protection"] for s in described["stacks"]] == [True, False]
     assert described["stack_failures"][0]["reason"] == "Nodegroup ng-1 failed to stabilize: Internal Failure"
+
+
+def test_eksctl_gets_the_modules_timeout_and_is_killed_only_a_grace_later(tmp_path):
+    with patch_module_args({"name": "basic-cilium", "region": "us-east-1", "timeout": 900}):
+        module = eksctl_cluster.build_module()
+        manager = ClusterManager(module, "us-east-1", aws=RecordedAws({}, tmp_path / "none.json"))
+        assert manager.timeout_flag() == ["--timeout", "900s"]
+        assert manager.eksctl.timeout == 900 + eks_service.KILL_GRACE
+
+
+def test_the_login_of_a_recorded_real_kubeconfig_is_found_on_the_given_path(tmp_path):
+    recorded = RECORDINGS / "write_kubeconfig_0.215.kubeconfig.yaml"  # eksctl 0.215 with the AWS CLI on PATH
+    assert eks_service.kubeconfig_login(str(recorded), search_path=str(tmp_path)) == {"command": "aws", "path": None}
+    (tmp_path / "aws").write_text("#!/bin/sh\n")
+    (tmp_path / "aws").chmod(0o755)
+    assert eks_service.kubeconfig_login(str(recorded), search_path=str(tmp_path))["path"] == str(tmp_path / "aws")
+    assert eks_service.kubeconfig_login(str(tmp_path / "missing")) is None
