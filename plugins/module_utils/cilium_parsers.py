@@ -13,6 +13,7 @@ Normalized agent status (``parse_status_json`` and ``parse_status_text`` return 
      "components": {"kubernetes": "Ok", "kvstore": "Disabled", ...},
      "chaining_mode": "none", "kube_proxy_replacement_mode": "True", "kube_proxy_replacement": True,
      "routing_mode": "native" | "tunnel" | None, "tunnel_protocol": "vxlan" | None, "host_routing": "BPF",
+     "masquerading": "disabled" | "iptables" | "bpf" | None (IPv4; None: the agent did not say),
      "bandwidth_manager": {"enabled": True, "congestion_control": "bbr", "devices": ["eth0"]},
      "ipam": "IPv4: 2/254 allocated from 10.100.1.0/24,",
      "controllers": {"healthy": 16, "total": 16, "failing": []} | None,
@@ -42,7 +43,7 @@ def _empty_status():
     return {
         "state": None, "message": None, "version": None, "components": {},
         "chaining_mode": None, "kube_proxy_replacement_mode": None, "kube_proxy_replacement": None,
-        "routing_mode": None, "tunnel_protocol": None, "host_routing": None,
+        "routing_mode": None, "tunnel_protocol": None, "host_routing": None, "masquerading": None,
         "bandwidth_manager": {"enabled": None, "congestion_control": None, "devices": []},
         "ipam": None, "controllers": None, "modules": None, "cluster_health": None,
     }
@@ -90,6 +91,7 @@ def parse_status_json(text):
         out["host_routing"] = routing.get("intra-host-routing-mode")
     else:
         out["host_routing"] = (data.get("host-routing") or {}).get("mode")
+    out["masquerading"] = _masquerading_json(data.get("masquerading"))
     bwm = data.get("bandwidth-manager") or {}
     out["bandwidth_manager"] = {
         "enabled": bool(bwm.get("enabled")),
@@ -108,6 +110,18 @@ def parse_status_json(text):
         reachable = sum(1 for n in nodes if _node_reachable(n))
         out["cluster_health"] = {"reachable": reachable, "total": len(nodes)}
     return out
+
+
+def _masquerading_json(masq):
+    """IPv4 masquerading of the status JSON (api/v1/models/masquerading.go at v1.20.2: ``enabled``, ``mode`` BPF or
+    iptables, ``enabledProtocols.ipv4``); pkg/client/client.go at v1.20.2 l.535-579 prints it the same way."""
+    if not isinstance(masq, dict):
+        return None
+    protocols = masq.get("enabledProtocols")
+    ipv4 = masq.get("enabled") if protocols is None else (protocols or {}).get("ipv4")
+    if not ipv4:
+        return "disabled"
+    return "bpf" if str(masq.get("mode") or "").upper() == "BPF" else "iptables"
 
 
 def _node_reachable(node):
@@ -169,6 +183,7 @@ def parse_status_text(text):
             out["host_routing"] = match.group(3)
     else:
         out["host_routing"] = _first_word(fields.get("Host Routing") or routing)
+    out["masquerading"] = _masquerading_text(fields.get("Masquerading"))
     bwm = fields.get("BandwidthManager")
     if bwm is not None:
         if bwm.startswith("EDT"):  # "EDT with BPF [BBR] [eth0, eth1]"
@@ -192,6 +207,17 @@ def parse_status_text(text):
     if match:
         out["cluster_health"] = {"reachable": int(match.group(1)), "total": int(match.group(2))}
     return out
+
+
+def _masquerading_text(value):
+    """``IPTables [IPv4: Enabled, IPv6: Disabled]``, ``BPF   [eth0]   10.0.0.0/16 [IPv4: Enabled, ...]``,
+    ``Disabled`` (pkg/client/client.go at v1.20.2 l.535-579) -> ``iptables``, ``bpf``, ``disabled``."""
+    if not value:
+        return None
+    word = (_first_word(value) or "").lower()
+    if word == "disabled" or ("[IPv4" in value and "IPv4: Enabled" not in value):
+        return "disabled"
+    return word if word in ("bpf", "iptables") else None
 
 
 def _failing_controllers(text):

@@ -58,7 +58,7 @@ MAX_PARALLEL_EXECS = 8
 
 EXPECT_KEYS = {
     "ipam_mode": str, "routing_mode": str, "chaining_mode": str, "kube_proxy_replacement": bool,
-    "bandwidth_manager": bool, "congestion_control": str, "host_routing": str, "version": str,
+    "bandwidth_manager": bool, "congestion_control": str, "host_routing": str, "masquerading": str, "version": str,
 }
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
@@ -208,13 +208,14 @@ def summary_facts(config_data, statuses):
         summary = {key: facts[key] for key in ("ipam_mode", "routing_mode", "tunnel_protocol", "chaining_mode",
                                                "kube_proxy_replacement", "kube_proxy_replacement_mode",
                                                "bandwidth_manager")}
-        summary["host_routing"] = None
+        summary["host_routing"] = summary["masquerading"] = None
         return summary
     return {
         "ipam_mode": facts["ipam_mode"],
         "routing_mode": first.get("routing_mode") or facts["routing_mode"],
         "tunnel_protocol": first.get("tunnel_protocol") if first.get("routing_mode") else facts["tunnel_protocol"],
         "host_routing": first.get("host_routing"),
+        "masquerading": first.get("masquerading"),
         "chaining_mode": first.get("chaining_mode") or facts["chaining_mode"],
         "kube_proxy_replacement": first["kube_proxy_replacement"] if first.get("kube_proxy_replacement") is not None
         else facts["kube_proxy_replacement"],
@@ -226,7 +227,7 @@ def summary_facts(config_data, statuses):
 def disagreements(statuses):
     """Facts the agents do not agree on (a rollout in progress?)."""
     problems = []
-    for key in ("chaining_mode", "routing_mode", "kube_proxy_replacement_mode", "host_routing"):
+    for key in ("chaining_mode", "routing_mode", "kube_proxy_replacement_mode", "host_routing", "masquerading"):
         seen = sorted({str(s.get(key)) for s in statuses.values() if s.get(key) is not None})
         if len(seen) > 1:
             problems.append("agents disagree on %s: %s (a rollout in progress?)" % (key, ", ".join(seen)))

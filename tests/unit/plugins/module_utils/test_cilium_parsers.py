@@ -28,23 +28,23 @@ def recording(path):
 
 # (directory, text file) -> what the agent printed, read by eye from the recording.
 EXPECTED_STATUS = {
-    "1.13.3": ("status-verbose.txt", dict(version="1.13.3", chaining_mode="none", kube_proxy_replacement_mode="Strict",
+    "1.13.3": ("status-verbose.txt", dict(version="1.13.3", masquerading="iptables", chaining_mode="none", kube_proxy_replacement_mode="Strict",
                                           kube_proxy_replacement=True, routing_mode=None, host_routing="Legacy",
                                           ipam="IPv4: 12/254 allocated from 10.0.0.0/24,",
                                           bandwidth_manager={"enabled": False, "congestion_control": None, "devices": []})),
-    "1.13.4": ("status-verbose.txt", dict(version="1.13.4", chaining_mode="none", kube_proxy_replacement_mode="Disabled",
+    "1.13.4": ("status-verbose.txt", dict(version="1.13.4", masquerading="iptables", chaining_mode="none", kube_proxy_replacement_mode="Disabled",
                                           kube_proxy_replacement=False, routing_mode=None, host_routing="Legacy",
                                           ipam="IPv4: 4/12 allocated,",
                                           bandwidth_manager={"enabled": False, "congestion_control": None, "devices": []})),
-    "1.17.4": ("status.txt", dict(version="1.17.4", chaining_mode="none", kube_proxy_replacement_mode="True",
+    "1.17.4": ("status.txt", dict(version="1.17.4", masquerading="iptables", chaining_mode="none", kube_proxy_replacement_mode="True",
                                   kube_proxy_replacement=True, routing_mode="native", tunnel_protocol=None,
                                   host_routing="Legacy", ipam="IPv4: 4/12 allocated,",
                                   bandwidth_manager={"enabled": False, "congestion_control": None, "devices": []})),
-    "1.18.4": ("status.txt", dict(version="1.18.4", chaining_mode="none", kube_proxy_replacement_mode="True",
+    "1.18.4": ("status.txt", dict(version="1.18.4", masquerading="bpf", chaining_mode="none", kube_proxy_replacement_mode="True",
                                   kube_proxy_replacement=True, routing_mode="native", host_routing="BPF",
                                   ipam="IPv4: 2/254 allocated from 10.100.1.0/24,",
                                   bandwidth_manager={"enabled": True, "congestion_control": "bbr", "devices": ["eth0"]})),
-    "1.19.0": ("status.txt", dict(version="1.19.0", chaining_mode="none", kube_proxy_replacement_mode="False",
+    "1.19.0": ("status.txt", dict(version="1.19.0", masquerading="iptables", chaining_mode="none", kube_proxy_replacement_mode="False",
                                   kube_proxy_replacement=False, routing_mode="tunnel", tunnel_protocol="vxlan",
                                   host_routing="Legacy", ipam="IPv4: 3/254 allocated from 10.0.0.0/24,",
                                   bandwidth_manager={"enabled": False, "congestion_control": None, "devices": []})),
@@ -75,6 +75,30 @@ def test_json_status_gives_the_same_facts_as_the_text(version):
                     assert from_json["components"][component] == state, component
             continue
         assert from_json[key] == from_text[key], key
+
+
+# The real 1.20.2 agent with masquerading off (ENI mode, egress vpc), as recorded from the agent on the sandbox's
+# real-Cilium platform: the JSON has an empty enabledProtocols and no mode, the text says Disabled
+# (pkg/client/client.go at v1.20.2 l.535-579).
+@pytest.mark.parametrize("output, masquerading", [
+    ('{"masquerading": {"enabledProtocols": {}}}', "disabled"),
+    ('{"masquerading": {"enabled": false}}', "disabled"),
+    ('{"masquerading": {"enabled": true, "enabledProtocols": {"ipv4": true}, "mode": "BPF"}}', "bpf"),
+    ('{"masquerading": {"enabled": true, "enabledProtocols": {"ipv6": true}, "mode": "iptables"}}', "disabled"),
+    ("{}", None),
+])
+def test_json_masquerading_is_ipv4_masquerading(output, masquerading):
+    assert parsers.parse_status_json(output)["masquerading"] == masquerading
+
+
+@pytest.mark.parametrize("line, masquerading", [
+    ("Disabled", "disabled"), ("IPTables [IPv4: Enabled, IPv6: Disabled]", "iptables"),
+    ("IPTables [IPv4: Disabled, IPv6: Enabled]", "disabled"),
+    ("BPF   [ens5]   192.168.0.0/16  [IPv4: Enabled, IPv6: Disabled]", "bpf"),
+])
+def test_text_masquerading_line(line, masquerading):
+    text = recording("1.17.4/status.txt").replace("IPTables [IPv4: Enabled, IPv6: Disabled]", line)
+    assert parsers.parse_status_text(text)["masquerading"] == masquerading
 
 
 def test_text_controllers_modules_and_cluster_health_are_read():

@@ -88,7 +88,25 @@ def test_an_installed_release_is_recognised_by_its_mode_signature():
 
 @pytest.mark.parametrize("values, mode, version, rules", [
     ({"bandwidthManager": {"bbr": True}}, "chaining", None, ["bbr-in-chaining"]),
-    ({"bandwidthManager": {"bbr": True}}, "eni", None, []),
+    ({"bandwidthManager": {"bbr": True}}, "eni", None, ["bbr-needs-bpf-host-routing"]),
+    ({"bandwidthManager": {"bbr": True}, "kubeProxyReplacement": "true"}, "eni", None, []),
+    ({"bandwidthManager": {"bbr": True}, "kubeProxyReplacement": "true"}, "eni", "1.17.17",
+     ["bbr-needs-bpf-host-routing"]),  # 1.17's chart masquerades with iptables by default: legacy host routing
+    ({"bandwidthManager": {"bbr": True}, "kubeProxyReplacement": "strict"}, "eni", "1.13.4",
+     ["bbr-eni-1-13-legacy-routing"]),
+    ({"bandwidthManager": {"bbr": True, "bbrHostNamespaceOnly": True}}, "chaining", "1.18.11", []),
+    ({"enableIPv4Masquerade": True}, "eni", "1.20.2", ["masquerading-needs-interfaces"]),
+    ({"enableIPv4Masquerade": True, "egressMasqueradeInterfaces": "ens+"}, "eni", "1.20.2", []),
+    ({"enableIPv4Masquerade": False, "egressMasqueradeInterfaces": "ens+"}, "eni", "1.17.17",
+     ["masquerade-interfaces-without-masquerading"]),
+    ({"egressMasqueradeInterfaces": "ens+"}, "eni", "1.18.11", ["masquerade-interfaces-without-masquerading"]),
+    ({"enableIPv4Masquerade": True, "bpf": {"masquerade": True}}, "eni", "1.20.2",
+     ["bpf-masquerade-needs-kube-proxy-replacement"]),
+    ({"enableIPv4Masquerade": True, "bpf": {"masquerade": True}, "kubeProxyReplacement": "true",
+      "egressMasqueradeInterfaces": "ens+"}, "eni", "1.20.2", ["bpf-masquerade-with-interfaces"]),
+    ({"enableIPv4Masquerade": True, "egressMasqueradeInterfaces": "eth+ ens+"}, "eni", "1.14.19",
+     ["masquerade-interface-list-before-1-15"]),
+    ({"enableIPv4Masquerade": True, "egressMasqueradeInterfaces": "eth+ ens+"}, "eni", "1.15.19", []),
     ({"bandwidthManager": {"bbr": False}}, "chaining", "1.20.2", []),
     ({"eni": {"awsEnablePrefixDelegation": True}}, "chaining", "1.16.0", ["prefix-delegation-in-chaining"]),
     ({"cluster": {"id": 200}}, "eni", None, ["cluster-id-drops-policy-traffic"]),
@@ -99,7 +117,7 @@ def test_conflicts_are_the_rules_the_values_break(values, mode, version, rules):
 
 
 def test_a_rule_with_a_version_window_applies_only_inside_it(monkeypatch):
-    gated = table.Rule("test-gated", "a", None, "1.18", "1.20", lambda value, _values: value is True, "p", "s.go")
+    gated = table.Rule("test-gated", "a", None, "1.18", "1.20", lambda value, *_context: value is True, "p", "s.go")
     monkeypatch.setattr(table, "RULES", (gated,))
     assert table.conflicts({"a": True}, "eni", "1.17.17") == []
     assert table.conflicts({"a": True}, "eni", "1.18.0") == [gated]
