@@ -474,6 +474,7 @@ def compute(params, helm=None, names=None):
     options = dict((key, params.get(key)) for key in OPTIONS if params.get(key) is not None)
     options["version"] = table.release(options.get("version") or DEFAULT_VERSION,
                                        names.get("version", "version")).version
+    upgrade = plan_upgrade(options, release, names)
     chart = None
     if params.get("chart_ref"):
         wanted = options["version"]
@@ -486,8 +487,35 @@ def compute(params, helm=None, names=None):
         options.update(chart_values=chart_values, chart_values_text=chart_text)
         chart = {"ref": params["chart_ref"], "version": chart_version, "repo_url": params.get("chart_repo_url")}
     result = build_values(names=names, **options)
-    result.update(chart=chart, release=release, changed=False)
+    result.update(chart=chart, release=release, upgrade=upgrade, changed=False)
     return result
+
+
+_RELEASE_CHART_RE = re.compile(r"^cilium-(\d+\.\d+\.\d+\S*)$")
+
+
+def plan_upgrade(options, release, names):
+    """The upgrade this run makes of a running ``release`` (``{"from", "to", "minor_upgrade"}``), None when there is
+    none; refuses a downgrade, a jump over minors and a minor upgrade from an older patch (``cilium_table.
+    upgrade_problem``). Fills ``options["upgrade_compatibility"]``, unless given: the release's own, or on a minor
+    upgrade the installed minor, since an unset upgradeCompatibility on chart X means X
+    (Documentation/operations/upgrade.rst at v1.20.2 l.157-159), so the defaults the cluster runs do not flip."""
+    match = _RELEASE_CHART_RE.match(str((release or {}).get("chart") or ""))
+    if not match or release.get("status") not in RUNNING_STATES:
+        return None
+    installed, target = match.group(1), options["version"]
+    problem = table.upgrade_problem(installed, target)
+    if problem:
+        raise ValidationError(names.get("version", "version"), problem, value=target)
+    minor_upgrade = table.parse_version(installed).minor_string != table.parse_version(target).minor_string
+    pinned = (options.get("installed_values") or {}).get("upgradeCompatibility")
+    if pinned in (None, "") and minor_upgrade:
+        pinned = table.parse_version(installed).minor_string
+    if options.get("upgrade_compatibility") in (None, "") and pinned not in (None, ""):
+        options["upgrade_compatibility"] = str(pinned)
+    if installed == target:
+        return None
+    return {"from": installed, "to": target, "minor_upgrade": minor_upgrade}
 
 
 def names_for(variable_prefix):

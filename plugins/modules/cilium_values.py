@@ -226,6 +226,16 @@ chart:
   description: The chart read (ref, version, repo_url), or null when O(chart_ref) was not given.
   returned: success
   type: dict
+upgrade:
+  description:
+    - The upgrade of the running release O(release_name) this run makes, C(from) and C(to) versions and
+      C(minor_upgrade); null when nothing is installed or the version stays.
+    - A downgrade, a jump over minors and a minor upgrade from a patch older than the one the collection tests are
+      refused (Cilium's upgrade guide, Documentation/operations/upgrade-warning.rst). On a minor upgrade
+      C(upgradeCompatibility) is set to the installed minor unless the release or O(upgrade_compatibility) has one.
+  returned: success
+  type: dict
+  sample: {"from": "1.19.7", "to": "1.20.2", "minor_upgrade": true}
 release:
   description:
     - The release O(release_name) as helm lists it (C(name), C(namespace), C(revision), C(updated), C(status),

@@ -146,3 +146,27 @@ def test_a_minor_without_new_behaviour_is_one_row(monkeypatch, mode):
     before = cilium_values.build_values(mode, newest, cluster_name="demo")
     assert (now["values"], now["expect"], now["tested"]) == (before["values"], before["expect"], True)
     assert now["minor"] == "1.21" and table.agent_cli("1.21.0") == table.agent_cli(newest)
+
+
+@pytest.mark.parametrize("installed, target, steps, problem", [
+    ("1.19.7", "1.20.2", ["1.20.2"], None),
+    ("1.20.0", "1.20.2", ["1.20.2"], None),
+    ("1.19.2", "1.20.2", ["1.19.7", "1.20.2"], None),   # the installed minor's newest tested patch first
+    ("1.19.9", "1.20.2", ["1.20.2"], None),            # newer than the tested patch: no step back
+    ("1.20.2", "1.20.2", [], None),
+    (None, "1.20.2", [], None),                         # a first install is not an upgrade
+    ("1.20.2", "1.19.7", [], "is a downgrade"),
+    ("1.20.2", "1.20.1", [], "is a downgrade"),
+    ("1.13.4", "1.20.2", [], "skips 1.14, 1.15, 1.16, 1.17, 1.18, 1.19"),
+    ("1.12.9", "1.13.4", [], "of a minor this collection does not know"),
+])
+def test_upgrade_steps_go_one_minor_at_a_time(installed, target, steps, problem):
+    got_steps, got_problem = table.upgrade_steps(installed, target)
+    assert got_steps == steps
+    assert (got_problem is None) if problem is None else (problem in got_problem)
+
+
+def test_a_run_makes_one_upgrade_step():
+    assert table.upgrade_problem("1.19.7", "1.20.2") is None
+    assert "upgrade to 1.19.7 first" in table.upgrade_problem("1.19.2", "1.20.2")
+    assert "one run each: 1.14.19, then 1.15.19" in table.upgrade_problem("1.13.4", "1.15.19")

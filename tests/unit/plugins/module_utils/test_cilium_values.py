@@ -425,3 +425,30 @@ def test_switching_egress_on_a_running_release_before_1_20_warns_about_running_p
     assert cv.build_values("eni", "1.19.7", cluster_name="demo", installed_values=same)["warnings"] == []
     # 1.20 agents migrate the rules themselves (routing.go)
     assert cv.build_values("eni", "1.20.2", cluster_name="demo", installed_values=old_collection)["warnings"] == []
+
+
+def test_a_minor_upgrade_pins_upgrade_compatibility_to_the_installed_minor():
+    release = {"chart": "cilium-1.19.7", "status": "deployed"}
+    options = {"version": "1.20.2", "installed_values": {"eni": {"enabled": True}}}
+    assert cv.plan_upgrade(options, release, {}) == {"from": "1.19.7", "to": "1.20.2", "minor_upgrade": True}
+    assert options["upgrade_compatibility"] == "1.19"
+    values = cv.build_values("eni", cluster_name="demo", **options)["values"]
+    assert values["upgradeCompatibility"] == "1.19" and isinstance(values["upgradeCompatibility"], str)
+    # later runs keep the release's value; a patch upgrade does not pin anything
+    kept = {"version": "1.20.2", "installed_values": {"upgradeCompatibility": "1.18"}}
+    assert cv.plan_upgrade(kept, {"chart": "cilium-1.20.2", "status": "deployed"}, {}) is None
+    assert kept["upgrade_compatibility"] == "1.18"
+    patch = {"version": "1.20.2", "installed_values": {}}
+    assert cv.plan_upgrade(patch, {"chart": "cilium-1.20.0", "status": "deployed"}, {})["minor_upgrade"] is False
+    assert "upgrade_compatibility" not in patch
+    assert cv.plan_upgrade({"version": "1.20.2"}, None, {}) is None
+
+
+def test_a_downgrade_or_a_jump_is_refused_naming_the_version_variable():
+    names = cv.names_for("cilium_eni_")
+    with pytest.raises(ValidationError, match=r"`cilium_eni_version` '1.19.7': Cilium 1.20.2 is installed and 1.19.7 is"
+                                              r" a downgrade"):
+        cv.plan_upgrade({"version": "1.19.7"}, {"chart": "cilium-1.20.2", "status": "deployed"}, names)
+    with pytest.raises(ValidationError, match="skips 1.14"):
+        cv.plan_upgrade({"version": "1.20.2"}, {"chart": "cilium-1.13.4", "status": "failed"}, names)
+    assert cv.plan_upgrade({"version": "1.19.7"}, {"chart": "cilium-1.20.2", "status": "uninstalled"}, names) is None
