@@ -17,6 +17,9 @@ description:
     pod-to-host pings or NodePort tests, the message says to open ICMP and the NodePort range on the node
     security group.
   - Deletes the test namespaces afterwards (also after a failure or a timeout) unless O(keep_namespaces=true).
+  - Before it runs, refuses a Cilium CLI whose release line does not support the installed Cilium minor (the
+    version of the C(cilium) DaemonSet's image), naming the CLI release to use. Each line's supported minors are
+    taken from the cilium-cli README of that line. Nothing is refused when either version cannot be read.
   - Check mode does not run the test.
 author:
   - cloudnet.cilium_eks contributors (@cloudnet)

@@ -196,3 +196,21 @@ def test_check_mode_runs_nothing(box, core, run_playbook, tmp_path, replay):
                              environment=env, check=True)
     assert result.rc == 0 and out["changed"] is False and out.get("skipped") is True
     assert "ct-check-1" not in {n.metadata.name for n in core.list_namespace().items}
+
+
+def test_a_cli_that_does_not_support_the_installed_minor_is_refused_before_running(sandbox_factory, helm, run_playbook,
+                                                                                   tmp_path, cilium_cli):
+    """The sandbox's CLI is of the line that supports Cilium 1.16 and newer (cilium-cli README); against a 1.15
+    release it is refused before it runs, naming the CLI to use."""
+    old = sandbox_factory(NAME + "-115", nodes=1, aws=False)
+    subprocess.run([str(helm), "install", "cilium", str(charts.ensure_chart(versions.CILIUM_CHARTS["1.15"])),
+                    "--namespace", "kube-system", "--set", "eni.enabled=true", "--set", "ipam.mode=eni",
+                    "--set", "routingMode=native", "--set", "operator.replicas=1"],
+                   env=dict(os.environ, **old.env), check=True, capture_output=True, timeout=400)
+    old_core = client.CoreV1Api(config.new_client_from_config(config_file=old.kubeconfig))
+    before = sorted(n.metadata.name for n in old_core.list_namespace().items)
+    result, out = run_module(run_playbook, tmp_path, old, {"cilium_path": str(cilium_cli), "timeout": 300})
+    assert result.rc != 0 and out["failed"] is True
+    assert "Invalid `cilium_path`" in out["msg"] and "supports Cilium 1.16 and newer, not Cilium 1.15" in out["msg"]
+    assert "use cilium CLI v0.18.6" in out["msg"]
+    assert sorted(n.metadata.name for n in old_core.list_namespace().items) == before  # nothing deployed

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import os
+
 import pytest
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_status
@@ -170,3 +172,41 @@ def test_a_run_makes_one_upgrade_step():
     assert table.upgrade_problem("1.19.7", "1.20.2") is None
     assert "upgrade to 1.19.7 first" in table.upgrade_problem("1.19.2", "1.20.2")
     assert "one run each: 1.14.19, then 1.15.19" in table.upgrade_problem("1.13.4", "1.15.19")
+
+
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "recordings", "tools")
+
+
+def cli_reported(name):
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cli_tools import reported_version
+
+    with open(os.path.join(TOOLS, name), encoding="utf-8") as handle:
+        return reported_version("cilium", handle.read())
+
+
+@pytest.mark.parametrize("cli, cilium, refused, wanted", [
+    ("v0.19.7", "1.20.2", False, None), ("v0.19.7", "1.16.19", False, None),
+    ("v0.19.7", "1.15.19", True, "v0.18.6"), ("v0.19.7", "1.14.19", True, "v0.15.23"),
+    ("v0.19.7", "1.13.4", True, "v0.14.8"), ("v0.18.6", "1.15.19", False, None),
+    ("v0.15.23", "1.14.19", False, None), ("v0.14.8", "1.13.4", False, None), ("v0.14.8", "1.14.19", True, "v0.15.23"),
+])
+def test_the_cilium_cli_line_must_support_the_installed_minor(cli, cilium, refused, wanted):
+    problem = table.cli_problem(cli, cilium)
+    assert (problem is not None) is refused
+    if refused:
+        assert "use cilium CLI %s" % wanted in problem and "README.md" in problem
+
+
+def test_the_recorded_clis_are_placed_in_their_line():
+    """The sandbox's CLI, built from github.com/cilium/cilium's cilium-cli/ (v1.20.0-pre...), and a v0.18.7 release."""
+    main_build, release = cli_reported("cilium-cli-main-gobuild-version-client.txt"), \
+        cli_reported("cilium-cli-0.18.7-release-version.txt")
+    assert table.cli_line(main_build).newest == "v0.19.7" and table.cli_line(release).cilium_since == "1.16"
+    assert table.cli_problem(main_build, "1.15.19").startswith("cilium CLI v1.20.0-pre.1")
+
+
+def test_kubernetes_outside_cilium_s_tested_range_is_named():
+    assert table.kubernetes_warning("1.20.2", "1.34") is None
+    assert "(1.33-1.36, Documentation/network/kubernetes/compatibility.rst at v1.20.2" in \
+        table.kubernetes_warning("1.20.2", "1.31")
+    assert table.kubernetes_warning("1.20.2", None) is None
