@@ -110,8 +110,8 @@ def verdict(report, expected_failures):
         lines.append("Expected failures (ignored): %s" % ", ".join(split["expected"]))
     unexpected_hint = parsers.security_group_hint(report, tests=split["unexpected"])
     if unexpected_hint:
-        lines.append("These failures are what a node security group closed to ICMP and NodePorts causes: "
-                     + unexpected_hint + ", or list them in expected_failures (e.g. '*/pod-to-host', '*nodeport*').")
+        lines.append("These failures are what a node security group closed to the nodes' public IPs causes: "
+                     + unexpected_hint + "; or list them in expected_failures (e.g. '*/pod-to-host', '*nodeport*').")
     return False, "Cilium connectivity test failed: " + "\n".join(lines), details
 
 

@@ -31,8 +31,17 @@ _BAD_STATES = ("Failure", "Warning")
 # Components of the agent's status whose Warning/Failure makes the agent unhealthy (the others only warn).
 CRITICAL_COMPONENTS = ("kubernetes", "kvstore", "container-runtime", "cni-file", "cilium-health")
 
+# The blog's failing pod-to-host pings target the nodes' PUBLIC addresses (54.x): the CLI pings every address of
+# node.Status.Addresses (connectivity/tests/host.go at cilium-cli v0.14.6 l.37-47; v0.15+ names the action
+# ping-ipv4-external-ip). Such a packet leaves through the internet gateway and comes back from the other node's
+# public IP, which rules referencing the node security group or the VPC CIDR do not match (they match private
+# addresses only): docs/running-on-real-eks.md, "Security group".
 SECURITY_GROUP_HINT = (
-    "open ICMP and NodePorts 30000-32767 on the node security group (eks_cluster_open_nodeport_icmp: true)"
+    "pods reach the nodes' public IPs (%s) through the internet gateway, so these packets arrive from the other "
+    "node's public IP, which the node security group does not allow (its rules and the VPC CIDR cover private "
+    "addresses only): allow ICMP and NodePorts 30000-32767 from the nodes' public IPs (eks_cluster_open_nodeport_icmp: "
+    "true with eks_cluster_nodeport_icmp_cidrs: [<public IP>/32, ...]), or put the nodes in private subnets "
+    "(eks_cluster_node_subnets: private), where the test has no public address to reach"
 )
 
 
@@ -393,10 +402,33 @@ def is_security_group_failure(action):
     return "nodeport" in scenario
 
 
+_DESTINATION_IP_RE = re.compile(r"\((\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?\)$")
+
+
+def _public_destination(action):
+    """The public IPv4 address an action targets (``54.243.4.228 (54.243.4.228:0)``), or None."""
+    import ipaddress
+
+    found = _DESTINATION_IP_RE.search(action.get("destination") or "")
+    if not found:
+        return None
+    try:
+        address = ipaddress.ip_address(found.group(1))
+    except ValueError:
+        return None
+    return str(address) if address.is_global else None
+
+
 def security_group_hint(report, tests=None):
-    """The hint to print when the failed actions (of ``tests``, default all) include security-group failures."""
-    actions = [a for t in report.get("failed_tests") or [] if tests is None or t["name"] in tests
-               for a in t["actions"]]
-    if actions and any(is_security_group_failure(a) for a in actions):
-        return SECURITY_GROUP_HINT
-    return None
+    """The hint to print when the failed actions (of ``tests``, default all) are security-group failures towards the
+    nodes' public addresses (by address, or by the ``external-ip`` action names of CLI v0.15+, anywhere in the
+    report: NodePort actions name only the service); None when every such failure targets private addresses, which
+    the node security group already allows."""
+    every = [a for t in report.get("failed_tests") or [] for a in t["actions"] if is_security_group_failure(a)]
+    public = sorted({a for a in (_public_destination(action) for action in every) if a})
+    if not public and not any("external-ip" in (a.get("name") or "") for a in every):
+        return None
+    chosen = [t for t in report.get("failed_tests") or [] if tests is None or t["name"] in tests]
+    if not any(is_security_group_failure(a) for t in chosen for a in t["actions"]):
+        return None
+    return SECURITY_GROUP_HINT % (", ".join(public) or "ExternalIP")

@@ -15,7 +15,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
 
 RECORDINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "recordings", "cilium")
-SG_HINT = "open ICMP and NodePorts 30000-32767 on the node security group (eks_cluster_open_nodeport_icmp: true)"
+SG_HINT = parsers.SECURITY_GROUP_HINT % "54.158.35.146, 54.243.4.228"  # the blog's nodes' public IPs
 
 
 def report(path):

@@ -18,7 +18,7 @@ import pytest
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
 
 RECORDINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "recordings", "cilium")
-SG_HINT = "open ICMP and NodePorts 30000-32767 on the node security group (eks_cluster_open_nodeport_icmp: true)"
+SG_HINT = parsers.SECURITY_GROUP_HINT % "54.158.35.146, 54.243.4.228"  # the blog's nodes' public IPs
 
 
 def recording(path):
@@ -271,3 +271,21 @@ def test_trailer_only_output_is_a_failure():
 def test_output_without_report():
     report = parsers.parse_connectivity_report("ℹ️  Monitor aggregation detected, will skip some flow validation steps\n")
     assert report["result"] is None
+
+
+def test_no_security_group_hint_for_failures_towards_private_addresses():
+    """Pings to the nodes' InternalIPs fail for other reasons: the node security group allows the VPC already."""
+    blog = recording("1.13.3/connectivity-test-failure.txt")
+    private = blog.replace("54.243.4.228", "192.168.40.10").replace("54.158.35.146", "192.168.50.20")
+    assert parsers.security_group_hint(parsers.parse_connectivity_report(private)) is None
+
+
+def test_security_group_hint_by_the_external_ip_action_names_of_newer_clis():
+    """cilium-cli v0.15+ names the pings by address type (connectivity/tests/host.go: ping-ipv4-external-ip)."""
+    blog = recording("1.13.3/connectivity-test-failure.txt")
+    renamed = blog.replace("54.243.4.228 (54.243.4.228:0)", "ip-192-168-1-1 (ip-192-168-1-1:0)").replace(
+        "54.158.35.146 (54.158.35.146:0)", "ip-192-168-2-2 (ip-192-168-2-2:0)")
+    for number in ("1", "3", "5", "7"):
+        renamed = renamed.replace("ping-ipv4-%s:" % number, "ping-ipv4-external-ip:")
+    assert parsers.security_group_hint(parsers.parse_connectivity_report(renamed)) == \
+        parsers.SECURITY_GROUP_HINT % "ExternalIP"
