@@ -39,13 +39,13 @@ platform: deps ## build/fetch the local platform's tools and Cilium charts (cach
 	$(SANDBOX) charts
 
 sandbox: platform ## the main job on the local sandbox: playbooks/site.yml against inventories/sandbox
-	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint --cilium $(CILIUM)
+	$(SANDBOX) up --name $(SANDBOX_NAME) --empty --cilium $(CILIUM)
 	$(SANDBOX) datapath up --name $(SANDBOX_NAME) --namespace cilium-bandwidth-test
 	eval "$$($(SANDBOX) env --name $(SANDBOX_NAME))" && \
 	  $(VENV)/bin/ansible-playbook -i inventories/sandbox playbooks/site.yml
 
-sandbox-up: platform ## start the sandbox only (kwok EKS look-alike + moto; CILIUM=real|replay)
-	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint --cilium $(CILIUM)
+sandbox-up: platform ## start the sandbox only, empty (kwok + moto + the EKS proxy; CILIUM=real|replay): the real eksctl makes the cluster
+	$(SANDBOX) up --name $(SANDBOX_NAME) --empty --cilium $(CILIUM)
 
 sandbox-down: deps ## stop the sandbox, leaving no process behind
 	$(SANDBOX) down --name $(SANDBOX_NAME)
@@ -90,11 +90,12 @@ docs: deps ## the documentation site (antsibull-docs + Sphinx, offline) in build
 build: deps ## build the collection tarball
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/
 
-bench: platform ## benchmarks on the sandbox (no-op cost, readiness, scale, many clusters): bench/results/*.json
+bench: platform ## benchmarks on the sandbox (no-op cost, readiness, scale, many clusters, role vs bare eksctl): bench/results/*.json
 	$(PY) bench/noop_cost.py
 	$(PY) bench/readiness_latency.py
 	$(PY) bench/scale.py
 	$(PY) bench/many_clusters.py
+	$(PY) bench/real_eksctl.py
 	$(PY) bench/real_status.py
 
 bench-cold: deps ## time a cold platform build (fresh tool, Go module and Go build caches)

@@ -75,6 +75,16 @@ def namespaces_to_clean(before, after, test_namespace):
     return doomed
 
 
+def action_lines(action):
+    """A failed action for the failure message: name, source -> destination when the action has them, and its
+    whole message, the lines after the first indented under it (the JSON of unexpected packet drops...)."""
+    where = ": %s -> %s" % (action["source"] or "?", action["destination"] or "?") \
+        if action["source"] or action["destination"] else ""
+    message = (action["message"] or "").split("\n")
+    head = "    %s%s%s" % (action["name"], where, (": " + message[0]) if message[0] else "")
+    return "\n".join([head] + ["      " + line for line in message[1:]])
+
+
 def verdict(report, expected_failures):
     """(ok, message, details) for a parsed report."""
     split = parsers.classify_failures(report, expected_failures)
@@ -99,9 +109,7 @@ def verdict(report, expected_failures):
         if test["expected"]:
             continue
         lines.append("- %s" % test["name"])
-        for action in test["actions"][:5]:
-            lines.append("    %s: %s -> %s%s" % (action["name"], action["source"] or "?", action["destination"] or "?",
-                                                 (": " + action["message"]) if action["message"] else ""))
+        lines.extend(action_lines(action) for action in test["actions"][:5])
         if len(test["actions"]) > 5:
             lines.append("    ... and %d more failed actions" % (len(test["actions"]) - 5))
     if split["unlisted"]:

@@ -4,7 +4,7 @@ One module-scoped sandbox (2 tainted nodes, as `make sandbox` makes it) is conve
 with the real inventories/sandbox variables; the tests then run, in this order, a second site.yml,
 verify.yml, render.yml (with AWS and Kubernetes pointed at a port nothing listens on) and teardown.yml
 (refused twice, check mode, Cilium only, then everything, twice). AWS is moto behind the sandbox's EKS proxy and
-eksctl is the contract double (tests/platform/eks_sandbox/eksctl_double.py): real eksctl cannot be had here.
+eksctl is the real one (the sandbox's CILIUM_EKS_EKSCTL), on the cluster the sandbox seeds.
 """
 import json
 import os
@@ -252,7 +252,7 @@ def test_teardown_with_the_cluster_name_deletes_then_changes_nothing(platform, c
     assert cluster_state(platform) is None
     nodes = kube.core_v1(platform["box"].kubeconfig).list_node(
         label_selector=f"alpha.eksctl.io/cluster-name={CLUSTER}").items
-    assert nodes == []  # the eksctl double deleted the node group's nodes with the cluster
+    assert nodes == []  # the sandbox removes a node group's nodes with it (eks_sandbox.nodegroups)
 
     again = play(run_playbook, platform, "teardown.yml", extra_vars={"confirm_delete": CLUSTER})
     assert again.rc == 0, again

@@ -163,16 +163,23 @@ def test_the_agent_answers_status_in_json_and_text(installed, core, env, kubectl
     assert "Routing:                 Network: Native   Host: Legacy" in text
 
 
-def test_the_collections_cilium_status_reads_the_real_agents(installed, box, env, run_playbook, tmp_path):
-    """The module users run, against agents that answer for real (their JSON, their versions, their IPAM)."""
+def status_play(tmp_path, box, **options):
+    """A playbook running the collection's cilium_status module with ``options`` (registered as ``cilium``)."""
     play = tmp_path / "status.yml"
     play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [{
         "name": "status", "register": "cilium", "cloudnet.cilium_eks.cilium_status": {
-            "kubeconfig": box.kubeconfig, "timeout": 120, "expected_version": VERSION,
-            "expect": {"ipam_mode": "eni", "routing_mode": "native", "kube_proxy_replacement": False,
-                       "host_routing": "legacy"}}}]}]))
+            "kubeconfig": box.kubeconfig, **options}}]}]))
     inventory = tmp_path / "hosts"
     inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    return play, inventory
+
+
+def test_the_collections_cilium_status_reads_the_real_agents(installed, box, env, run_playbook, tmp_path):
+    """The module users run, against agents that answer for real (their JSON, their versions, their IPAM), cross-checked
+    with the real Cilium CLI's own `cilium status -o json`."""
+    play, inventory = status_play(tmp_path, box, timeout=120, expected_version=VERSION, expect={
+        "ipam_mode": "eni", "routing_mode": "native", "kube_proxy_replacement": False, "host_routing": "legacy"},
+        cli_cross_check=True, cilium_path=str(gobuild.ensure("cilium-cli")["cilium"]))
     result = run_playbook(play, inventory, env)
     assert result.rc == 0, result
     status = result.task_results("status")[0]["localhost"]["status"]
@@ -181,6 +188,12 @@ def test_the_collections_cilium_status_reads_the_real_agents(installed, box, env
     for node in status["nodes"].values():
         assert node["state"] == "Ok" and node["version"] == VERSION
         assert node["ipam"].startswith("IPv4: 1 IPAM pool(s) available")  # what real 1.20.2 prints in ENI mode
+        assert node["crash"] is None
+    cli = status["cli"]
+    assert cli["disagreements"] == [] and cli["exit_code"] == 0
+    assert (cli["components"]["cilium"]["desired"], cli["components"]["cilium"]["ready"]) == (NODES, NODES)
+    assert cli["components"]["cilium"]["errors"] == [] and cli["components"]["cilium-operator"]["ready"] >= 1
+    assert cli["helm_chart_version"] == VERSION
 
 
 def test_the_real_cilium_cli_status_wait_settles(installed, env, box):
@@ -261,9 +274,12 @@ def test_killing_the_agent_process_restarts_it_and_ready_follows(installed, box,
     assert agent_pid(box, again) != pid
 
 
-def test_a_configuration_the_agent_refuses_crashloops_with_its_reason(installed, box, core, env, helm, kubectl):
+def test_a_configuration_the_agent_refuses_crashloops_with_its_reason(installed, box, core, env, helm, kubectl,
+                                                                      run_playbook, tmp_path):
     """ENI mode, IPv4 masquerading on, no egress masquerade interfaces: Cilium 1.19+ panics
-    (pkg/datapath/iptables/iptables.go at v1.20.2, PR cilium/cilium#42531)."""
+    (pkg/datapath/iptables/iptables.go at v1.20.2, PR cilium/cilium#42531). The collection's wait (cilium_status,
+    as cilium_install's wait phase runs it) names the panic and stops once the agent crash-looped 3 times, long
+    before its timeout."""
     helm_run(helm, env, "upgrade", "cilium", str(charts.ensure_chart(VERSION)), *ENI_VALUES,
              "--set", "enableIPv4Masquerade=true")
     run_kubectl(kubectl, env, "-n", "kube-system", "rollout", "restart", "ds/cilium")
@@ -283,6 +299,16 @@ def test_a_configuration_the_agent_refuses_crashloops_with_its_reason(installed,
                            "--previous").stdout
     assert MASQUERADE_PANIC in previous
     assert pod.status.container_statuses[0].last_state.terminated.exit_code == 2  # a Go panic
+    play, inventory = status_play(tmp_path, box, timeout=900, expected_version=VERSION)
+    result = run_playbook(play, inventory, env)
+    assert result.rc != 0, result
+    failed = result.task_results("status")[0]["localhost"]
+    status = failed["status"]
+    assert status["crash_looping"] and status["elapsed"] < 900
+    assert failed["msg"].startswith("Cilium agents crash-loop on ")
+    assert f"panic: {MASQUERADE_PANIC}" in failed["msg"] and "last exit code 2" in failed["msg"]
+    crash = status["nodes"][status["crash_looping"][0]]["crash"]
+    assert crash["restarts"] >= 3 and crash["exit_code"] == 2 and crash["log_line"] == f"panic: {MASQUERADE_PANIC}"
     helm_run(helm, env, "upgrade", "cilium", str(charts.ensure_chart(VERSION)), *ENI_VALUES)
     rollout(kubectl, env)
     assert all_ready(core)

@@ -40,6 +40,17 @@ def exec_shim_dir() -> Path:
     return cache.state_dir() / "exec-shims"
 
 
+def token_webhook_kubeconfig(url: str) -> dict:
+    """The kubeconfig-shaped file kube-apiserver's ``--authentication-token-webhook-config-file`` names:
+    where to send ``TokenReview``s (Kubernetes docs, "Authenticating", Webhook Token Authentication)."""
+    return {"apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "eks-sandbox-authenticator", "cluster": {"server": url}}],
+            "users": [{"name": "kube-apiserver", "user": {}}],
+            "contexts": [{"name": "webhook", "context": {"cluster": "eks-sandbox-authenticator",
+                                                         "user": "kube-apiserver"}}],
+            "current-context": "webhook"}
+
+
 # kwok v0.8.0's default Stages (kustomize/stage in the sigs.k8s.io/kwok module), as kwokctl's binary runtime
 # installs them (pkg/kwokctl/runtime/cluster.go getDefaultNodeStages/getDefaultPodStages: node-initialize,
 # the heartbeat with lease, pod-ready, pod-complete, pod-delete).
@@ -80,13 +91,22 @@ def kwok_stage_dir() -> Path:
 
 
 def kwokctl_config(binaries: dict, bind_address: str = "127.0.0.1", egress_selector_file: Path = None,
-                   stages: list = ()) -> list:
+                   token_webhook_file: Path = None, stages: list = ()) -> list:
     """The documents passed to ``kwokctl create cluster --config``.
 
     ``egress_selector_file``: kube-apiserver reaches the kubelets (kwok-controller) through the HTTP
     CONNECT proxy it names (``agent_sim.egress_selector_config``): the EKS-like node addresses are not local.
+    ``token_webhook_file``: bearer tokens the API server does not know itself (EKS tokens) are checked
+    by the webhook it names (:func:`token_webhook_kubeconfig`), as EKS's API servers do with
+    aws-iam-authenticator; the client certificate of the sandbox's kubeconfig keeps working.
     ``stages``: kwok Stages replacing kwok's defaults (``real_cilium_stages``); with them the ``Logs``
     CRD is on too (``kubectl logs`` of the real Cilium pods)."""
+    apiserver_args = [{"key": "service-cluster-ip-range", "value": SERVICE_CIDR}]
+    if egress_selector_file:
+        apiserver_args.append({"key": "egress-selector-config-file", "value": str(egress_selector_file)})
+    if token_webhook_file:
+        apiserver_args += [{"key": "authentication-token-webhook-config-file", "value": str(token_webhook_file)},
+                           {"key": "authentication-token-webhook-version", "value": "v1"}]
     options = {
         "runtime": "binary",
         "bindAddress": bind_address,
@@ -108,10 +128,7 @@ def kwokctl_config(binaries: dict, bind_address: str = "127.0.0.1", egress_selec
             "kind": "KwokctlConfiguration",
             "options": options,
             "componentsPatches": [
-                {"name": "kube-apiserver",
-                 "extraArgs": [{"key": "service-cluster-ip-range", "value": SERVICE_CIDR}] + (
-                     [{"key": "egress-selector-config-file", "value": str(egress_selector_file)}]
-                     if egress_selector_file else [])},
+                {"name": "kube-apiserver", "extraArgs": apiserver_args},
                 {"name": "kube-controller-manager",
                  "extraArgs": [{"key": "service-cluster-ip-range", "value": SERVICE_CIDR}]},
                 # Pod IPs from the VPC range, as the VPC CNI or Cilium ENI IPAM hand out.
@@ -210,16 +227,20 @@ def alive(pid: int) -> bool:
 
 
 def create(name: str, kubeconfig: Path, binaries: dict, egress_proxy_socket: Path = None,
-           real_cilium: bool = False) -> None:
+           token_webhook_url: str = None, real_cilium: bool = False) -> None:
     cfg_path = cache.state_dir() / f"{name}.kwokctl.yaml"
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
-    egress_file = None
+    egress_file = webhook_file = None
     if egress_proxy_socket:
         from .agent_sim import egress_selector_config
         egress_file = cache.state_dir() / f"{name}.egress-selector.yaml"
         egress_file.write_text(yaml.safe_dump(egress_selector_config(egress_proxy_socket)))
+    if token_webhook_url:
+        webhook_file = cache.state_dir() / f"{name}.token-webhook.yaml"
+        webhook_file.write_text(yaml.safe_dump(token_webhook_kubeconfig(token_webhook_url)))
     stages = real_cilium_stages(kwok_stage_dir()) if real_cilium else []
-    cfg_path.write_text(yaml.safe_dump_all(kwokctl_config(binaries, egress_selector_file=egress_file, stages=stages)))
+    cfg_path.write_text(yaml.safe_dump_all(kwokctl_config(binaries, egress_selector_file=egress_file,
+                                                          token_webhook_file=webhook_file, stages=stages)))
     shims = write_exec_shims()
     kubeconfig.parent.mkdir(parents=True, exist_ok=True)
     _kwokctl(binaries, ["create", "cluster", "--name", name, "--config", str(cfg_path),

@@ -12,6 +12,8 @@ EKS_REGISTRY = "602401143452.dkr.ecr.{region}.amazonaws.com"
 VPC_CNI_TAG = "v1.19.2-eksbuild.1"
 KUBE_PROXY_TAG = "v1.33.0-minimal-eksbuild.2"
 COREDNS_TAG = "v1.11.4-eksbuild.14"
+# The metrics-server EKS add-on (a default add-on of eksctl >= 0.209); the build suffix is a best estimate.
+METRICS_SERVER_TAG = "v0.8.0-eksbuild.1"
 AGENT_NOT_READY_TAINT = {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NoExecute"}
 NODE_CIDR = ipaddress.ip_network("192.168.0.0/19")
 KERNEL_VERSION = "6.12.40-63.114.amzn2023.x86_64"
@@ -148,7 +150,7 @@ def aws_node(region, vpc_cni_tag=VPC_CNI_TAG):
         {"name": "AWS_VPC_K8S_CNI_LOGLEVEL", "value": "DEBUG"},
         {"name": "ENABLE_PREFIX_DELEGATION", "value": "false"},
         {"name": "WARM_ENI_TARGET", "value": "1"},
-        {"name": "MY_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "MY_NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}},
     ]
     daemonset = {
         "apiVersion": "apps/v1",
@@ -225,7 +227,7 @@ def kube_proxy(region, tag=KUBE_PROXY_TAG):
                             "image": f"{registry}/eks/kube-proxy:{tag}",
                             "command": ["kube-proxy", "--v=2", "--config=/var/lib/kube-proxy-config/config",
                                         "--hostname-override=$(NODE_NAME)"],
-                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}}],
                             "resources": {"requests": {"cpu": "100m"}},
                             "securityContext": {"privileged": True},
                         }],
@@ -281,6 +283,46 @@ def coredns(region, tag=COREDNS_TAG, cluster_dns="10.100.0.10"):
             "spec": {"selector": {"k8s-app": "kube-dns"}, "clusterIP": cluster_dns,
                      "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
                                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]},
+        },
+    ]
+
+
+def metrics_server(region, tag=METRICS_SERVER_TAG):
+    """metrics-server as the EKS ``metrics-server`` add-on deploys it (a Deployment and its Service)."""
+    registry = EKS_REGISTRY.format(region=region)
+    labels = {"app.kubernetes.io/name": "metrics-server", "app.kubernetes.io/instance": "metrics-server"}
+    return [
+        _service_account("metrics-server", labels),
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "metrics-server", "namespace": "kube-system", "labels": labels},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "priorityClassName": "system-cluster-critical",
+                        "serviceAccountName": "metrics-server",
+                        "containers": [{
+                            "name": "metrics-server",
+                            "image": f"{registry}/eks/metrics-server:{tag}",
+                            "args": ["--secure-port=10251", "--cert-dir=/tmp", "--kubelet-use-node-status-port",
+                                     "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname"],
+                            "ports": [{"containerPort": 10251, "name": "https", "protocol": "TCP"}],
+                            "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}},
+                        }],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "metrics-server", "namespace": "kube-system", "labels": labels},
+            "spec": {"selector": labels, "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                                    "targetPort": "https"}]},
         },
     ]
 

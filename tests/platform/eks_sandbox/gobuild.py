@@ -85,6 +85,12 @@ class Recipe:
     # binary -> arguments printing its version; the output must contain the version.
     version_args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     unavailable: str | None = None
+    # The version command prints the bare version and nothing else (eksctl): compare exactly,
+    # so a pre-release stamp ("0.225.0-dev") fails the smoke check.
+    exact_version_output: bool = False
+    # Built when first needed (a sandbox's pod pulls the "image", `--only NAME`), not by `python -m eks_sandbox
+    # build` without --only: keeps a cold `make platform` (and CI) to what `make test` runs.
+    on_demand: bool = False
     # binary -> Go build tags (``go build -tags``), e.g. the AWS IPAM provider of cilium-operator-aws.
     build_tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # (old, new@version) replace directives added to the upstream ones, each with its reason in the recipe.
@@ -186,6 +192,60 @@ def _cilium_cli_recipe() -> Recipe:
     )
 
 
+EKSCTL_VERSION_PACKAGE = "github.com/weaveworks/eksctl/pkg/version"
+
+
+def eksctl_version_ldflags() -> dict[str, str]:
+    """What eksctl's release build stamps (``.github/.goreleaser.yml`` at v0.225.0:
+    ``-X .../pkg/version.buildDate={{.Date}} -X ...gitCommit={{.ShortCommit}}
+    -X ...PreReleaseID={{.Env.PRE_RELEASE_ID}}``).
+
+    ``Version`` is already in the tagged module's ``pkg/version/release.go``, next to
+    ``PreReleaseID = "dev"``: a release clears it, or ``eksctl version`` says ``0.225.0-dev``.
+    The commit is the one the proxy's ``.info`` names (``Origin.Hash``), shortened as git does.
+    goreleaser also passes ``-tags "netgo release"``: ``release`` only gates the generator
+    ``pkg/version/generate/release_generate.go`` (not in the binary) and ``netgo`` is what
+    ``CGO_ENABLED=0`` gives anyway, so they are left out and the standard library's build cache
+    stays shared with the other tools.
+    """
+    return {
+        f"{EKSCTL_VERSION_PACKAGE}.PreReleaseID": "",
+        f"{EKSCTL_VERSION_PACKAGE}.gitCommit": "{git_commit}",
+        f"{EKSCTL_VERSION_PACKAGE}.buildDate": "{build_date}",
+    }
+
+
+def _eksctl_recipe() -> Recipe:
+    version = versions.EKSCTL
+    return Recipe(
+        name="eksctl",
+        version=version,
+        modules=("github.com/weaveworks/eksctl",),
+        binaries={"eksctl": "github.com/weaveworks/eksctl/cmd/eksctl"},
+        ldflags=eksctl_version_ldflags(),
+        # `eksctl version` prints the bare version ("0.225.0"); a build without the stamps
+        # prints "0.225.0-dev", which must not pass for the release.
+        version_args={"eksctl": ("version",)},
+        exact_version_output=True,
+    )
+
+
+def _aws_iam_authenticator_recipe() -> Recipe:
+    """What eksctl's kubeconfigs log in with. Stamps of its Makefile / .goreleaser.yaml at v0.7.8
+    (``pkg.Version``, ``pkg.CommitID``, ``pkg.BuildDate``)."""
+    version = versions.AWS_IAM_AUTHENTICATOR
+    package = "sigs.k8s.io/aws-iam-authenticator/pkg"
+    return Recipe(
+        name="aws-iam-authenticator",
+        version=version,
+        modules=("sigs.k8s.io/aws-iam-authenticator",),
+        binaries={"aws-iam-authenticator": "sigs.k8s.io/aws-iam-authenticator/cmd/aws-iam-authenticator"},
+        ldflags={f"{package}.Version": version.lstrip("v"), f"{package}.CommitID": "{git_commit}",
+                 f"{package}.BuildDate": "{build_date}"},
+        version_args={"aws-iam-authenticator": ("version",)},
+    )
+
+
 CILIUM_MODULE = "github.com/cilium/cilium"
 
 
@@ -237,6 +297,9 @@ def cilium_recipe(version: str) -> Recipe:
         build_tags=tags,
         extra_replaces=replaces,
         module_dirs={"lib/bpf": "bpf"},
+        # The default version (the first) is what the tests run; the others (1.19.7: upgrades, recordings) are built
+        # by the first sandbox that runs them (about 11 minutes cold) or by `build --only cilium@<version>`.
+        on_demand=version != versions.CILIUM_AGENTS[0],
     )
 
 
@@ -275,15 +338,8 @@ def _recipes() -> dict[str, Recipe]:
             version_args={"helm": ("version", "--short")},
         ),
         _cilium_cli_recipe(),
-        Recipe(
-            name="eksctl",
-            version=versions.EKSCTL,
-            modules=("github.com/eksctl-io/eksctl",),
-            binaries={"eksctl": "github.com/eksctl-io/eksctl/cmd/eksctl"},
-            unavailable=None if versions.EKSCTL else (
-                "unavailable: the Go module proxy here refuses github.com/eksctl-io/eksctl (403)"
-            ),
-        ),
+        _eksctl_recipe(),
+        _aws_iam_authenticator_recipe(),
     ]
     recipes = {recipe.name: recipe for recipe in recipes}
     for version in versions.CILIUM_AGENTS:
@@ -317,6 +373,13 @@ def resolve_ldflags(templates: Mapping[str, str], **context: str) -> dict[str, s
 
 def stderr_tail(stderr: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(stderr.strip().splitlines()[-lines:])
+
+
+def short_commit(info: Mapping) -> str:
+    """The commit a module version was tagged at (its proxy ``.info`` ``Origin.Hash``), cut to
+    12 hex digits (what ``git rev-parse --short`` gives in a repository of eksctl's size);
+    "" when the proxy does not say."""
+    return str((info.get("Origin") or {}).get("Hash") or "")[:12]
 
 
 def build_date(info_time: str) -> str:
@@ -412,6 +475,12 @@ def _smoke_check(recipe: Recipe, binary: str, path: Path) -> str:
         return ""
     argv = [str(path), *args]
     output = _run(recipe.name, argv, timeout=SMOKE_TIMEOUT_SECONDS).strip()
+    if recipe.exact_version_output:
+        shown = output.splitlines()[0].strip().lstrip("v") if output else ""
+        if shown != recipe.version.lstrip("v"):
+            raise GoBuildError(
+                recipe.name, argv, 0, f"version output is not exactly {recipe.version}:\n{output}"
+            )
     if recipe.version.lstrip("v") not in output:
         raise GoBuildError(
             recipe.name, argv, 0, f"version output does not show {recipe.version}:\n{output}"
@@ -447,13 +516,15 @@ def _build(recipe: Recipe) -> dict[str, Path]:
         (output_dir / "bin").mkdir(parents=True)
         module_dir.mkdir()
 
-        upstream, upstream_sums, release_times, module_roots = [], [], [], []
+        upstream, upstream_sums, release_times, commits, module_roots = [], [], [], [], []
         for module in recipe.modules:
             downloaded = _download(recipe.name, module, recipe.version, cwd=module_dir)
             module_roots.append(Path(downloaded["Dir"]))
             edit_json = ["go", "mod", "edit", "-json", downloaded["GoMod"]]
             upstream.append(json.loads(_run(recipe.name, edit_json, cwd=module_dir)))
-            release_times.append(json.loads(Path(downloaded["Info"]).read_text())["Time"])
+            info = json.loads(Path(downloaded["Info"]).read_text())
+            release_times.append(info["Time"])
+            commits.append(short_commit(info))
             upstream_go_sum = Path(downloaded["Dir"]) / "go.sum"
             if upstream_go_sum.is_file():
                 upstream_sums.append(upstream_go_sum.read_text())
@@ -467,7 +538,9 @@ def _build(recipe: Recipe) -> dict[str, Path]:
         # The upstream go.sum vouches for its dependencies: without it the go command asks
         # the checksum database, which here lacks some pseudo-versions (404).
         (module_dir / "go.sum").write_text(merge_go_sums(upstream_sums))
-        ldflags = compose_ldflags(resolve_ldflags(recipe.ldflags, build_date=build_date(min(release_times))))
+        ldflags = compose_ldflags(resolve_ldflags(
+            recipe.ldflags, build_date=build_date(min(release_times)), git_commit=commits[0],
+        ))
 
         versions_seen = {}
         for binary, package in recipe.binaries.items():
@@ -553,6 +626,9 @@ def ensure_all(names: Iterable[str] | None = None) -> dict[str, dict[str, Path]]
     for name in selected:
         if names is None and RECIPES[name].unavailable:
             print(f"{name}: skipped, {RECIPES[name].unavailable}", flush=True)
+            continue
+        if names is None and RECIPES[name].on_demand:
+            print(f"{name}: built on first use (`python -m eks_sandbox build --only {name}`)", flush=True)
             continue
         built[name] = ensure(name)
     return built

@@ -7,6 +7,11 @@ annotated ``kubernetes.io/egress-bandwidth: 10M``, waits for its CiliumEndpoint,
 that pod's node answers to the commands the replay serves (:data:`COMMANDS`), through ``kubectl exec`` as a
 user gets them. The sandbox is then stopped. Each file's origin is written into SOURCES.md (between the
 ``generated`` markers, one row per file: version, command, values, date). Nothing is edited by hand.
+
+``--checks`` records instead what the collection's other checks read (:func:`record_checks`): the Cilium CLI's
+own ``cilium status`` (text and JSON) on a settled install, and how an agent crashes on a configuration it refuses
+(:data:`CRASH_VALUES`: ENI mode with IPv4 masquerading and no egress masquerade interfaces, a panic from 1.19):
+its ``kubectl logs --previous`` and the termination message the kubelet keeps (``FallbackToLogsOnError``).
 """
 from __future__ import annotations
 
@@ -35,6 +40,10 @@ COMMANDS = {
 RECORD_VALUES = {"eni.enabled": "true", "ipam.mode": "eni", "routingMode": "native", "kubeProxyReplacement": "false",
                  "bandwidthManager.enabled": "true"}
 POD = "recorded-10m"
+CLI_VALUES = {"eni.enabled": "true", "ipam.mode": "eni", "routingMode": "native", "kubeProxyReplacement": "false"}
+CLI_FILES = {"cli-status.txt": ["status"], "cli-status.json": ["status", "-o", "json"]}
+CRASH_VALUES = dict(CLI_VALUES, enableIPv4Masquerade="true")
+CRASH_FILES = ("agent-crash-masquerade.log", "agent-crash-masquerade.termination-message.txt")
 
 
 def _run(argv, env, timeout=300) -> str:
@@ -93,6 +102,60 @@ def record(version: str, out=sys.stdout) -> list:
         sandbox.down(name, out=out)
 
 
+def _crashed_agent(core):
+    """``(pod name, termination message)`` of an agent in CrashLoopBackOff, or None."""
+    for pod in core.list_namespaced_pod("kube-system", label_selector="k8s-app=cilium").items:
+        for status in pod.status.container_statuses or []:
+            if status.name == "cilium-agent" and status.state.waiting and \
+                    status.state.waiting.reason == "CrashLoopBackOff" and status.last_state.terminated:
+                return pod.metadata.name, status.last_state.terminated.message or ""
+    return None
+
+
+def _row(version, file_name, stamp, how, values, flag):
+    return (f"| `{version}/{file_name}` | {version} | real agent in the sandbox ({stamp}): {how}; chart {version} "
+            f"with {', '.join(f'{k}={v}' for k, v in values.items())}; EC2/EKS in moto "
+            f"(`python -m eks_sandbox.record_real_cilium {flag}`) | **generated** |")
+
+
+def record_checks(version: str, out=sys.stdout) -> list:
+    """Record what the collection's checks read besides the agent's status: the real Cilium CLI's ``cilium status``
+    (text and ``-o json``, :data:`CLI_FILES`) on a settled ENI install (:data:`CLI_VALUES`), then how an agent
+    crashes on a configuration it refuses (:data:`CRASH_VALUES`, after a rollout restart): ``logs --previous`` and
+    the termination message (:data:`CRASH_FILES`). Returns the SOURCES.md rows of the files written."""
+    name = f"rec-checks-{version.replace('.', '-')}"
+    box = sandbox.up(sandbox.SandboxSpec(name=name, nodes=2, agent_not_ready_taint=True, cilium="real"), out=out)
+    try:
+        env = dict(os.environ, **box.env)
+        kubectl, cli = gobuild.ensure("kubernetes")["kubectl"], gobuild.ensure("cilium-cli")["cilium"]
+        folder, stamp, rows = RECORDINGS / version, datetime.now(timezone.utc).strftime("%Y-%m-%d"), []
+        helm = [env["CILIUM_EKS_HELM"], "upgrade", "--install", "cilium", charts.ensure_chart(version), "-n",
+                "kube-system", "--set", f"cluster.name={name}"]
+        _run(helm + [a for k, v in CLI_VALUES.items() for a in ("--set", f"{k}={v}")], env, timeout=400)
+        _run([cli, "status", "--wait", "--wait-duration", "5m"], env, timeout=400)
+        for file_name, args in CLI_FILES.items():
+            (folder / file_name).write_text(_run([cli, *args], env))
+            rows.append(_row(version, file_name, stamp, f"the Cilium CLI {versions.CILIUM_CLI} `cilium "
+                             f"{' '.join(args)}` after `cilium status --wait` settled", CLI_VALUES, "--checks"))
+            print(f"record: {version}/{file_name}", file=out, flush=True)
+        _run(helm + [a for k, v in CRASH_VALUES.items() for a in ("--set", f"{k}={v}")], env, timeout=400)
+        _run([kubectl, "-n", "kube-system", "rollout", "restart", "ds/cilium"], env)
+        agent, message = kube.wait_for(lambda: _crashed_agent(kube.core_v1(box.kubeconfig)),
+                                       "an agent in CrashLoopBackOff", timeout=300)
+        log = _run([kubectl, "-n", "kube-system", "logs", agent, "-c", "cilium-agent", "--previous"], env)
+        how = {CRASH_FILES[0]: "`kubectl -n kube-system logs <agent pod> -c cilium-agent --previous` of an agent in "
+                               "CrashLoopBackOff after a rollout restart",
+               CRASH_FILES[1]: "that pod's `status.containerStatuses[cilium-agent].lastState.terminated.message` "
+                               "(the log's tail: terminationMessagePolicy FallbackToLogsOnError)"}
+        for file_name, text in zip(CRASH_FILES, (log, message)):
+            (folder / file_name).write_text(text)
+            rows.append(_row(version, file_name, stamp, how[file_name], CRASH_VALUES, "--checks"))
+            print(f"record: {version}/{file_name}", file=out, flush=True)
+        return rows
+    finally:
+        sandbox.down(name, out=out)
+
+
 def update_sources(rows_by_version: dict) -> None:
     """Replace the rows of the recorded versions between the generated markers of SOURCES.md."""
     text = SOURCES.read_text()
@@ -100,8 +163,8 @@ def update_sources(rows_by_version: dict) -> None:
     old_rows, _end, tail = rest.partition(MARK_END)
     if not _start:
         head, old_rows, tail = text.rstrip("\n") + "\n\n", "", "\n"
-    kept = [r for r in old_rows.strip().splitlines() if r.startswith("| `")
-            and r.split("`")[1].split("/")[0] not in rows_by_version]
+    written = {row.split("`")[1] for rows in rows_by_version.values() for row in rows}
+    kept = [r for r in old_rows.strip().splitlines() if r.startswith("| `") and r.split("`")[1] not in written]
     rows = sorted(kept + [row for rows in rows_by_version.values() for row in rows])
     header = "| File | Cilium | Source | Kind |\n| --- | --- | --- | --- |"
     SOURCES.write_text(f"{head}{MARK_START}\n{header}\n" + "\n".join(rows) + f"\n{MARK_END}{tail}")
@@ -112,8 +175,11 @@ def main(argv=None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="append", choices=list(versions.CILIUM_AGENTS),
                         help="Cilium version to record (repeatable; default: every built one)")
+    parser.add_argument("--checks", action="store_true",
+                        help="record only the CLI's status and the agent's crash on a refused configuration")
     args = parser.parse_args(argv)
-    rows = {version: record(version) for version in args.version or versions.CILIUM_AGENTS}
+    recorder = record_checks if args.checks else record
+    rows = {version: recorder(version) for version in args.version or versions.CILIUM_AGENTS}
     update_sources(rows)
     return 0
 

@@ -34,6 +34,9 @@ class SandboxSpec:
     vpc_cni_tag: str = eks_objects.VPC_CNI_TAG
     aws: bool = True
     kernel_version: str = eks_objects.KERNEL_VERSION
+    # False: an empty platform (no EKS cluster, no node, an empty kube-system) for the real eksctl to
+    # create a cluster in; ``nodes``, ``nodegroup``, ``vpc_cni`` then do not apply.
+    seed: bool = True
     # "replay": Cilium's agents answer from recordings (agent_sim + agent_replay); "real": the chart's agent and
     # operator pods run for real (node_runtime.py), for the versions gobuild builds (versions.CILIUM_AGENTS).
     cilium: str = "replay"
@@ -49,25 +52,29 @@ class Sandbox:
 
     @property
     def env(self) -> dict:
-        """Environment a client (ansible-playbook, kubectl, boto3) needs to use this sandbox.
+        """Environment a client (ansible-playbook, kubectl, boto3, eksctl) needs to use this sandbox.
 
-        Besides KUBECONFIG and the moto endpoint: the built helm, the newest Cilium chart, and the
-        eksctl contract double (eksctl itself cannot be built here), as inventories/sandbox reads them.
+        Besides KUBECONFIG and the moto endpoint: the built helm, kubectl, eksctl and
+        aws-iam-authenticator first on PATH (eksctl's kubeconfigs log in with the latter), the newest
+        Cilium chart, and the eksctl contract double for what the real eksctl cannot do here
+        (``CILIUM_EKS_EKSCTL_DOUBLE``), as inventories/sandbox and the tests read them.
         """
         newest = max(versions.CILIUM_CHARTS.values(), key=lambda v: tuple(int(p) for p in v.split(".")))
-        helm = gobuild.ensure("helm")["helm"]
-        kubectl = gobuild.ensure("kubernetes")["kubectl"]
-        path = [str(helm.parent), str(kubectl.parent), os.environ.get("PATH", "")]
+        tools = {name: gobuild.ensure(recipe)[name] for name, recipe in (
+            ("helm", "helm"), ("kubectl", "kubernetes"), ("eksctl", "eksctl"),
+            ("aws-iam-authenticator", "aws-iam-authenticator"))}
+        path = [str(tool.parent) for tool in tools.values()] + [os.environ.get("PATH", "")]
         # Where this sandbox's tools and state live, so that tools run with this env alone find it.
         where = {var: os.environ[var] for var in ("CILIUM_EKS_CACHE", "CILIUM_EKS_STATE") if os.environ.get(var)}
         return dict(
             self.aws_env,
             **where,
             KUBECONFIG=self.kubeconfig,
-            PATH=os.pathsep.join(path),  # helm and kubectl of the platform, first
-            CILIUM_EKS_HELM=str(helm),
+            PATH=os.pathsep.join(dict.fromkeys(path)),  # the platform's tools first
+            CILIUM_EKS_HELM=str(tools["helm"]),
             CILIUM_EKS_CHART=str(charts.ensure_chart(newest)),
-            CILIUM_EKS_EKSCTL=str(EKSCTL_DOUBLE_SHIM),
+            CILIUM_EKS_EKSCTL=str(tools["eksctl"]),
+            CILIUM_EKS_EKSCTL_DOUBLE=str(EKSCTL_DOUBLE_SHIM),
             EKSCTL_DOUBLE_SANDBOX=self.spec.name,
             EKSCTL_DOUBLE_PYTHON=sys.executable,
         )
@@ -148,13 +155,15 @@ def instance_nodes(spec: SandboxSpec, seeded: dict, aws_env: dict) -> list:
 
 
 def populate(api, spec: SandboxSpec, kubeconfig: Path, nodes: list = None) -> None:
-    """Nodes, kube-system add-ons and the exec routing of agent pods, through the API server."""
-    kube.apply_all(api, nodes if nodes is not None else expected_nodes(spec))
-    kube.wait_for(lambda: len(kube.ready_nodes(api)) >= spec.nodes, f"{spec.nodes} Ready nodes", timeout=60)
-    kube.apply_all(api, eks_objects.kube_system_addons(spec.region, spec.vpc_cni_tag, with_vpc_cni=spec.vpc_cni))
+    """Nodes, kube-system add-ons and the exec routing of agent pods, through the API server
+    (only the exec routing for an empty platform: the real eksctl brings the rest)."""
+    if spec.seed:
+        kube.apply_all(api, nodes if nodes is not None else expected_nodes(spec))
+        kube.wait_for(lambda: len(kube.ready_nodes(api)) >= spec.nodes, f"{spec.nodes} Ready nodes", timeout=60)
+        kube.apply_all(api, eks_objects.kube_system_addons(spec.region, spec.vpc_cni_tag, with_vpc_cni=spec.vpc_cni))
     kube.wait_for(lambda: _crd_established(api, "clusterexecs.kwok.x-k8s.io"), "kwok ClusterExec CRD", timeout=60)
     kube.apply(api, cluster.agent_exec_rules(kubeconfig))
-    if spec.vpc_cni:
+    if spec.seed and spec.vpc_cni:
         kube.wait_for(lambda: kube.daemonset_rolled_out(api, "kube-system", "aws-node"),
                       "aws-node DaemonSet rollout", timeout=120)
 
@@ -319,28 +328,41 @@ def up(spec: SandboxSpec = None, out=None) -> Sandbox:
     if real:
         gobuild.ensure(gobuild.cilium_tool(versions.CILIUM_AGENTS[0]))
     t = _step(timings, "tools ready", t, out)
+    servers = aws.start_servers(aws_state(spec.name)) if spec.aws else None
+    if servers:
+        t = _step(timings, "moto + EKS proxy up", t, out)
     kubeconfig = sandbox_dir(spec.name) / "kubeconfig"
-    cluster.create(spec.name, kubeconfig, binaries, egress_proxy_socket=_proxy_socket(spec.name), real_cilium=real)
+    cluster.create(spec.name, kubeconfig, binaries, egress_proxy_socket=_proxy_socket(spec.name),
+                   token_webhook_url=aws.token_webhook_url(servers["endpoint"]) if servers else None,
+                   real_cilium=real)
     t = _step(timings, "control plane up", t, out)
     api_server = cluster.kubeconfig_server(kubeconfig)
     api = kube.dynamic_client(kubeconfig)
     aws_env, nodes = {}, None
-    if spec.aws:
-        nodegroups = [{"name": spec.nodegroup, "instance_type": spec.instance_type, "desired": spec.nodes,
-                       "min": spec.nodes, "max": spec.nodes,
-                       "taints": [eks_objects.AGENT_NOT_READY_TAINT] if spec.agent_not_ready_taint else []}]
-        started_aws = aws.start_aws(cluster_name=spec.name, region=spec.region,
-                                    k8s_version=".".join(versions.KUBERNETES.lstrip("v").split(".")[:2]),
-                                    nodegroups=nodegroups, api_server_url=api_server,
-                                    ca_data=cluster.kubeconfig_ca_data(kubeconfig), state=aws_state(spec.name))
-        aws_env = started_aws["env"]
-        nodes = instance_nodes(spec, started_aws["seed"], aws_env)
-        t = _step(timings, "moto + EKS records ready", t, out)
+    if servers:
+        aws_env = aws.client_env(servers["endpoint"], spec.region)
+        ca_data = cluster.kubeconfig_ca_data(kubeconfig)
+        if spec.seed:
+            nodegroups = [{"name": spec.nodegroup, "instance_type": spec.instance_type, "desired": spec.nodes,
+                           "min": spec.nodes, "max": spec.nodes,
+                           "taints": [eks_objects.AGENT_NOT_READY_TAINT] if spec.agent_not_ready_taint else []}]
+            seeded = aws.seed_eks(servers["endpoint"], spec.region, spec.name,
+                                  ".".join(versions.KUBERNETES.lstrip("v").split(".")[:2]), nodegroups,
+                                  api_server_url=api_server, ca_data=ca_data, managed=True)
+            nodes = instance_nodes(spec, seeded, aws_env)
+        t = _step(timings, "EKS records ready" if spec.seed else "EKS APIs ready (empty)", t, out)
     if real:
         start_node_runtime(spec.name, kubeconfig, aws_env, spec.region)
     populate(api, spec, kubeconfig, nodes)
     start_agent_sim(spec.name, kubeconfig, proxy_only=real)
-    t = _step(timings, "nodes + kube-system ready", t, out)
+    if servers:
+        # After populate: the node group reconciler (started here) finds the seeded node group's nodes.
+        aws.register_platform(servers["endpoint"], api_server, ca_data, kubeconfig, spec.region)
+        if spec.seed and spec.vpc_cni:  # the add-ons eksctl's create leaves, around the objects populate applied
+            aws.seed_addons(servers["endpoint"], spec.region, spec.name, {
+                "vpc-cni": spec.vpc_cni_tag, "kube-proxy": eks_objects.KUBE_PROXY_TAG,
+                "coredns": eks_objects.COREDNS_TAG})
+    t = _step(timings, "nodes + kube-system ready" if spec.seed else "kube-system ready", t, out)
     timings["total"] = round(time.monotonic() - started, 2)
     box = Sandbox(spec=spec, kubeconfig=str(kubeconfig), api_server=api_server, aws_env=aws_env, timings=timings)
     _save(box)

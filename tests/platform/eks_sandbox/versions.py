@@ -13,7 +13,13 @@ HELM = "v3.19.5"
 # the release module zips on the proxy (v1.16.0 ... v1.20.2) hold no cilium-cli/ folder;
 # this main-branch pseudo-version (after v1.20.0-pre.1) is the newest that does.
 CILIUM_CLI = "v1.20.0-pre.1.0.20260419120955-62bccdec3fb9"
-EKSCTL = None  # the Go module proxy refuses github.com/eksctl-io/eksctl (403): see gobuild.py
+# eksctl's Go module is still github.com/weaveworks/eksctl (its go.mod at v0.225.0); the proxy
+# refuses the github.com/eksctl-io/eksctl path (403). v0.225.0 is not in the proxy's /@v/list
+# (only v0.143.0 and v0.215.0 are) but is served by exact version. The tools role pins the same.
+EKSCTL = "v0.225.0"
+# What eksctl's kubeconfigs run to log in (an exec user: aws-iam-authenticator when on PATH, else
+# `aws eks get-token`; eksctl pkg/utils/kubeconfig/kubeconfig.go). The tools role pins the same.
+AWS_IAM_AUTHENTICATOR = "v0.7.8"
 
 # Cilium releases whose chart (and CRDs) the platform fetches. Keys are minor versions.
 # Each value is the newest patch of that minor that the Go module proxy serves in full

@@ -136,3 +136,14 @@ def test_a_cli_of_a_line_that_does_not_support_the_installed_minor_is_refused():
     cc.check_cli_pairing(_Listed("not a cli"), _Listed(daemonset=_agent("quay.io/cilium/cilium:v1.14.19")),
                          "kube-system")
     cc.check_cli_pairing(cli, _Listed(daemonset=None), "kube-system")
+
+
+def test_verdict_keeps_a_multi_line_failure_whole():
+    ok, message, details = cc.verdict(report("1.20.2/connectivity-test-failure-drops.from-source.txt"), [])
+    assert not ok
+    lines = message.split("\n")
+    at = lines.index("    no-unexpected-packet-drops/no-unexpected-packet-drops/cilium-eks-sandbox/"
+                     "ip-192-168-0-11.ec2.internal: Found unexpected packet drops:")
+    assert lines[at + 1:at + 4] == ["      {", '        "labels": {', '          "direction": "EGRESS",']
+    assert '        "value": 322' in lines and "owners" not in message
+    assert details["failed_tests"][0]["actions"][0]["message"].endswith('"value": 322\n}')
