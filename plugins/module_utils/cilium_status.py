@@ -230,15 +230,15 @@ def summary_facts(config_data, statuses):
     if not first:
         summary = {key: facts[key] for key in ("ipam_mode", "routing_mode", "tunnel_protocol", "chaining_mode",
                                                "kube_proxy_replacement", "kube_proxy_replacement_mode",
-                                               "bandwidth_manager")}
-        summary["host_routing"] = summary["masquerading"] = None
+                                               "bandwidth_manager", "masquerading")}
+        summary["host_routing"] = None
         return summary
     return {
         "ipam_mode": facts["ipam_mode"],
         "routing_mode": first.get("routing_mode") or facts["routing_mode"],
         "tunnel_protocol": first.get("tunnel_protocol") if first.get("routing_mode") else facts["tunnel_protocol"],
         "host_routing": first.get("host_routing"),
-        "masquerading": first.get("masquerading"),
+        "masquerading": first.get("masquerading") or facts["masquerading"],
         "chaining_mode": first.get("chaining_mode") or facts["chaining_mode"],
         "kube_proxy_replacement": first["kube_proxy_replacement"] if first.get("kube_proxy_replacement") is not None
         else facts["kube_proxy_replacement"],
@@ -328,6 +328,10 @@ def config_facts(data):
         routing = "native" if ipam in ("eni", "azure", "alibabacloud") else "tunnel"
     kpr_raw = data.get("kube-proxy-replacement")
     bwm = flag("enable-bandwidth-manager")
+    masquerading = None  # the charts always write enable-ipv4-masquerade; None when a hand-made config lacks it
+    if "enable-ipv4-masquerade" in data:
+        masquerading = "disabled" if not flag("enable-ipv4-masquerade") \
+            else "bpf" if flag("enable-bpf-masquerade") else "iptables"
     return {
         "ipam_mode": ipam,
         "routing_mode": routing,
@@ -338,6 +342,7 @@ def config_facts(data):
         "kube_proxy_replacement_mode": kpr_raw,
         "bandwidth_manager": {"enabled": bwm, "congestion_control": ("bbr" if flag("enable-bbr") else "cubic")
                               if bwm else None, "devices": []},
+        "masquerading": masquerading,
     }
 
 
