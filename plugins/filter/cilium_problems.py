@@ -22,7 +22,8 @@ options:
   _input:
     description:
       - "The settings: C(mode) (omitted: read from C(values), as an installed release's mode), C(version) (Cilium
-        X.Y.Z, optional), C(values) (Helm values, optional), C(nodes) (Node objects, optional: checks kernels)."
+        X.Y.Z, optional), C(values) (Helm values, optional), C(nodes) (Node objects, optional: checks kernels, and
+        that ENI-mode pods without masquerading do not sit on nodes with public IPs)."
     type: dict
     required: true
   names:
@@ -31,6 +32,13 @@ options:
         C(bandwidthManager.bbr) to C(cilium_eks_bbr). Keys are C(mode), C(version) or chart value keys.
     type: dict
     default: {}
+  only:
+    description:
+      - Check only the chart keys under these prefixes (for example V(bandwidthManager)), for a role that changes
+        those keys of a release other settings of which are not its business. Empty checks every key.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -79,7 +87,11 @@ def _mode_and_version(settings, names):
     return mode, version, []
 
 
-def cilium_problems(settings, names=None):
+def _under(key, prefixes):
+    return not prefixes or any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def cilium_problems(settings, names=None, only=None):
     """Pure function behind the filter; see DOCUMENTATION."""
     if not isinstance(settings, dict) or set(settings) - SETTINGS:
         raise AnsibleFilterError("cilium_problems expects a dict with keys among %s, got %r"
@@ -89,11 +101,16 @@ def cilium_problems(settings, names=None):
     values = settings.get("values") or {}
     if problems:
         return problems
-    for rule in table.conflicts(values, mode, version):
+    only = list(only or [])
+    for rule in [r for r in table.conflicts(values, mode, version) if _under(r.key, only)]:
         problems.append(_invalid(names, rule.key, rule.problem, table.get_path(values, rule.key)))
-    for key, problem in table.gated_key_problems(dotted_paths(values), version) if version else ():
+    paths = [path for path in dotted_paths(values) if _under(path, only)]
+    for key, problem in table.gated_key_problems(paths, version) if version else ():
         problems.append(_invalid(names, key, "%s: the release runs Cilium %s" % (problem, version),
                                  table.get_path(values, key)))
+    egress = table.egress_node_problem(values, mode, version, settings.get("nodes"))
+    if egress and _under("enableIPv4Masquerade", only):
+        problems.append(_invalid(names, "enableIPv4Masquerade", egress, table.egress_of(values, mode, version)))
     for key, requirement in table.KERNEL_REQUIREMENTS.items():
         if settings.get("nodes") is not None and table.get_path(values, key) not in (None, False):
             old = table.old_kernels(settings["nodes"], key)

@@ -14,6 +14,8 @@ import os
 import re
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_table as table
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cli_tools import reported_version
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import (
     CiliumEksError,
     CommandError,
@@ -23,6 +25,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import 
 )
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import cli_kubeconfig
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sService
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.versions import image_version
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.waiter import Waiter
 
 CLI_LABEL = ("app.kubernetes.io/name", "cilium-cli")  # the CLI labels the namespaces it creates
@@ -116,8 +119,8 @@ def verdict(report, expected_failures):
         lines.append("Expected failures (ignored): %s" % ", ".join(split["expected"]))
     unexpected_hint = parsers.security_group_hint(report, tests=split["unexpected"])
     if unexpected_hint:
-        lines.append("These failures are what a node security group closed to ICMP and NodePorts causes: "
-                     + unexpected_hint + ", or list them in expected_failures (e.g. '*/pod-to-host', '*nodeport*').")
+        lines.append("These failures are what a node security group closed to the nodes' public IPs causes: "
+                     + unexpected_hint + "; or list them in expected_failures (e.g. '*/pod-to-host', '*nodeport*').")
     return False, "Cilium connectivity test failed: " + "\n".join(lines), details
 
 
@@ -171,6 +174,26 @@ def run_cli(module, cli, args, janitor, before):
     return result, error, deleted, kept
 
 
+def installed_cilium_version(k8s, namespace):
+    """The Cilium version of the agent DaemonSet's image (``cilium-agent`` container), None when unknown."""
+    daemonset = k8s.get("DaemonSet", "cilium", namespace) or {}
+    containers = ((((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [])
+    agent = next((c for c in containers if c.get("name") == "cilium-agent"), containers[0] if containers else {})
+    return image_version(agent.get("image"))
+
+
+def check_cli_pairing(cli, k8s, namespace):
+    """Refuse a cilium CLI whose release line does not support the installed Cilium minor (``cilium_table.
+    CLI_LINES``, from the cilium-cli README of each line); nothing is refused when either version is unknown."""
+    cli_version = reported_version("cilium", cli.run(["version", "--client"], check=False).stdout)
+    cilium_version = installed_cilium_version(k8s, namespace)
+    if cli_version is None or cilium_version is None:
+        return
+    problem = table.cli_problem(cli_version, cilium_version)
+    if problem:
+        raise ValidationError("cilium_path", problem + " (tools_versions.cilium, or cilium_path)", value=cli_version)
+
+
 def incomplete_run(result, report, deleted, kept):
     """The error for a run that did not get to a report (or reported success with a failing exit code)."""
     reason = "no test report in its output" if report["result"] is None else \
@@ -191,7 +214,9 @@ def run_module(module):
                 "msg": "check mode: `cilium %s` not run" % format_argv(args)}
     cli = module.runner("cilium", path_option="cilium_path")
     cli.executable  # pylint: disable=pointless-statement  # CommandNotFoundError before touching the cluster
-    janitor = NamespaceJanitor(K8sService(module.k8s_client()), params["namespace"])
+    k8s = K8sService(module.k8s_client())
+    check_cli_pairing(cli, k8s, params["cilium_namespace"])
+    janitor = NamespaceJanitor(k8s, params["namespace"])
     before = set(janitor.current())
     if params.get("junit_file") and not os.path.isdir(os.path.dirname(os.path.abspath(params["junit_file"]))):
         os.makedirs(os.path.dirname(os.path.abspath(params["junit_file"])))

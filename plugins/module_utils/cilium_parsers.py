@@ -13,6 +13,7 @@ Normalized agent status (``parse_status_json`` and ``parse_status_text`` return 
      "components": {"kubernetes": "Ok", "kvstore": "Disabled", ...},
      "chaining_mode": "none", "kube_proxy_replacement_mode": "True", "kube_proxy_replacement": True,
      "routing_mode": "native" | "tunnel" | None, "tunnel_protocol": "vxlan" | None, "host_routing": "BPF",
+     "masquerading": "disabled" | "iptables" | "bpf" | None (IPv4; None: the agent did not say),
      "bandwidth_manager": {"enabled": True, "congestion_control": "bbr", "devices": ["eth0"]},
      "ipam": "IPv4: 2/254 allocated from 10.100.1.0/24,",
      "controllers": {"healthy": 16, "total": 16, "failing": []} | None,
@@ -30,8 +31,17 @@ _BAD_STATES = ("Failure", "Warning")
 # Components of the agent's status whose Warning/Failure makes the agent unhealthy (the others only warn).
 CRITICAL_COMPONENTS = ("kubernetes", "kvstore", "container-runtime", "cni-file", "cilium-health")
 
+# The blog's failing pod-to-host pings target the nodes' PUBLIC addresses (54.x): the CLI pings every address of
+# node.Status.Addresses (connectivity/tests/host.go at cilium-cli v0.14.6 l.37-47; v0.15+ names the action
+# ping-ipv4-external-ip). Such a packet leaves through the internet gateway and comes back from the other node's
+# public IP, which rules referencing the node security group or the VPC CIDR do not match (they match private
+# addresses only): docs/running-on-real-eks.md, "Security group".
 SECURITY_GROUP_HINT = (
-    "open ICMP and NodePorts 30000-32767 on the node security group (eks_cluster_open_nodeport_icmp: true)"
+    "pods reach the nodes' public IPs (%s) through the internet gateway, so these packets arrive from the other "
+    "node's public IP, which the node security group does not allow (its rules and the VPC CIDR cover private "
+    "addresses only): allow ICMP and NodePorts 30000-32767 from the nodes' public IPs (eks_cluster_open_nodeport_icmp: "
+    "true with eks_cluster_nodeport_icmp_cidrs: [<public IP>/32, ...]), or put the nodes in private subnets "
+    "(eks_cluster_node_subnets: private), where the test has no public address to reach"
 )
 
 
@@ -42,7 +52,7 @@ def _empty_status():
     return {
         "state": None, "message": None, "version": None, "components": {},
         "chaining_mode": None, "kube_proxy_replacement_mode": None, "kube_proxy_replacement": None,
-        "routing_mode": None, "tunnel_protocol": None, "host_routing": None,
+        "routing_mode": None, "tunnel_protocol": None, "host_routing": None, "masquerading": None,
         "bandwidth_manager": {"enabled": None, "congestion_control": None, "devices": []},
         "ipam": None, "controllers": None, "modules": None, "cluster_health": None,
     }
@@ -90,6 +100,7 @@ def parse_status_json(text):
         out["host_routing"] = routing.get("intra-host-routing-mode")
     else:
         out["host_routing"] = (data.get("host-routing") or {}).get("mode")
+    out["masquerading"] = _masquerading_json(data.get("masquerading"))
     bwm = data.get("bandwidth-manager") or {}
     out["bandwidth_manager"] = {
         "enabled": bool(bwm.get("enabled")),
@@ -108,6 +119,18 @@ def parse_status_json(text):
         reachable = sum(1 for n in nodes if _node_reachable(n))
         out["cluster_health"] = {"reachable": reachable, "total": len(nodes)}
     return out
+
+
+def _masquerading_json(masq):
+    """IPv4 masquerading of the status JSON (api/v1/models/masquerading.go at v1.20.2: ``enabled``, ``mode`` BPF or
+    iptables, ``enabledProtocols.ipv4``); pkg/client/client.go at v1.20.2 l.535-579 prints it the same way."""
+    if not isinstance(masq, dict):
+        return None
+    protocols = masq.get("enabledProtocols")
+    ipv4 = masq.get("enabled") if protocols is None else (protocols or {}).get("ipv4")
+    if not ipv4:
+        return "disabled"
+    return "bpf" if str(masq.get("mode") or "").upper() == "BPF" else "iptables"
 
 
 def _node_reachable(node):
@@ -169,6 +192,7 @@ def parse_status_text(text):
             out["host_routing"] = match.group(3)
     else:
         out["host_routing"] = _first_word(fields.get("Host Routing") or routing)
+    out["masquerading"] = _masquerading_text(fields.get("Masquerading"))
     bwm = fields.get("BandwidthManager")
     if bwm is not None:
         if bwm.startswith("EDT"):  # "EDT with BPF [BBR] [eth0, eth1]"
@@ -192,6 +216,17 @@ def parse_status_text(text):
     if match:
         out["cluster_health"] = {"reachable": int(match.group(1)), "total": int(match.group(2))}
     return out
+
+
+def _masquerading_text(value):
+    """``IPTables [IPv4: Enabled, IPv6: Disabled]``, ``BPF   [eth0]   10.0.0.0/16 [IPv4: Enabled, ...]``,
+    ``Disabled`` (pkg/client/client.go at v1.20.2 l.535-579) -> ``iptables``, ``bpf``, ``disabled``."""
+    if not value:
+        return None
+    word = (_first_word(value) or "").lower()
+    if word == "disabled" or ("[IPv4" in value and "IPv4: Enabled" not in value):
+        return "disabled"
+    return word if word in ("bpf", "iptables") else None
 
 
 def _failing_controllers(text):
@@ -512,10 +547,33 @@ def is_security_group_failure(action):
     return "nodeport" in scenario
 
 
+_DESTINATION_IP_RE = re.compile(r"\((\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?\)$")
+
+
+def _public_destination(action):
+    """The public IPv4 address an action targets (``54.243.4.228 (54.243.4.228:0)``), or None."""
+    import ipaddress
+
+    found = _DESTINATION_IP_RE.search(action.get("destination") or "")
+    if not found:
+        return None
+    try:
+        address = ipaddress.ip_address(found.group(1))
+    except ValueError:
+        return None
+    return str(address) if address.is_global else None
+
+
 def security_group_hint(report, tests=None):
-    """The hint to print when the failed actions (of ``tests``, default all) include security-group failures."""
-    actions = [a for t in report.get("failed_tests") or [] if tests is None or t["name"] in tests
-               for a in t["actions"]]
-    if actions and any(is_security_group_failure(a) for a in actions):
-        return SECURITY_GROUP_HINT
-    return None
+    """The hint to print when the failed actions (of ``tests``, default all) are security-group failures towards the
+    nodes' public addresses (by address, or by the ``external-ip`` action names of CLI v0.15+, anywhere in the
+    report: NodePort actions name only the service); None when every such failure targets private addresses, which
+    the node security group already allows."""
+    every = [a for t in report.get("failed_tests") or [] for a in t["actions"] if is_security_group_failure(a)]
+    public = sorted({a for a in (_public_destination(action) for action in every) if a})
+    if not public and not any("external-ip" in (a.get("name") or "") for a in every):
+        return None
+    chosen = [t for t in report.get("failed_tests") or [] if tests is None or t["name"] in tests]
+    if not any(is_security_group_failure(a) for t in chosen for a in t["actions"]):
+        return None
+    return SECURITY_GROUP_HINT % (", ".join(public) or "ExternalIP")

@@ -62,7 +62,7 @@ CRASH_LOG_LINES = 300  # lines of ``logs --previous`` read when the termination 
 
 EXPECT_KEYS = {
     "ipam_mode": str, "routing_mode": str, "chaining_mode": str, "kube_proxy_replacement": bool,
-    "bandwidth_manager": bool, "congestion_control": str, "host_routing": str, "version": str,
+    "bandwidth_manager": bool, "congestion_control": str, "host_routing": str, "masquerading": str, "version": str,
 }
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
@@ -230,7 +230,7 @@ def summary_facts(config_data, statuses):
     if not first:
         summary = {key: facts[key] for key in ("ipam_mode", "routing_mode", "tunnel_protocol", "chaining_mode",
                                                "kube_proxy_replacement", "kube_proxy_replacement_mode",
-                                               "bandwidth_manager")}
+                                               "bandwidth_manager", "masquerading")}
         summary["host_routing"] = None
         return summary
     return {
@@ -238,6 +238,7 @@ def summary_facts(config_data, statuses):
         "routing_mode": first.get("routing_mode") or facts["routing_mode"],
         "tunnel_protocol": first.get("tunnel_protocol") if first.get("routing_mode") else facts["tunnel_protocol"],
         "host_routing": first.get("host_routing"),
+        "masquerading": first.get("masquerading") or facts["masquerading"],
         "chaining_mode": first.get("chaining_mode") or facts["chaining_mode"],
         "kube_proxy_replacement": first["kube_proxy_replacement"] if first.get("kube_proxy_replacement") is not None
         else facts["kube_proxy_replacement"],
@@ -249,7 +250,7 @@ def summary_facts(config_data, statuses):
 def disagreements(statuses):
     """Facts the agents do not agree on (a rollout in progress?)."""
     problems = []
-    for key in ("chaining_mode", "routing_mode", "kube_proxy_replacement_mode", "host_routing"):
+    for key in ("chaining_mode", "routing_mode", "kube_proxy_replacement_mode", "host_routing", "masquerading"):
         seen = sorted({str(s.get(key)) for s in statuses.values() if s.get(key) is not None})
         if len(seen) > 1:
             problems.append("agents disagree on %s: %s (a rollout in progress?)" % (key, ", ".join(seen)))
@@ -327,6 +328,10 @@ def config_facts(data):
         routing = "native" if ipam in ("eni", "azure", "alibabacloud") else "tunnel"
     kpr_raw = data.get("kube-proxy-replacement")
     bwm = flag("enable-bandwidth-manager")
+    masquerading = None  # the charts always write enable-ipv4-masquerade; None when a hand-made config lacks it
+    if "enable-ipv4-masquerade" in data:
+        masquerading = "disabled" if not flag("enable-ipv4-masquerade") \
+            else "bpf" if flag("enable-bpf-masquerade") else "iptables"
     return {
         "ipam_mode": ipam,
         "routing_mode": routing,
@@ -337,6 +342,7 @@ def config_facts(data):
         "kube_proxy_replacement_mode": kpr_raw,
         "bandwidth_manager": {"enabled": bwm, "congestion_control": ("bbr" if flag("enable-bbr") else "cubic")
                               if bwm else None, "devices": []},
+        "masquerading": masquerading,
     }
 
 

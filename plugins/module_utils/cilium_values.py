@@ -33,12 +33,14 @@ OPTION_KEYS = {
     "k8sServiceHost": "k8s_service_host",
     "k8sServicePort": "k8s_service_port",
     "eni.awsEnablePrefixDelegation": "prefix_delegation",
+    "enableIPv4Masquerade": "egress",
+    "bpf.masquerade": "egress",
     "egressMasqueradeInterfaces": "egress_masquerade_interfaces",
     "operator.replicas": "operator_replicas",
+    "upgradeCompatibility": "upgrade_compatibility",
 }
 # Options whose value goes to one chart key as it is, when set (``None``/``False``/``""``: the chart's default).
 PLAIN_OPTIONS = {"prefix_delegation": "eni.awsEnablePrefixDelegation",
-                 "egress_masquerade_interfaces": "egressMasqueradeInterfaces",
                  "operator_replicas": "operator.replicas"}
 
 # Chart values that are free-form maps even when their default has content (label and annotation maps,
@@ -58,11 +60,12 @@ _VALUES_KEY_RE = re.compile(r"^(\s*)([A-Za-z_][\w.-]*|\"[^\"]+\"|'[^']+'):(?:\s|
 _COMMENTED_KEY_RE = re.compile(r"^(\s*)#\s?([A-Za-z_][\w-]*):(?:\s|$)")
 
 OPTIONS = ("mode", "version", "cluster_name", "cluster_id", "prefix_delegation", "kube_proxy_replacement",
-           "k8s_service_host", "k8s_service_port", "egress_masquerade_interfaces", "operator_replicas",
-           "extra_values", "installed_values")
+           "k8s_service_host", "k8s_service_port", "egress", "egress_masquerade_interfaces", "operator_replicas",
+           "extra_values", "installed_values", "upgrade_compatibility", "kubernetes_version")
 DEFAULTS = {"cluster_name": None, "cluster_id": 0, "prefix_delegation": False, "kube_proxy_replacement": False,
-            "k8s_service_host": None, "k8s_service_port": None, "egress_masquerade_interfaces": None,
-            "operator_replicas": None, "extra_values": None, "installed_values": None}
+            "k8s_service_host": None, "k8s_service_port": None, "egress": None, "egress_masquerade_interfaces": None,
+            "operator_replicas": None, "extra_values": None, "installed_values": None, "upgrade_compatibility": None,
+            "kubernetes_version": None}
 
 
 # ------------------------------------------------------------------------------------ dict helpers
@@ -175,6 +178,7 @@ class Build:
         self.release = table.release(version, self.name("version"))
         self.options = options
         self.warnings = []
+        self.egress = None
 
     def name(self, option):
         """The name errors give ``option`` (a role variable when the caller says so)."""
@@ -226,6 +230,9 @@ def datapath_values(build):
     values = copy.deepcopy(build.profile["values"])
     if build.profile["native_routing"]:
         values.update(table.native_routing(build.release.version))
+    for gate, gated in build.profile["gated_values"].items():
+        if table.has(gate, build.release.version):
+            values = deep_merge(values, gated)
     return values
 
 
@@ -262,25 +269,53 @@ def plain_option_values(build):
     for option, key in PLAIN_OPTIONS.items():
         if build.options[option] not in (None, False, ""):
             values = deep_merge(values, nested(key, build.options[option]))
-    interfaces = build.options["egress_masquerade_interfaces"]
-    if interfaces in ("eth0", "eth+"):
-        build.warnings.append("%s=%s matches no interface on Amazon Linux 2023 nodes (their NICs are ens*): pods "
-                              "there would reach nothing outside the VPC. Leave it unset (Cilium masquerades traffic "
-                              "leaving the VPC CIDR in ENI mode) or use a pattern that fits your AMI."
-                              % (build.name("egress_masquerade_interfaces"), interfaces))
     return values
 
 
-STEPS = (cluster_name_values, cluster_id_values, datapath_values, kube_proxy_replacement_values, plain_option_values)
+def egress_values(build):
+    """How pods reach outside the VPC (``cilium_table.EGRESS``): the mode's default or the ``egress`` option, with
+    the masquerade interfaces when given (``RULES`` refuse them where they do nothing or break the agent)."""
+    egress, offered = build.options["egress"], build.profile["egress"]
+    interfaces = build.options["egress_masquerade_interfaces"]
+    values = {"egressMasqueradeInterfaces": interfaces} if interfaces not in (None, "") else {}
+    if not offered:
+        if egress not in (None, ""):
+            raise build.invalid("egress", "%s mode has no egress choice: the AWS VPC CNI masquerades pod traffic "
+                                "leaving the VPC" % build.profile["title"], value=egress)
+        return values
+    egress = egress or build.profile["default_egress"]
+    if egress not in offered:
+        raise build.invalid("egress", "unknown egress", value=egress, accepted=list(offered))
+    build.egress = egress
+    return deep_merge(copy.deepcopy(table.EGRESS[egress].values), values)
 
 
-def check_rules(build, values):
-    """``cilium_table.RULES`` on the values the options made: the error names the option behind the key."""
+def upgrade_compatibility_values(build):
+    """``upgradeCompatibility``, quoted: defaults that changed in later minors stay as first installed (given by
+    ``compute`` on a minor upgrade, kept from the release afterwards). The chart's schema types it ``[null,
+    string]`` (values.schema.json at v1.20.2); YAML 1.20 would be the float 1.2."""
+    pinned = build.options["upgrade_compatibility"]
+    if pinned in (None, ""):
+        return {}
+    parsed = table.parse_version(pinned)
+    if parsed is None or parsed.minor_string != str(pinned).strip():
+        raise build.invalid("upgrade_compatibility", "not a Cilium minor", value=pinned, accepted="X.Y, e.g. 1.18")
+    return {"upgradeCompatibility": parsed.minor_string}
+
+
+STEPS = (cluster_name_values, cluster_id_values, datapath_values, kube_proxy_replacement_values, plain_option_values,
+         egress_values, upgrade_compatibility_values)
+
+
+def check_rules(build, values, extra_paths):
+    """``cilium_table.RULES`` on the final values: the error names the option or ``extra_values`` behind the key."""
     options = {key: option for option, key in PLAIN_OPTIONS.items()}
     options.update(OPTION_KEYS)
     for rule in table.conflicts(values, build.mode, build.release.version):
-        option = next((o for k, o in options.items() if k == rule.key), "extra_values")
-        raise build.invalid(option, rule.problem, value=get_path(values, rule.key))
+        if _touches(extra_paths, rule.key):
+            raise build.invalid("extra_values", "sets %s: %s" % (rule.key, rule.problem))
+        option = options.get(rule.key, "extra_values")
+        raise build.invalid(option, rule.problem, value=build.options.get(option, get_path(values, rule.key)))
 
 
 def checked_extra_values(build, chart_values=None, chart_values_text=None):
@@ -289,16 +324,14 @@ def checked_extra_values(build, chart_values=None, chart_values_text=None):
     if not isinstance(extra, dict):
         raise build.invalid("extra_values", "must be a mapping of chart values", value=extra)
     paths = dotted_paths(extra)
-    for rule in table.conflicts(extra, build.mode, build.release.version):
-        raise build.invalid("extra_values", "sets %s: %s" % (rule.key, rule.problem))
-    for key, option in OPTION_KEYS.items():
-        if _touches(paths, key):
-            raise build.invalid("extra_values", "sets %s, which has its own option: use %s instead"
-                                % (key, build.name(option)))
     for key in build.profile["owned_keys"]:
         if _touches(paths, key):
             raise build.invalid("extra_values", "sets %s, which %s mode decides; it cannot be overridden"
                                 % (key, build.mode))
+    for key, option in OPTION_KEYS.items():
+        if _touches(paths, key):
+            raise build.invalid("extra_values", "sets %s, which has its own option: use %s instead"
+                                % (key, build.name(option)))
     for key, problem in table.gated_key_problems(paths, build.release.version):
         raise build.invalid("extra_values", "sets %s, %s" % (key, problem))
     if chart_values is not None:
@@ -332,6 +365,23 @@ def kept_from_release(values, installed_values):
     return values, kept
 
 
+def egress_change_warning(build, installed_values):
+    """A warning when the egress changes on a running release whose target agent does not migrate the ENI
+    endpoints' ip rules (the 'Cleaning up stale CIDR specific egress rules' code of
+    pkg/datapath/linux/routing/routing.go exists from v1.20.2 l.141-213, not up to v1.19.7): pods running before keep
+    the old rules until they restart."""
+    if not build.egress or not installed_values or table.has("eni_egress_rule_migration", build.release.version):
+        return None
+    before = table.egress_of(installed_values, build.mode, build.release.version)
+    if before == build.egress:
+        return None
+    return ("egress changes from %s to %s on a running Cilium %s release: its agents do not migrate the ip rules of "
+            "the pods already running (pkg/datapath/linux/routing/routing.go has that code from 1.20 only), so "
+            "those pods keep the old egress path until they restart (roll the nodes or restart the pods)"
+            % (before or "masquerading that matches nothing (enableIPv4Masquerade without interfaces)", build.egress,
+               build.release.minor))
+
+
 def build_values(mode, version=None, names=None, chart_values=None, chart_values_text=None, **options):
     """Values for the Cilium chart ``version`` (default: the newest tested) in ``mode``; see ``OPTIONS``.
 
@@ -348,15 +398,22 @@ def build_values(mode, version=None, names=None, chart_values=None, chart_values
     values = {}
     for step in STEPS:
         values = deep_merge(values, step(build))
-    check_rules(build, values)
-    values = deep_merge(values, checked_extra_values(build, chart_values, chart_values_text))
+    extra = checked_extra_values(build, chart_values, chart_values_text)
+    values = deep_merge(values, extra)
+    check_rules(build, values, dotted_paths(extra))
     installed_mode = check_installed_mode(build, build.options["installed_values"])
     values, kept = kept_from_release(values, build.options["installed_values"])
+    for warning in (egress_change_warning(build, build.options["installed_values"]),
+                    table.kubernetes_warning(build.release.version, build.options["kubernetes_version"])):
+        if warning:
+            build.warnings.append(warning)
     return {
-        "values": values, "kept_from_release": kept, "warnings": build.warnings, "mode": mode, "version": build.release.version,
+        "values": values, "kept_from_release": kept, "warnings": build.warnings, "mode": mode,
+        "version": build.release.version,
         "minor": build.release.minor, "tested_version": build.release.tested,
         "tested": build.release.version == build.release.tested, "installed_mode": installed_mode,
-        "expect": table.expect(mode, build.options["kube_proxy_replacement"]),
+        "egress": build.egress,
+        "expect": table.expect(mode, build.options["kube_proxy_replacement"], build.egress),
     }
 
 
@@ -436,6 +493,7 @@ def compute(params, helm=None, names=None):
     options = dict((key, params.get(key)) for key in OPTIONS if params.get(key) is not None)
     options["version"] = table.release(options.get("version") or DEFAULT_VERSION,
                                        names.get("version", "version")).version
+    upgrade = plan_upgrade(options, release, names)
     chart = None
     if params.get("chart_ref"):
         wanted = options["version"]
@@ -448,8 +506,35 @@ def compute(params, helm=None, names=None):
         options.update(chart_values=chart_values, chart_values_text=chart_text)
         chart = {"ref": params["chart_ref"], "version": chart_version, "repo_url": params.get("chart_repo_url")}
     result = build_values(names=names, **options)
-    result.update(chart=chart, release=release, changed=False)
+    result.update(chart=chart, release=release, upgrade=upgrade, changed=False)
     return result
+
+
+_RELEASE_CHART_RE = re.compile(r"^cilium-(\d+\.\d+\.\d+\S*)$")
+
+
+def plan_upgrade(options, release, names):
+    """The upgrade this run makes of a running ``release`` (``{"from", "to", "minor_upgrade"}``), None when there is
+    none; refuses a downgrade, a jump over minors and a minor upgrade from an older patch (``cilium_table.
+    upgrade_problem``). Fills ``options["upgrade_compatibility"]``, unless given: the release's own, or on a minor
+    upgrade the installed minor, since an unset upgradeCompatibility on chart X means X
+    (Documentation/operations/upgrade.rst at v1.20.2 l.157-159), so the defaults the cluster runs do not flip."""
+    match = _RELEASE_CHART_RE.match(str((release or {}).get("chart") or ""))
+    if not match or release.get("status") not in RUNNING_STATES:
+        return None
+    installed, target = match.group(1), options["version"]
+    problem = table.upgrade_problem(installed, target)
+    if problem:
+        raise ValidationError(names.get("version", "version"), problem, value=target)
+    minor_upgrade = table.parse_version(installed).minor_string != table.parse_version(target).minor_string
+    pinned = (options.get("installed_values") or {}).get("upgradeCompatibility")
+    if pinned in (None, "") and minor_upgrade:
+        pinned = table.parse_version(installed).minor_string
+    if options.get("upgrade_compatibility") in (None, "") and pinned not in (None, ""):
+        options["upgrade_compatibility"] = str(pinned)
+    if installed == target:
+        return None
+    return {"from": installed, "to": target, "minor_upgrade": minor_upgrade}
 
 
 def names_for(variable_prefix):

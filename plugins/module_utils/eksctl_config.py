@@ -38,7 +38,8 @@ LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]
 # A managed node group's keys: (the module's name, eksctl's ``managedNodeGroups`` name), in eksctl's order.
 NODEGROUP_KEYS = (("name", "name"), ("ami_family", "amiFamily"), ("instance_type", "instanceType"),
                   ("desired_size", "desiredCapacity"), ("min_size", "minSize"), ("max_size", "maxSize"),
-                  ("volume_size", "volumeSize"), ("labels", "labels"), ("taints", "taints"), ("tags", "tags"))
+                  ("volume_size", "volumeSize"), ("private_networking", "privateNetworking"), ("labels", "labels"),
+                  ("taints", "taints"), ("tags", "tags"))
 NODEGROUP_FIELDS = tuple(ours for ours, _theirs in NODEGROUP_KEYS)
 SIZES = ("desired_size", "min_size", "max_size")
 
@@ -180,6 +181,14 @@ def validate_nodegroup(nodegroup, index, option="nodegroups"):
         result["ami_family"] = family
     if nodegroup.get("tags"):
         result["tags"] = _string_map(nodegroup["tags"], where + ".tags", "tags")
+    private = nodegroup.get("private_networking")
+    if private is not None:
+        # privateNetworking: the nodes go to the VPC's private subnets (NodeGroupBase.PrivateNetworking,
+        # pkg/apis/eksctl.io/v1alpha5/types.go at eksctl v0.225.0 l.1788).
+        if not isinstance(private, bool):
+            raise ValidationError(where + ".private_networking", "must be a boolean", accepted=[True, False],
+                                  value=private)
+        result["private_networking"] = private
     return result
 
 
@@ -267,9 +276,22 @@ def _structured_config(params):
     if params.get("addons"):
         config["addons"] = copy.deepcopy(params["addons"])
     nodegroups = validate_nodegroups(params.get("nodegroups"))
+    _check_private_subnets_have_a_nat_gateway(nodegroups, params.get("vpc"))
     if nodegroups:
         config["managedNodeGroups"] = [nodegroup_to_eksctl(ng) for ng in nodegroups]
     return config
+
+
+def _check_private_subnets_have_a_nat_gateway(nodegroups, vpc):
+    """Nodes in private subnets reach outside the VPC through the NAT gateway eksctl makes by default
+    (ClusterNATDefault = ClusterSingleNAT, pkg/apis/eksctl.io/v1alpha5/vpc.go at eksctl v0.225.0 l.29); without one,
+    nodes and pods reach nothing outside the VPC."""
+    gateway = ((vpc or {}).get("nat") or {}).get("gateway")
+    private = [ng["name"] for ng in nodegroups if ng.get("private_networking")]
+    if private and str(gateway).lower() == "disable":
+        raise ValidationError("vpc.nat.gateway", "node groups %s are in private subnets (private_networking), which "
+                              "reach outside the VPC only through a NAT gateway: nodes and pods would reach nothing "
+                              "outside it" % ", ".join(private), accepted=["Single", "HighlyAvailable"], value=gateway)
 
 
 def render_config(params, ownership_tag=True):

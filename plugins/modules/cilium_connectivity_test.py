@@ -14,9 +14,13 @@ description:
     C(✅ All N tests (M actions) successful) summary, or the C(❌ F/N tests failed) report and its failed
     actions, in the forms of Cilium 1.13 to 1.20), and returns the counts and the failed tests.
   - Fails when tests fail, unless every failed test matches O(expected_failures). When the failures are
-    pod-to-host pings or NodePort tests, the message says to open ICMP and the NodePort range on the node
-    security group.
+    pod-to-host pings or NodePort tests towards the nodes' public IPs (nodes in public subnets), the message names
+    those addresses and says to allow ICMP and the NodePort range from them. The VPC CIDR does not cover them, and
+    failures towards private addresses get no such hint.
   - Deletes the test namespaces afterwards (also after a failure or a timeout) unless O(keep_namespaces=true).
+  - Before it runs, refuses a Cilium CLI whose release line does not support the installed Cilium minor (the
+    version of the C(cilium) DaemonSet's image), naming the CLI release to use. Each line's supported minors are
+    taken from the cilium-cli README of that line. Nothing is refused when either version cannot be read.
   - Check mode does not run the test.
 author:
   - cloudnet.cilium_eks contributors (@cloudnet)
@@ -189,7 +193,7 @@ hint:
   description: What to change when the failures point at the node security group, else null.
   returned: when the test ran
   type: str
-  sample: "open ICMP and NodePorts 30000-32767 on the node security group (eks_cluster_open_nodeport_icmp: true)"
+  sample: "pods reach the nodes' public IPs (54.158.35.146, 54.243.4.228) through the internet gateway, ..."
 namespaces_deleted:
   description: Test namespaces deleted after the run.
   returned: always

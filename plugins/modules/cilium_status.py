@@ -65,7 +65,8 @@ options:
       - Keys (all optional) V(ipam_mode) (for example V(eni), V(cluster-pool)), V(routing_mode) (V(native) or
         V(tunnel)), V(chaining_mode) (for example V(aws-cni), V(none)), V(kube_proxy_replacement) (bool),
         V(bandwidth_manager) (bool), V(congestion_control) (V(cubic) or V(bbr)), V(host_routing)
-        (V(bpf) or V(legacy)), V(version) (same as O(expected_version)).
+        (V(bpf) or V(legacy)), V(masquerading) (IPv4 masquerading, V(disabled), V(iptables) or V(bpf)), V(version) (same as
+        O(expected_version)).
     type: dict
   nodes:
     description:
@@ -215,6 +216,10 @@ status:
       description: C(BPF) or C(Legacy) as the agents report it.
       type: str
       sample: Legacy
+    masquerading:
+      description: IPv4 masquerading as the agents report it, C(disabled), C(iptables) or C(bpf); V(null) when not reported.
+      type: str
+      sample: disabled
     chaining_mode:
       description: CNI chaining mode the agents report (C(none) when not chained).
       type: str

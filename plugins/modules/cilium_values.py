@@ -63,9 +63,34 @@ options:
   k8s_service_port:
     description: API server port used with O(k8s_service_host). Defaults to 443.
     type: int
+  egress:
+    description:
+      - How pods reach addresses outside the VPC in C(eni) mode; owns C(enableIPv4Masquerade), C(bpf.masquerade) and
+        C(egressMasqueradeInterfaces). Not accepted in C(chaining) mode, where the AWS VPC CNI decides.
+      - V(vpc) (default) writes C(enableIPv4Masquerade=false) on every minor, as Cilium's own EKS CI runs it. Pods
+        leave through their ENI with their VPC address, so the nodes must sit in private subnets behind a NAT
+        gateway (C(eks_cluster_node_subnets=private), the collection's default).
+      - V(iptables-masquerade) masquerades traffic leaving the VPC through the interfaces of
+        O(egress_masquerade_interfaces), which it requires (without them Cilium 1.19+ agents panic and 1.13-1.18
+        agents masquerade nothing). For nodes in public subnets.
+      - V(bpf-masquerade) masquerades in BPF; requires O(kube_proxy_replacement=true) and refuses interfaces.
+      - The upstream source of each choice is in the collection's Cilium table and docs/running-on-real-eks.md.
+    type: str
+    choices: [vpc, iptables-masquerade, bpf-masquerade]
   egress_masquerade_interfaces:
     description:
-      - C(egressMasqueradeInterfaces) (ENI mode). Unset by default; C(eth0) breaks Amazon Linux 2023 nodes.
+      - C(egressMasqueradeInterfaces), only with O(egress=iptables-masquerade). Use C(ens+) on Amazon Linux 2023
+        nodes and C(eth+) on Amazon Linux 2. A space-separated list (C(eth+ ens+)) from Cilium 1.15 only.
+    type: str
+  upgrade_compatibility:
+    description:
+      - C(upgradeCompatibility), a Cilium minor (C(1.18)), written as a string. Chart defaults introduced after that
+        minor stay as they were (Documentation/operations/upgrade.rst). Unset by default.
+    type: str
+  kubernetes_version:
+    description:
+      - The cluster's Kubernetes minor (C(1.33)). When outside the Kubernetes versions the Cilium minor is tested
+        with (its compatibility page), a warning names the range.
     type: str
   operator_replicas:
     description: C(operator.replicas); the chart's default (2) when not given.
@@ -74,8 +99,9 @@ options:
     description:
       - Further chart values, merged on top. Keys a mode decides, keys with their own option and keys removed
         from that chart version are refused.
-      - In chaining mode, C(bandwidthManager.bbr) (the agent does not start with BBR there) and
-        C(eni.awsEnablePrefixDelegation) (no effect there) are refused too.
+      - Settings the agent refuses or ignores are refused too, for example C(bandwidthManager.bbr) for pods without
+        BPF host routing (chaining mode, ENI mode without kube-proxy replacement or with iptables masquerading, ENI
+        mode on 1.13), and C(eni.awsEnablePrefixDelegation) in chaining mode (no effect there).
     type: dict
     default: {}
   installed_values:
@@ -190,6 +216,11 @@ kept_from_release:
   type: list
   elements: str
   sample: [bandwidthManager]
+egress:
+  description: The egress of O(egress) in C(eni) mode (its default when not given); null in C(chaining) mode.
+  returned: success
+  type: str
+  sample: vpc
 installed_mode:
   description: Mode of O(installed_values) (C(eni), C(chaining), C(other)), or null when nothing is installed.
   returned: success
@@ -201,11 +232,21 @@ expect:
       C(kube_proxy_replacement) as asked.
   returned: success
   type: dict
-  sample: {"ipam_mode": "eni", "routing_mode": "native", "kube_proxy_replacement": false}
+  sample: {"ipam_mode": "eni", "routing_mode": "native", "kube_proxy_replacement": false, "masquerading": "disabled"}
 chart:
   description: The chart read (ref, version, repo_url), or null when O(chart_ref) was not given.
   returned: success
   type: dict
+upgrade:
+  description:
+    - The upgrade of the running release O(release_name) this run makes, C(from) and C(to) versions and
+      C(minor_upgrade); null when nothing is installed or the version stays.
+    - A downgrade, a jump over minors and a minor upgrade from a patch older than the one the collection tests are
+      refused (Cilium's upgrade guide, Documentation/operations/upgrade-warning.rst). On a minor upgrade
+      C(upgradeCompatibility) is set to the installed minor unless the release or O(upgrade_compatibility) has one.
+  returned: success
+  type: dict
+  sample: {"from": "1.19.7", "to": "1.20.2", "minor_upgrade": true}
 release:
   description:
     - The release O(release_name) as helm lists it (C(name), C(namespace), C(revision), C(updated), C(status),
@@ -215,7 +256,7 @@ release:
   type: dict
 """
 
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_table import MODES
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_table import EGRESS, MODES
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_values import run_module
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.module_base import CiliumEksModule
 
@@ -231,7 +272,10 @@ def main():
             kube_proxy_replacement=dict(type="bool", default=False),
             k8s_service_host=dict(type="str"),
             k8s_service_port=dict(type="int"),
+            egress=dict(type="str", choices=list(EGRESS)),
             egress_masquerade_interfaces=dict(type="str"),
+            upgrade_compatibility=dict(type="str"),
+            kubernetes_version=dict(type="str"),
             operator_replicas=dict(type="int"),
             extra_values=dict(type="dict", default={}),
             installed_values=dict(type="dict"),

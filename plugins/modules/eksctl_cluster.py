@@ -80,6 +80,13 @@ options:
       volume_size:
         description: Root volume size in GiB (eksctl's default is 80).
         type: int
+      private_networking:
+        description:
+          - Put the nodes in the VPC's private subnets (eksctl's C(privateNetworking)); they reach outside the VPC
+            through the NAT gateway eksctl makes by default, so a O(vpc) with C(nat.gateway=Disable) is refused.
+          - eksctl's default puts them in public subnets. In Cilium ENI mode without masquerading, pods there cannot
+            reach the Internet (docs/running-on-real-eks.md). Not changed on an existing node group.
+        type: bool
       labels:
         description: Kubernetes labels of the nodes.
         type: dict
@@ -320,6 +327,7 @@ NODEGROUP_SPEC = dict(
     min_size=dict(type="int"),
     max_size=dict(type="int"),
     volume_size=dict(type="int"),
+    private_networking=dict(type="bool"),
     labels=dict(type="dict"),
     taints=dict(type="list", elements="dict"),
     ami_family=dict(type="str"),

@@ -9,6 +9,7 @@ import json
 import pytest
 from helpers import (
     helm_json,
+    helm_run,
     install_cilium,
     local_inventory,
     namespace_exists,
@@ -213,3 +214,42 @@ def test_bbr_refused_in_chaining_mode(sandbox_factory, helm, run_playbook, tmp_p
     assert "Invalid `bandwidth_manager_bbr` True: the Cilium agent refuses to start with BBR in CNI chaining mode" \
         in failure["msg"]
     assert user_values(helm, chained) == before
+
+
+# ------------------------------------------------------------------ BBR for pods needs BPF host routing
+
+# ENI mode with kube-proxy replacement and no masquerading: what BBR for pods needs (docs/running-on-real-eks.md).
+BPF_HOST_ROUTING_VALUES = ("eni.enabled=true", "ipam.mode=eni", "routingMode=native", "enableIPv4Masquerade=false",
+                           "kubeProxyReplacement=true", "k8sServiceHost=api.it-bwm-bbr.example", "k8sServicePort=443",
+                           "cluster.name=it-bwm-bbr", "operator.replicas=1")
+AGENTS_REFUSAL = "Refuse BBR for pods while the agents run legacy host routing"
+
+
+def test_bbr_for_pods_refused_without_kube_proxy_replacement(api, box, helm, run_playbook, tmp_path):
+    """The release of this module runs without kube-proxy replacement: its agents run legacy host routing."""
+    before = user_values(helm, box)
+    play, inventory = role_play(tmp_path, box, helm, bbr=True)
+    result = run_playbook(play, inventory, box.env)
+    assert result.failed("sandbox") == 1, result
+    assert "Invalid `bandwidth_manager_bbr` True: BBR for pods needs BPF host routing" in result.task(REFUSAL, HOST)["msg"]
+    assert user_values(helm, box) == before
+
+
+def test_bbr_for_pods_waits_for_the_agents_to_report_bpf_host_routing(sandbox_factory, helm, run_playbook, tmp_path):
+    """The settings allow BBR, but the agents run legacy host routing (here bpf.hostLegacyRouting): refused from
+    what they report, before any change. Without it they report BPF, and BBR is turned on and checked."""
+    bbr_box = start_sandbox(sandbox_factory, "it-bwm-bbr", nodes=2, aws=False)
+    install_cilium(helm, bbr_box, BPF_HOST_ROUTING_VALUES + ("bpf.hostLegacyRouting=true",), VERSION)
+    before = user_values(helm, bbr_box)
+    play, inventory = role_play(tmp_path, bbr_box, helm, bbr=True)
+    result = run_playbook(play, inventory, bbr_box.env)
+    assert result.failed("sandbox") == 1, result
+    assert "the Cilium agents report host routing Legacy, not BPF" in result.task(AGENTS_REFUSAL, HOST)["msg"]
+    assert user_values(helm, bbr_box) == before
+
+    sets = [item for value in BPF_HOST_ROUTING_VALUES for item in ("--set", value)]
+    helm_run(helm, bbr_box.env, "upgrade", "cilium", str(charts.ensure_chart(VERSION)), "-n", "kube-system",
+             "--reset-values", *sets)
+    result = run_playbook(play, inventory, bbr_box.env)
+    assert result.rc == 0, result
+    assert user_values(helm, bbr_box)["bandwidthManager"] == {"enabled": True, "bbr": True}

@@ -65,6 +65,34 @@ def test_eni_bad_input_fails_before_any_change(eni_box, helm, run_playbook, tmp_
     assert not (ds.spec.template.spec.nodeSelector or {}).get("io.cilium/aws-node-enabled")
 
 
+def test_eni_refuses_pods_without_masquerading_on_nodes_with_public_ips(eni_box, helm, run_playbook, tmp_path):
+    """A node in a public subnet reports its public IP as ExternalIP; with egress vpc its pods could not reach the
+    Internet (the internet gateway does not translate their VPC addresses). Refused before aws-node is touched."""
+    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+
+    api = kube.dynamic_client(eni_box.kubeconfig)
+    core = client.CoreV1Api(config.new_client_from_config(config_file=str(eni_box.kubeconfig)))
+    node = core.list_node().items[0]
+    addresses = [{"type": a.type, "address": a.address} for a in node.status.addresses]
+    public = addresses + [{"type": "ExternalIP", "address": "54.243.4.228"}]
+    # JSON patches (a list body): a strategic merge would merge the list by type and never remove the address again
+    core.patch_node_status(node.metadata.name, [{"op": "replace", "path": "/status/addresses", "value": public}])
+    assert "ExternalIP" in [a.type for a in core.read_node(node.metadata.name).status.addresses]
+    try:
+        play, inventory = write_play(tmp_path, "cilium_eni", base_vars("cilium_eni", eni_box, helm))
+        result = run_playbook(play, inventory, eni_box.env)
+        assert result.rc != 0 and result.failed("sandbox") == 1, result
+        assert "Invalid `cilium_eni_egress` 'vpc'" in result.stdout
+        assert "%s have public IPs" % node.metadata.name in result.stdout
+        assert helm_json(helm, eni_box.env, "list") == []
+        ds = api.resources.get(api_version="apps/v1", kind="DaemonSet").get(name="aws-node", namespace="kube-system")
+        assert not (ds.spec.template.spec.nodeSelector or {}).get("io.cilium/aws-node-enabled")
+    finally:
+        core.patch_node_status(node.metadata.name,
+                               [{"op": "replace", "path": "/status/addresses", "value": addresses}])
+        assert "ExternalIP" not in [a.type for a in core.read_node(node.metadata.name).status.addresses]
+
+
 def test_eni_installs_and_evicts_aws_node(eni_installed, eni_api, helm, eni_box):
     first = eni_installed["first"]
     assert first.rc == 0, first
@@ -72,7 +100,9 @@ def test_eni_installs_and_evicts_aws_node(eni_installed, eni_api, helm, eni_box)
     data = config(eni_api)
     assert data["ipam"] == "eni" and data["routing-mode"] == "native"
     assert data["cluster-name"] == eni_box.spec.name
-    assert "egress-masquerade-interfaces" not in data
+    # The default egress (vpc, nodes in private subnets): masquerading off, written out; the agents report it.
+    assert "egress-masquerade-interfaces" not in data and data["enable-ipv4-masquerade"] == "false"
+    assert "masquerading: expected disabled" not in first.stdout
     ds = eni_api.resources.get(api_version="apps/v1", kind="DaemonSet").get(name="aws-node", namespace="kube-system")
     assert ds.spec.template.spec.nodeSelector["io.cilium/aws-node-enabled"] == "true"
     assert ds.status.desiredNumberScheduled == 0
@@ -165,7 +195,9 @@ def test_chaining_installs_keeps_aws_node_and_is_idempotent(chaining_box, helm, 
     assert "AWS VPC CNI 1.19.2 >= 1.11.2" in first.stdout
     data = config(api)
     assert data["cni-chaining-mode"] == "aws-cni" and data["enable-ipv4-masquerade"] == "false"
-    assert data["enable-endpoint-routes"] == "true" and data["routing-mode"] == "native"
+    # 1.20: no endpoint routes (aws-cni chaining docs from 1.15), identity mark off (Cilium's aws-cni CI)
+    assert "enable-endpoint-routes" not in data and data["routing-mode"] == "native"
+    assert data["enable-identity-mark"] == "false" and data["ipam"] == "cluster-pool"
     ds = api.resources.get(api_version="apps/v1", kind="DaemonSet").get(name="aws-node", namespace="kube-system")
     assert not (ds.spec.template.spec.nodeSelector or {}).get("io.cilium/aws-node-enabled")
     assert ds.status.numberReady == chaining_box.spec.nodes
@@ -197,7 +229,8 @@ def test_chaining_refuses_an_old_vpc_cni(oldcni_box, helm, run_playbook, tmp_pat
 
 
 # Documented in roles/cilium_eni/README.md: what we set that `cilium install` (ENI datapath) does not, and back.
-OURS_ONLY = {"cluster.id", "kubeProxyReplacement", "eni.awsEnablePrefixDelegation"}
+# enableIPv4Masquerade: the egress written out (vpc: false); the CLI leaves it to the chart (false in ENI mode from 1.18).
+OURS_ONLY = {"cluster.id", "kubeProxyReplacement", "eni.awsEnablePrefixDelegation", "enableIPv4Masquerade"}
 CLI_ONLY = set()
 DIFFERENT = {"cluster.name"}  # operator.replicas: both 1 here (the tests set it; the role keeps the chart default 2)
 

@@ -313,13 +313,21 @@ def aws_node_selector(platform):
     return apps.read_namespaced_daemon_set("aws-node", "kube-system").spec.template.spec.node_selector or {}
 
 
+# Chart 1.14+ leaves the Cilium CNI configuration on the nodes after helm uninstall unless cni.uninstall is true
+# (roles/cilium_install/tasks/uninstall.yml has the sources).
+CNI_UNINSTALL_TASK = "Let the agents remove their CNI configuration when they stop (cni.uninstall=true, same chart)"
+
+
 def test_teardown_of_cilium_only_gives_the_nodes_back_to_aws_node(platform, converged, run_playbook):
     assert aws_node_selector(platform).get("io.cilium/aws-node-enabled") == "true"  # cilium_eni evicted it
     before = cluster_state(platform)
     result = play(run_playbook, platform, "teardown.yml",
                   extra_vars={"cilium_eks_confirm_delete": CLUSTER, "cilium_eks_teardown_cluster": False})
     assert result.rc == 0, result
-    assert result.changed(CLUSTER) == 2, result.stats  # the release, then aws-node's nodeSelector
+    # cni.uninstall=true, the agents restarted to mount it, the release, then aws-node's nodeSelector
+    assert result.changed(CLUSTER) == 4, result.stats
+    cni_uninstall = result.task(CNI_UNINSTALL_TASK, CLUSTER)
+    assert cni_uninstall["changed"] and cni_uninstall["status"]["values"]["cni"]["uninstall"] is True
     assert release(platform) is None
     assert "io.cilium/aws-node-enabled" not in aws_node_selector(platform)
     assert cluster_state(platform) == before

@@ -14,8 +14,22 @@ from ansible_collections.cloudnet.cilium_eks.plugins.filter.cilium_problems impo
 from ansible_collections.cloudnet.cilium_eks.plugins.filter.eksctl_cluster_problems import eksctl_cluster_problems
 
 
+BBR_PODS = {"kubeProxyReplacement": "true", "enableIPv4Masquerade": False, "bandwidthManager": {"bbr": True}}
+
+
 def test_accepted_settings_have_no_problem():
-    assert cilium_problems({"mode": "eni", "version": "1.18.11", "values": {"bandwidthManager": {"bbr": True}}}) == []
+    assert cilium_problems({"mode": "eni", "version": "1.18.11", "values": BBR_PODS}) == []
+
+
+def test_bbr_for_pods_without_bpf_host_routing_is_refused():
+    """Without kube-proxy replacement the agent runs legacy host routing and refuses BBR (bandwidth.go)."""
+    problems = cilium_problems({"mode": "eni", "values": {"bandwidthManager": {"bbr": True}}},
+                               {"bandwidthManager.bbr": "cilium_eks_bbr"})
+    assert len(problems) == 1 and "BBR for pods needs BPF host routing" in problems[0]
+    # An installed 1.17 release of an older collection: masquerading left to the chart (on, iptables).
+    problems = cilium_problems({"mode": "eni", "version": "1.17.17",
+                                "values": {"kubeProxyReplacement": "true", "bandwidthManager": {"bbr": True}}})
+    assert len(problems) == 1 and "without iptables masquerading" in problems[0]
 
 
 def test_an_unknown_mode_is_named_as_the_caller_names_it():
@@ -45,7 +59,7 @@ def test_a_key_the_release_s_chart_does_not_have_is_refused():
 
 def test_old_kernels_are_refused_for_bbr_only():
     nodes = [{"metadata": {"name": "n1"}, "status": {"nodeInfo": {"kernelVersion": "5.10.238-231.953.amzn2.x86_64"}}}]
-    problem = cilium_problems({"mode": "eni", "values": {"bandwidthManager": {"bbr": True}}, "nodes": nodes})
+    problem = cilium_problems({"mode": "eni", "values": BBR_PODS, "nodes": nodes})
     assert "1 node(s) are older: n1 (kernel 5.10.238-231.953.amzn2.x86_64)" in problem[0]
     assert cilium_problems({"mode": "eni", "values": {"bandwidthManager": {"bbr": False}}, "nodes": nodes}) == []
 
@@ -85,3 +99,31 @@ def test_status_mismatches_reuse_the_module_s_comparison():
         "congestion_control: expected bbr, found cubic"]
     with pytest.raises(AnsibleFilterError):
         cilium_status_mismatches(status, {"nonsense": 1})
+
+
+def test_pods_without_masquerading_on_public_nodes_are_refused():
+    """Egress vpc on nodes with public IPs (public subnets): the internet gateway does not translate pod addresses."""
+    public = {"metadata": {"name": "ip-192-168-1-1"}, "status": {"addresses": [
+        {"type": "InternalIP", "address": "192.168.1.1"}, {"type": "ExternalIP", "address": "54.243.4.228"}]}}
+    private = {"metadata": {"name": "ip-192-168-99-1"}, "status": {"addresses": [
+        {"type": "InternalIP", "address": "192.168.99.1"}]}}
+    vpc = {"eni": {"enabled": True}, "enableIPv4Masquerade": False}
+    problems = cilium_problems({"mode": "eni", "version": "1.20.2", "values": vpc, "nodes": [public, private]},
+                               {"enableIPv4Masquerade": "cilium_eni_egress"})
+    assert len(problems) == 1 and problems[0].startswith("Invalid `cilium_eni_egress` 'vpc': leaves pods")
+    assert "ip-192-168-1-1 have public IPs" in problems[0] and "ip-192-168-99-1" not in problems[0]
+    assert cilium_problems({"mode": "eni", "version": "1.20.2", "values": vpc, "nodes": [private]}) == []
+    masquerade = dict(vpc, enableIPv4Masquerade=True, egressMasqueradeInterfaces="ens+")
+    assert cilium_problems({"mode": "eni", "version": "1.20.2", "values": masquerade, "nodes": [public]}) == []
+    assert cilium_problems({"mode": "chaining", "values": {}, "nodes": [public]}) == []
+
+
+def test_only_checks_the_keys_a_role_changes():
+    """bandwidth_manager checks its keys of a release whose other settings are not its business."""
+    release = {"eni": {"enabled": True}, "egressMasqueradeInterfaces": "eth0", "kubeProxyReplacement": "true",
+               "enableIPv4Masquerade": False, "bandwidthManager": {"bbr": True}}
+    everything = cilium_problems({"mode": "eni", "version": "1.18.11", "values": release})
+    assert len(everything) == 1 and "`egressMasqueradeInterfaces`" in everything[0]
+    assert cilium_problems({"mode": "eni", "version": "1.18.11", "values": release}, only=["bandwidthManager"]) == []
+    no_kpr = dict(release, kubeProxyReplacement="false")
+    assert "host routing" in cilium_problems({"mode": "eni", "values": no_kpr}, only=["bandwidthManager"])[0]

@@ -71,8 +71,48 @@ def test_eni_values_render(helm, version):
     else:
         assert data["tunnel"] == "disabled" and "routing-mode" not in data
         assert data["kube-proxy-replacement"] == "disabled"
-    # The chart's own default changed in 1.18: no IPv4 masquerading in ENI mode unless asked for.
-    assert data["enable-ipv4-masquerade"] == ("false" if minor(version) >= (1, 18) else "true")
+    # The default egress (vpc) writes masquerading off on every minor: the chart's own default was on up to 1.17,
+    # with a rule that matched no pod (no interfaces), and the 1.19+ agents panic on "on, no interfaces".
+    assert data["enable-ipv4-masquerade"] == "false"
+
+
+KPR = {"kube_proxy_replacement": True, "k8s_service_host": "ABC.gr7.us-east-1.eks.amazonaws.com"}
+EGRESS_OPTIONS = {"vpc": {}, "iptables-masquerade": {"egress_masquerade_interfaces": "ens+"},
+                  "bpf-masquerade": KPR}
+# What the agent reads for each egress (cilium-config keys): enable-ipv4-masquerade, enable-bpf-masquerade,
+# egress-masquerade-interfaces.
+EGRESS_CONFIG = {"vpc": ("false", "false", None), "iptables-masquerade": ("true", "false", "ens+"),
+                 "bpf-masquerade": ("true", "true", None)}
+
+
+def panics_or_masquerades_nothing(data):
+    """The config the 1.19+ agents panic on, and 1.13-1.18 agents masquerade nothing with, in ENI mode
+    (pkg/datapath/iptables/iptables.go at v1.20.2 l.449-452; at v1.13.4 l.1137-1146)."""
+    return (data.get("ipam") == "eni" and data.get("enable-ipv4-masquerade") == "true"
+            and data.get("enable-bpf-masquerade") != "true" and not data.get("egress-masquerade-interfaces"))
+
+
+@pytest.mark.parametrize("egress", list(EGRESS_CONFIG))
+@pytest.mark.parametrize("version", TESTED)
+def test_each_egress_renders_the_masquerading_keys_the_agent_reads(helm, version, egress):
+    values = cv.build_values("eni", version, cluster_name=CLUSTER, egress=egress, **EGRESS_OPTIONS[egress])["values"]
+    data, _image, _spec = render(helm, version, values)
+    masquerade, bpf, interfaces = EGRESS_CONFIG[egress]
+    assert data["enable-ipv4-masquerade"] == masquerade
+    assert data.get("enable-bpf-masquerade", "false") == bpf
+    assert data.get("egress-masquerade-interfaces") == interfaces
+    assert not panics_or_masquerades_nothing(data)
+
+
+@pytest.mark.parametrize("version", TESTED)
+def test_the_chart_alone_renders_the_panic_config_the_collection_refuses(helm, version):
+    """What the README advised before (enableIPv4Masquerade=true through extra values) and what the chart
+    defaulted to up to 1.17: helm accepts it (no validate.yaml check), the agent does not."""
+    data, _image, _spec = render(helm, version, {"eni": {"enabled": True}, "ipam": {"mode": "eni"},
+                                                 "enableIPv4Masquerade": True})
+    assert panics_or_masquerades_nothing(data)
+    with pytest.raises(cv.ValidationError, match="Egress masquerading interfaces cannot be empty"):
+        cv.build_values("eni", version, cluster_name=CLUSTER, egress="iptables-masquerade")
 
 
 @pytest.mark.parametrize("version", TESTED)
@@ -81,7 +121,10 @@ def test_chaining_values_render(helm, version):
     assert data["cni-chaining-mode"] == "aws-cni"
     assert data.get("cni-exclusive", "false") == "false"  # 1.13 has no cni-exclusive key; exclusive=false there
     assert data["enable-ipv4-masquerade"] == "false"
-    assert data["enable-endpoint-routes"] == "true"
+    # endpointRoutes as each minor's aws-cni chaining docs say (1.13/1.14 only); identity mark off from 1.15 as
+    # Cilium's aws-cni CI runs it (cilium_table GATES aws_cni_endpoint_routes, aws_cni_identity_mark_off).
+    assert data.get("enable-endpoint-routes") == ("true" if minor(version) < (1, 15) else None)
+    assert data.get("enable-identity-mark") == ("false" if minor(version) >= (1, 15) else None)
     assert data["ipam"] == "cluster-pool"  # unused: the VPC CNI allocates the pod IPs
     assert "/operator-generic:v%s" % version in image
     if minor(version) >= (1, 14):
@@ -123,12 +166,17 @@ def test_1_13_4_chaining_renders_exactly_as_the_blog_post(helm):
     assert ours == blog
 
 
-def test_1_13_4_eni_renders_as_the_cli_of_the_blog_but_for_eth0(helm):
-    ours, our_image, _spec = render(helm, "1.13.4", cv.build_values("eni", "1.13.4", cluster_name=CLUSTER)["values"])
+def test_1_13_4_eni_with_iptables_masquerading_on_eth0_renders_as_the_cli_of_the_blog(helm):
+    blog_egress = {"egress": "iptables-masquerade", "egress_masquerade_interfaces": "eth0"}
+    values = cv.build_values("eni", "1.13.4", cluster_name=CLUSTER, **blog_egress)["values"]
+    ours, our_image, _spec = render(helm, "1.13.4", values)
     cli, cli_image, _spec = render(helm, "1.13.4", set_args=BLOG_CLI_ENI)
-    assert cli.pop("egress-masquerade-interfaces") == "eth0"
+    # bpf.masquerade written out (false): the agent's own default (daemon/cmd/daemon_main.go at v1.13.4 l.652).
+    assert ours.pop("enable-bpf-masquerade") == "false" and "enable-bpf-masquerade" not in cli
     assert ours == cli
     assert our_image == cli_image
+    vpc, _image, _spec = render(helm, "1.13.4", cv.build_values("eni", "1.13.4", cluster_name=CLUSTER)["values"])
+    assert vpc["enable-ipv4-masquerade"] == "false" and "egress-masquerade-interfaces" not in vpc
 
 
 @pytest.mark.parametrize("version", [v for v in TESTED if minor(v) >= (1, 15)])

@@ -15,7 +15,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
 
 RECORDINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "recordings", "cilium")
-SG_HINT = "open ICMP and NodePorts 30000-32767 on the node security group (eks_cluster_open_nodeport_icmp: true)"
+SG_HINT = parsers.SECURITY_GROUP_HINT % "54.158.35.146, 54.243.4.228"  # the blog's nodes' public IPs
 
 
 def report(path):
@@ -106,6 +106,36 @@ def test_verdict_l7_failures_have_no_security_group_hint_and_count_unlisted_test
     assert not ok  # 8 failed tests are not listed in the excerpt: they cannot be known to be expected
     assert "- 8 more failed tests the output does not list" in message
     assert SG_HINT not in message and details["hint"] is None
+
+
+class _Listed:
+    """What the runner returns (``stdout``) and what K8sService.get returns (a dict): the two inputs of the check."""
+
+    def __init__(self, stdout="", daemonset=None):
+        self.stdout, self.daemonset = stdout, daemonset
+
+    def run(self, _args, check=True):
+        assert check is False
+        return self
+
+    def get(self, kind, name, namespace=None):
+        assert (kind, name, namespace) == ("DaemonSet", "cilium", "kube-system")
+        return self.daemonset
+
+
+def _agent(image):
+    return {"spec": {"template": {"spec": {"containers": [{"name": "cilium-agent", "image": image}]}}}}
+
+
+def test_a_cli_of_a_line_that_does_not_support_the_installed_minor_is_refused():
+    cli = _Listed("cilium-cli: v0.19.7 compiled with go1.25.5 on linux/amd64\n")
+    cc.check_cli_pairing(cli, _Listed(daemonset=_agent("quay.io/cilium/cilium:v1.20.2@sha256:ab")), "kube-system")
+    with pytest.raises(ValidationError, match=r"`cilium_path` 'v0.19.7': .*not Cilium 1.14.*use cilium CLI v0.15.23"):
+        cc.check_cli_pairing(cli, _Listed(daemonset=_agent("quay.io/cilium/cilium:v1.14.19")), "kube-system")
+    # unknown either side: nothing refused (a replay that is not a CLI, no agent DaemonSet)
+    cc.check_cli_pairing(_Listed("not a cli"), _Listed(daemonset=_agent("quay.io/cilium/cilium:v1.14.19")),
+                         "kube-system")
+    cc.check_cli_pairing(cli, _Listed(daemonset=None), "kube-system")
 
 
 def test_verdict_keeps_a_multi_line_failure_whole():

@@ -18,7 +18,7 @@ import pytest
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
 
 RECORDINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "recordings", "cilium")
-SG_HINT = "open ICMP and NodePorts 30000-32767 on the node security group (eks_cluster_open_nodeport_icmp: true)"
+SG_HINT = parsers.SECURITY_GROUP_HINT % "54.158.35.146, 54.243.4.228"  # the blog's nodes' public IPs
 
 
 def recording(path):
@@ -28,23 +28,23 @@ def recording(path):
 
 # (directory, text file) -> what the agent printed, read by eye from the recording.
 EXPECTED_STATUS = {
-    "1.13.3": ("status-verbose.txt", dict(version="1.13.3", chaining_mode="none", kube_proxy_replacement_mode="Strict",
+    "1.13.3": ("status-verbose.txt", dict(version="1.13.3", masquerading="iptables", chaining_mode="none", kube_proxy_replacement_mode="Strict",
                                           kube_proxy_replacement=True, routing_mode=None, host_routing="Legacy",
                                           ipam="IPv4: 12/254 allocated from 10.0.0.0/24,",
                                           bandwidth_manager={"enabled": False, "congestion_control": None, "devices": []})),
-    "1.13.4": ("status-verbose.txt", dict(version="1.13.4", chaining_mode="none", kube_proxy_replacement_mode="Disabled",
+    "1.13.4": ("status-verbose.txt", dict(version="1.13.4", masquerading="iptables", chaining_mode="none", kube_proxy_replacement_mode="Disabled",
                                           kube_proxy_replacement=False, routing_mode=None, host_routing="Legacy",
                                           ipam="IPv4: 4/12 allocated,",
                                           bandwidth_manager={"enabled": False, "congestion_control": None, "devices": []})),
-    "1.17.4": ("status.txt", dict(version="1.17.4", chaining_mode="none", kube_proxy_replacement_mode="True",
+    "1.17.4": ("status.txt", dict(version="1.17.4", masquerading="iptables", chaining_mode="none", kube_proxy_replacement_mode="True",
                                   kube_proxy_replacement=True, routing_mode="native", tunnel_protocol=None,
                                   host_routing="Legacy", ipam="IPv4: 4/12 allocated,",
                                   bandwidth_manager={"enabled": False, "congestion_control": None, "devices": []})),
-    "1.18.4": ("status.txt", dict(version="1.18.4", chaining_mode="none", kube_proxy_replacement_mode="True",
+    "1.18.4": ("status.txt", dict(version="1.18.4", masquerading="bpf", chaining_mode="none", kube_proxy_replacement_mode="True",
                                   kube_proxy_replacement=True, routing_mode="native", host_routing="BPF",
                                   ipam="IPv4: 2/254 allocated from 10.100.1.0/24,",
                                   bandwidth_manager={"enabled": True, "congestion_control": "bbr", "devices": ["eth0"]})),
-    "1.19.0": ("status.txt", dict(version="1.19.0", chaining_mode="none", kube_proxy_replacement_mode="False",
+    "1.19.0": ("status.txt", dict(version="1.19.0", masquerading="iptables", chaining_mode="none", kube_proxy_replacement_mode="False",
                                   kube_proxy_replacement=False, routing_mode="tunnel", tunnel_protocol="vxlan",
                                   host_routing="Legacy", ipam="IPv4: 3/254 allocated from 10.0.0.0/24,",
                                   bandwidth_manager={"enabled": False, "congestion_control": None, "devices": []})),
@@ -75,6 +75,30 @@ def test_json_status_gives_the_same_facts_as_the_text(version):
                     assert from_json["components"][component] == state, component
             continue
         assert from_json[key] == from_text[key], key
+
+
+# The real 1.20.2 agent with masquerading off (ENI mode, egress vpc), as recorded from the agent on the sandbox's
+# real-Cilium platform: the JSON has an empty enabledProtocols and no mode, the text says Disabled
+# (pkg/client/client.go at v1.20.2 l.535-579).
+@pytest.mark.parametrize("output, masquerading", [
+    ('{"masquerading": {"enabledProtocols": {}}}', "disabled"),
+    ('{"masquerading": {"enabled": false}}', "disabled"),
+    ('{"masquerading": {"enabled": true, "enabledProtocols": {"ipv4": true}, "mode": "BPF"}}', "bpf"),
+    ('{"masquerading": {"enabled": true, "enabledProtocols": {"ipv6": true}, "mode": "iptables"}}', "disabled"),
+    ("{}", None),
+])
+def test_json_masquerading_is_ipv4_masquerading(output, masquerading):
+    assert parsers.parse_status_json(output)["masquerading"] == masquerading
+
+
+@pytest.mark.parametrize("line, masquerading", [
+    ("Disabled", "disabled"), ("IPTables [IPv4: Enabled, IPv6: Disabled]", "iptables"),
+    ("IPTables [IPv4: Disabled, IPv6: Enabled]", "disabled"),
+    ("BPF   [ens5]   192.168.0.0/16  [IPv4: Enabled, IPv6: Disabled]", "bpf"),
+])
+def test_text_masquerading_line(line, masquerading):
+    text = recording("1.17.4/status.txt").replace("IPTables [IPv4: Enabled, IPv6: Disabled]", line)
+    assert parsers.parse_status_text(text)["masquerading"] == masquerading
 
 
 def test_text_controllers_modules_and_cluster_health_are_read():
@@ -247,6 +271,24 @@ def test_trailer_only_output_is_a_failure():
 def test_output_without_report():
     report = parsers.parse_connectivity_report("ℹ️  Monitor aggregation detected, will skip some flow validation steps\n")
     assert report["result"] is None
+
+
+def test_no_security_group_hint_for_failures_towards_private_addresses():
+    """Pings to the nodes' InternalIPs fail for other reasons: the node security group allows the VPC already."""
+    blog = recording("1.13.3/connectivity-test-failure.txt")
+    private = blog.replace("54.243.4.228", "192.168.40.10").replace("54.158.35.146", "192.168.50.20")
+    assert parsers.security_group_hint(parsers.parse_connectivity_report(private)) is None
+
+
+def test_security_group_hint_by_the_external_ip_action_names_of_newer_clis():
+    """cilium-cli v0.15+ names the pings by address type (connectivity/tests/host.go: ping-ipv4-external-ip)."""
+    blog = recording("1.13.3/connectivity-test-failure.txt")
+    renamed = blog.replace("54.243.4.228 (54.243.4.228:0)", "ip-192-168-1-1 (ip-192-168-1-1:0)").replace(
+        "54.158.35.146 (54.158.35.146:0)", "ip-192-168-2-2 (ip-192-168-2-2:0)")
+    for number in ("1", "3", "5", "7"):
+        renamed = renamed.replace("ping-ipv4-%s:" % number, "ping-ipv4-external-ip:")
+    assert parsers.security_group_hint(parsers.parse_connectivity_report(renamed)) == \
+        parsers.SECURITY_GROUP_HINT % "ExternalIP"
 
 
 def test_a_multi_line_failure_message_is_kept_whole_and_owners_lines_end_it():

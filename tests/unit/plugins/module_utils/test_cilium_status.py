@@ -561,3 +561,15 @@ def test_status_result_fails_when_the_cli_disagrees_with_a_healthy_status():
                          CliRunner(recording("1.20.2/cli-status.json")))
     assert info.value.msg.startswith("Cilium is healthy by the agents' own status, but the Cilium CLI's `cilium "
                                      "status` disagrees:\n- the Cilium CLI counts cilium 2/2 ready, the API 3/3")
+
+
+@pytest.mark.parametrize("cm, masquerading", [
+    ({"enable-ipv4-masquerade": "false"}, "disabled"),
+    ({"enable-ipv4-masquerade": "true"}, "iptables"),
+    ({"enable-ipv4-masquerade": "true", "enable-bpf-masquerade": "true"}, "bpf"),
+    ({}, None),
+])
+def test_masquerading_comes_from_the_config_when_no_agent_answered(cm, masquerading):
+    """cilium-config keys enable-ipv4-masquerade / enable-bpf-masquerade (templates/cilium-configmap.yaml)."""
+    assert cs.config_facts(cm)["masquerading"] == masquerading
+    assert cs.summary_facts(cm, {})["masquerading"] == masquerading

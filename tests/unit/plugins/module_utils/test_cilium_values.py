@@ -12,9 +12,10 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_values as cv
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
 
-# The 1.13.4 chaining install of the blog post (part 4), flag for flag.
+# The 1.13.4 chaining install of the blog post (part 4), flag for flag, plus ipam.mode written out as Cilium's
+# aws-cni CI does (the chart's default, cluster-pool, either way).
 BLOG_CHAINING_1134 = {"cni": {"chainingMode": "aws-cni", "exclusive": False}, "enableIPv4Masquerade": False,
-                      "tunnel": "disabled", "endpointRoutes": {"enabled": True}}
+                      "tunnel": "disabled", "endpointRoutes": {"enabled": True}, "ipam": {"mode": "cluster-pool"}}
 
 
 def values(mode, version, **kwargs):
@@ -39,13 +40,15 @@ def test_1_13_chaining_is_the_blog_post_plus_identity_and_explicit_kpr():
     assert got == expected
 
 
-def test_1_13_eni_matches_the_cli_values_of_the_blog_without_eth0():
+def test_1_13_eni_is_the_cli_values_of_the_blog_with_the_egress_made_explicit():
     # cilium install 1.13.3: cluster.id=0, cluster.name, egressMasqueradeInterfaces=eth0, eni.enabled=true,
-    # ipam.mode=eni, kubeProxyReplacement=disabled, tunnel=disabled (+ chart defaults).
+    # ipam.mode=eni, kubeProxyReplacement=disabled, tunnel=disabled (+ chart defaults). The default egress (vpc)
+    # turns masquerading off; iptables-masquerade with eth0 is the blog's exactly.
     got = values("eni", "1.13.4")
     assert got == {"cluster": {"name": "demo", "id": 0}, "eni": {"enabled": True}, "ipam": {"mode": "eni"},
-                   "tunnel": "disabled", "kubeProxyReplacement": "disabled"}
-    assert "egressMasqueradeInterfaces" not in got
+                   "tunnel": "disabled", "kubeProxyReplacement": "disabled", "enableIPv4Masquerade": False}
+    blog = values("eni", "1.13.4", egress="iptables-masquerade", egress_masquerade_interfaces="eth0")
+    assert blog == dict(got, enableIPv4Masquerade=True, bpf={"masquerade": False}, egressMasqueradeInterfaces="eth0")
 
 
 @pytest.mark.parametrize("version", [v for v in table.TESTED_VERSIONS if v != "1.13.4"])
@@ -71,15 +74,42 @@ def test_eni_mode_values():
     assert got["eni"] == {"enabled": True, "awsEnablePrefixDelegation": True}
     assert got["ipam"] == {"mode": "eni"}
     assert got["operator"] == {"replicas": 1}
-    assert "cni" not in got and "enableIPv4Masquerade" not in got
+    assert "cni" not in got and got["enableIPv4Masquerade"] is False  # egress vpc, on every minor
 
 
 def test_chaining_mode_values():
     got = values("chaining", NEWEST)
     assert got["cni"] == {"chainingMode": "aws-cni", "exclusive": False}
     assert got["enableIPv4Masquerade"] is False
-    assert got["endpointRoutes"] == {"enabled": True}
-    assert "eni" not in got and "ipam" not in got
+    assert got["ipam"] == {"mode": "cluster-pool"}
+    assert "eni" not in got
+
+
+@pytest.mark.parametrize("version", table.TESTED_VERSIONS)
+def test_chaining_follows_each_minor_s_docs_and_ci(version):
+    got = values("chaining", version)
+    old = version.startswith(("1.13.", "1.14."))
+    assert ("endpointRoutes" in got) is old and got.get("endpointRoutes", {"enabled": True}) == {"enabled": True}
+    assert ("enableIdentityMark" in got) is not old and got.get("enableIdentityMark", False) is False
+
+
+@pytest.mark.parametrize("egress, extra, masquerading", [
+    (None, {"enableIPv4Masquerade": False}, "disabled"),
+    ("vpc", {"enableIPv4Masquerade": False}, "disabled"),
+    ("iptables-masquerade", {"enableIPv4Masquerade": True, "bpf": {"masquerade": False},
+                             "egressMasqueradeInterfaces": "ens+"}, "iptables"),
+    ("bpf-masquerade", {"enableIPv4Masquerade": True, "bpf": {"masquerade": True}}, "bpf"),
+])
+@pytest.mark.parametrize("version", table.TESTED_VERSIONS)
+def test_each_egress_sets_all_the_keys_it_owns_on_every_minor(version, egress, extra, masquerading):
+    kpr = {"kube_proxy_replacement": True, "k8s_service_host": "x.eks.amazonaws.com"} if egress == "bpf-masquerade" \
+        else {}
+    interfaces = {"egress_masquerade_interfaces": "ens+"} if egress == "iptables-masquerade" else {}
+    result = cv.build_values("eni", version, cluster_name="demo", egress=egress, **dict(kpr, **interfaces))
+    for key, value in extra.items():
+        assert result["values"][key] == value
+    assert result["egress"] == (egress or "vpc") and result["expect"]["masquerading"] == masquerading
+    assert table.masquerading(result["values"], "eni", version) == masquerading
 
 
 def test_extra_values_are_merged_on_top():
@@ -89,10 +119,72 @@ def test_extra_values_are_merged_on_top():
     assert got["hubble"] == {"relay": {"enabled": True}}
 
 
-def test_eth0_masquerade_interface_is_allowed_with_a_warning():
-    result = cv.build_values("eni", NEWEST, cluster_name="demo", egress_masquerade_interfaces="eth0")
-    assert result["values"]["egressMasqueradeInterfaces"] == "eth0"
-    assert any("Amazon Linux 2023" in w for w in result["warnings"])
+def test_masquerade_interfaces_go_with_iptables_masquerading_only():
+    result = cv.build_values("eni", NEWEST, cluster_name="demo", egress="iptables-masquerade",
+                             egress_masquerade_interfaces="eth+ ens+")
+    assert result["values"]["egressMasqueradeInterfaces"] == "eth+ ens+"
+    assert "never read" in expect_error("egress_masquerade_interfaces", egress_masquerade_interfaces="ens+")
+    assert "BPF masquerading" in expect_error("egress_masquerade_interfaces", egress="bpf-masquerade",
+                                              egress_masquerade_interfaces="ens+", kube_proxy_replacement=True,
+                                              k8s_service_host="x.eks.amazonaws.com")
+    assert "one interface pattern" in expect_error("egress_masquerade_interfaces", version="1.14.19",
+                                                   egress="iptables-masquerade",
+                                                   egress_masquerade_interfaces="eth+ ens+")
+
+
+@pytest.mark.parametrize("version", table.TESTED_VERSIONS)
+def test_masquerading_without_interfaces_is_refused_on_every_minor(version):
+    """The 1.19+ panic (pkg/datapath/iptables/iptables.go) and the 1.13-1.18 rule that matches nothing."""
+    msg = expect_error("egress", version=version, egress="iptables-masquerade")
+    assert "Egress masquerading interfaces cannot be empty" in msg and "'iptables-masquerade'" in msg
+    for extra in ({"enableIPv4Masquerade": True}, {"bpf": {"masquerade": True}}):
+        assert "use egress instead" in expect_error("extra_values", version=version, extra_values=extra)
+
+
+def test_bpf_masquerading_needs_kube_proxy_replacement():
+    assert "BPF NodePort" in expect_error("egress", egress="bpf-masquerade")
+    assert "has no egress choice" in expect_error("egress", mode="chaining", egress="vpc")
+    assert "unknown egress" in expect_error("egress", egress="nat")
+
+
+@pytest.mark.parametrize("version, kpr, egress, bbr_ok", [
+    ("1.13.4", True, "vpc", False),                      # ENI 1.13: endpoint routes force legacy host routing
+    ("1.14.19", True, "vpc", True), ("1.17.17", True, "bpf-masquerade", True),
+    ("1.20.2", False, "vpc", False),                     # no kube-proxy replacement: legacy host routing
+    ("1.20.2", True, "iptables-masquerade", False),      # iptables masquerading: legacy host routing
+    ("1.20.2", True, "vpc", True), ("1.20.2", True, "bpf-masquerade", True),
+])
+def test_bbr_for_pods_only_where_the_agent_runs_bpf_host_routing(version, kpr, egress, bbr_ok):
+    options = {"version": version, "egress": egress, "extra_values": {"bandwidthManager": {"bbr": True}}}
+    if kpr:
+        options.update(kube_proxy_replacement=True, k8s_service_host="x.eks.amazonaws.com")
+    if egress == "iptables-masquerade":
+        options["egress_masquerade_interfaces"] = "ens+"
+    if bbr_ok:
+        assert cv.build_values("eni", cluster_name="demo", **options)["values"]["bandwidthManager"]["bbr"] is True
+    else:
+        assert "host routing" in expect_error("extra_values", **options)
+
+
+@pytest.mark.parametrize("mode", ["eni", "chaining"])
+def test_bbr_for_host_network_pods_only_works_with_legacy_host_routing_from_1_18(mode):
+    host_only = {"bandwidthManager": {"bbr": True, "bbrHostNamespaceOnly": True}}
+    assert values(mode, "1.18.11", extra_values=host_only)["bandwidthManager"] == host_only["bandwidthManager"]
+    assert "from Cilium 1.18 only" in expect_error("extra_values", mode=mode, version="1.17.17",
+                                                   extra_values=host_only)
+
+
+def test_upgrade_compatibility_is_a_quoted_minor():
+    assert values("eni", NEWEST, upgrade_compatibility="1.18")["upgradeCompatibility"] == "1.18"
+    assert "not a Cilium minor" in expect_error("upgrade_compatibility", upgrade_compatibility="1.18.2")
+    assert "upgrade_compatibility" in expect_error("extra_values", extra_values={"upgradeCompatibility": "1.8"})
+
+
+def test_kubernetes_outside_the_tested_range_is_a_warning():
+    result = cv.build_values("eni", "1.20.2", cluster_name="demo", kubernetes_version="1.31")
+    assert any("Kubernetes 1.31 is outside the versions Cilium 1.20 is tested with (1.33-1.36" in w
+               for w in result["warnings"])
+    assert cv.build_values("eni", "1.20.2", cluster_name="demo", kubernetes_version="1.34")["warnings"] == []
 
 
 def expect_error(name, **kwargs):
@@ -348,3 +440,40 @@ def test_a_pending_release_is_returned_but_its_values_do_not_count():
     assert result["release"]["status"] == "pending-upgrade" and result["installed_mode"] is None
     assert cv.compute({"mode": "eni", "cluster_name": "demo", "release_name": "cilium"},
                       helm=FakeHelmWithRelease(None))["release"] is None
+
+
+def test_switching_egress_on_a_running_release_before_1_20_warns_about_running_pods():
+    old_collection = {"eni": {"enabled": True}, "ipam": {"mode": "eni"}}  # 1.17: masquerading on, no interfaces
+    result = cv.build_values("eni", "1.17.17", cluster_name="demo", installed_values=old_collection)
+    assert any("masquerading that matches nothing" in w and "until they restart" in w for w in result["warnings"])
+    same = dict(old_collection, enableIPv4Masquerade=False)
+    assert cv.build_values("eni", "1.19.7", cluster_name="demo", installed_values=same)["warnings"] == []
+    # 1.20 agents migrate the rules themselves (routing.go)
+    assert cv.build_values("eni", "1.20.2", cluster_name="demo", installed_values=old_collection)["warnings"] == []
+
+
+def test_a_minor_upgrade_pins_upgrade_compatibility_to_the_installed_minor():
+    release = {"chart": "cilium-1.19.7", "status": "deployed"}
+    options = {"version": "1.20.2", "installed_values": {"eni": {"enabled": True}}}
+    assert cv.plan_upgrade(options, release, {}) == {"from": "1.19.7", "to": "1.20.2", "minor_upgrade": True}
+    assert options["upgrade_compatibility"] == "1.19"
+    values = cv.build_values("eni", cluster_name="demo", **options)["values"]
+    assert values["upgradeCompatibility"] == "1.19" and isinstance(values["upgradeCompatibility"], str)
+    # later runs keep the release's value; a patch upgrade does not pin anything
+    kept = {"version": "1.20.2", "installed_values": {"upgradeCompatibility": "1.18"}}
+    assert cv.plan_upgrade(kept, {"chart": "cilium-1.20.2", "status": "deployed"}, {}) is None
+    assert kept["upgrade_compatibility"] == "1.18"
+    patch = {"version": "1.20.2", "installed_values": {}}
+    assert cv.plan_upgrade(patch, {"chart": "cilium-1.20.0", "status": "deployed"}, {})["minor_upgrade"] is False
+    assert "upgrade_compatibility" not in patch
+    assert cv.plan_upgrade({"version": "1.20.2"}, None, {}) is None
+
+
+def test_a_downgrade_or_a_jump_is_refused_naming_the_version_variable():
+    names = cv.names_for("cilium_eni_")
+    with pytest.raises(ValidationError, match=r"`cilium_eni_version` '1.19.7': Cilium 1.20.2 is installed and 1.19.7 is"
+                                              r" a downgrade"):
+        cv.plan_upgrade({"version": "1.19.7"}, {"chart": "cilium-1.20.2", "status": "deployed"}, names)
+    with pytest.raises(ValidationError, match="skips 1.14"):
+        cv.plan_upgrade({"version": "1.20.2"}, {"chart": "cilium-1.13.4", "status": "failed"}, names)
+    assert cv.plan_upgrade({"version": "1.19.7"}, {"chart": "cilium-1.20.2", "status": "uninstalled"}, names) is None

@@ -130,3 +130,29 @@ def test_supported_versions_are_enforced_when_given():
         eksctl.validate_version("1.27", "eks_cluster_version", supported=["1.32", "1.33"])
     assert caught.value.accepted == ["1.32", "1.33"]
     assert "Invalid `eks_cluster_version` '1.27'" in caught.value.msg
+
+
+def test_private_networking_renders_as_eksctl_s_private_networking():
+    """privateNetworking on each managed node group (types.go at eksctl v0.225.0 l.1788): Cilium's EKS CI
+    (.github/actions/setup-eks-nodegroup/action.yml at v1.20.2 l.75,87) puts its nodes there."""
+    params = dict(BLOG_PARAMS, nodegroups=[dict(BLOG_PARAMS["nodegroups"][0], private_networking=True),
+                                           {"name": "ng-2", "private_networking": False}, {"name": "ng-3"}])
+    groups = eksctl.render_config(params)["managedNodeGroups"]
+    assert groups[0]["privateNetworking"] is True and list(groups[0]).index("privateNetworking") == 2
+    assert groups[1] == {"name": "ng-2", "privateNetworking": False} and groups[2] == {"name": "ng-3"}
+    assert eksctl.nodegroup_from_eksctl(groups[0])["private_networking"] is True
+    with pytest.raises(ValidationError, match=r"nodegroups\[ng-1\].private_networking.*must be a boolean"):
+        eksctl.render_config(dict(BLOG_PARAMS, nodegroups=[{"name": "ng-1", "private_networking": "yes"}]))
+
+
+@pytest.mark.parametrize("gateway, refused", [("Disable", True), ("disable", True), ("Single", False), (None, False)])
+def test_private_node_groups_need_a_nat_gateway(gateway, refused):
+    vpc = {"nat": {"gateway": gateway}} if gateway else {"cidr": "10.10.0.0/16"}
+    params = dict(BLOG_PARAMS, vpc=vpc, nodegroups=[{"name": "ng-1", "private_networking": True}])
+    if refused:
+        with pytest.raises(ValidationError, match=r"vpc.nat.gateway.*ng-1 are in private subnets"):
+            eksctl.render_config(params)
+    else:
+        assert eksctl.render_config(params)["managedNodeGroups"][0]["privateNetworking"] is True
+    public = dict(params, nodegroups=[{"name": "ng-1", "private_networking": False}])
+    assert eksctl.render_config(public)["vpc"] == vpc
