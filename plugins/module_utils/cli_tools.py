@@ -46,7 +46,7 @@ VERSION_ARGS = {
 VERSION_TIMEOUT = 30
 
 _SEMVER = r"v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)(?:\+[0-9A-Za-z.-]+)?"
-_VERSION_RE = re.compile(r"^%s$" % _SEMVER)
+_VERSION_RE = re.compile(_SEMVER)  # full match
 
 # Kernel machine names -> Go/release architecture names.
 ARCHITECTURES = {
@@ -62,7 +62,7 @@ def normalize_version(version):
     """``0.225.0`` / ``v3.19.5+g4a19a5b`` -> ``v0.225.0`` / ``v3.19.5``; ``None`` if not a version."""
     if not isinstance(version, str):
         return None
-    match = _VERSION_RE.match(version.strip())
+    match = _VERSION_RE.fullmatch(version.strip())
     if not match:
         return None
     return "v" + match.group(1)
