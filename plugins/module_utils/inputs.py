@@ -85,7 +85,10 @@ def _range_text(minimum, maximum):
 
 def timeout(value, name, minimum=1):
     """Seconds: a whole number, at least ``minimum`` (1: zero or a negative timeout means nothing)."""
-    return integer(value, name, minimum=minimum)
+    if isinstance(value, bool) or not (isinstance(value, int) or full_match(r"[+-]?[0-9]+", value)) \
+            or int(value) < minimum:
+        raise ValidationError(name, "must be a whole number of seconds, at least %d" % minimum, value=value)
+    return int(value)
 
 
 def count(value, name):
@@ -250,5 +253,5 @@ def problems(rules, values):
         try:
             check(values.get(name), name, rule)
         except ValidationError as err:
-            found.append(err.msg)
+            found.append(err.msg if err.msg.endswith(".") else err.msg + ".")
     return found

@@ -18,8 +18,8 @@ ACCEPTED = [
 ]
 REFUSED = [
     ("bool", "enabled", "not a boolean"), ("bool", "sometimes", "not a boolean"), ("bool", 2, "not a boolean"),
-    ("bool", None, "not a boolean"), ("timeout", 0, "out of range"), ("timeout", -5, "out of range"),
-    ("timeout", "1h", "not a whole number"), ("timeout", True, "not a whole number"),
+    ("bool", None, "not a boolean"), ("timeout", 0, "at least 1"), ("timeout", -5, "at least 1"),
+    ("timeout", "1h", "whole number of seconds"), ("timeout", True, "whole number of seconds"),
     ("count", "25%", "not a whole number"), ("count", -1, "out of range"), ("port", 70000, "out of range"),
     ("dns_label", "kube-system\n", "not a DNS-1123 label"), ("dns_label", "Kube", "not a DNS-1123 label"),
     ("helm_release_name", "c" * 54, "not a Helm release name"), ("label_key", "team\n", "label key"),
