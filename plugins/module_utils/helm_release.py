@@ -79,8 +79,8 @@ def _history(helm, params):
     if result.rc != 0:
         if "not found" in (result.stderr or ""):
             return []
-        raise CiliumEksError("helm history of %s/%s failed: %s" % (params["release_namespace"],
-                                                                    params["release_name"], result.stderr.strip()))
+        where = "%s/%s" % (params["release_namespace"], params["release_name"])
+        raise CiliumEksError("helm history of %s failed: %s" % (where, result.stderr.strip()))
     return sorted(json.loads(result.stdout or "[]"), key=lambda entry: entry["revision"])
 
 
