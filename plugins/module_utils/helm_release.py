@@ -21,6 +21,7 @@ import time
 from datetime import datetime
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_values import helm_cluster_args
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.waiter import Waiter
 
@@ -75,7 +76,7 @@ def parse_time(text):
 
 def _history(helm, params):
     result = helm.run(["history", params["release_name"], "--namespace", params["release_namespace"], "--output",
-                       "json"] + _cluster_args(params), check=False)
+                       "json"] + helm_cluster_args(params), check=False)
     if result.rc != 0:
         if "not found" in (result.stderr or ""):
             return []
@@ -84,17 +85,9 @@ def _history(helm, params):
     return sorted(json.loads(result.stdout or "[]"), key=lambda entry: entry["revision"])
 
 
-def _cluster_args(params):
-    args = []
-    if params.get("kubeconfig"):
-        args += ["--kubeconfig", params["kubeconfig"]]
-    if params.get("context"):
-        args += ["--kube-context", params["context"]]
-    return args
-
-
 def _settled(helm, params, clock=time.time):
-    """(history, state) once no helm run may still be at work on a pending last revision (or the wait is over)."""
+    """(history, state, seconds waited) once no helm run may still be at work on a pending last revision (another
+    run changing the release now), or once the wait is over."""
     wait = params["wait_timeout"]
     waiter = Waiter(wait, interval=POLL)
     while True:
@@ -102,7 +95,7 @@ def _settled(helm, params, clock=time.time):
         age = clock() - parse_time(history[-1].get("updated")) if history else None
         state = assess(history, age, wait)
         if state["action"] != "wait" or waiter.expired:
-            return history, assess(history, age, 0)
+            return history, assess(history, age, 0), round(waiter.elapsed)
         waiter.pause()
 
 
@@ -112,7 +105,7 @@ def _repair(helm, params, state):
         argv = ["rollback", name, str(state["to_revision"])]
     else:
         argv = ["uninstall", name]  # --wait: the chart's namespaces must be gone before an install makes them again
-    helm.run(argv + ["--namespace", namespace, "--wait", "--timeout", seconds] + _cluster_args(params))
+    helm.run(argv + ["--namespace", namespace, "--wait", "--timeout", seconds] + helm_cluster_args(params))
 
 
 def run_module(module):
@@ -123,9 +116,9 @@ def run_module(module):
     inputs.count(params["wait_timeout"], "wait_timeout")
     inputs.timeout(params["timeout"], "timeout")
     helm = module.runner("helm")
-    history, state = _settled(helm, params)
+    history, state, waited = _settled(helm, params)
     where = "%s/%s" % (params["release_namespace"], params["release_name"])
-    result = {"changed": False, "state": state, "history": [
+    result = {"changed": False, "state": state, "waited": waited, "history": [
         {key: entry.get(key) for key in ("revision", "status", "chart", "updated")} for entry in history]}
     if state["action"] == "none":
         result["msg"] = "Release %s: %s; nothing to repair." % (where, state["reason"])

@@ -73,6 +73,10 @@ history:
   returned: success
   type: list
   elements: dict
+waited:
+  description: Seconds waited for another helm run (another run changing the release) to finish with it.
+  returned: success
+  type: int
 status_after:
   description: Status of the last revision after the repair (V(none) when the release was uninstalled).
   returned: when a repair was made
