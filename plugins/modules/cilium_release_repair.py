@@ -12,7 +12,7 @@ version_added: 0.3.0
 description:
   - Reads the release's revisions (C(helm history)). When the last one is C(pending-install), C(pending-upgrade),
     C(pending-rollback), C(failed) or C(uninstalling), a helm run did not finish (Ctrl-C, a lost CI runner, a killed
-    process): every later C(helm upgrade) would fail with "another operation (install/upgrade/rollback) is in
+    process). Every later C(helm upgrade) would fail with "another operation (install/upgrade/rollback) is in
     progress", and C(helm list) would not show the release at all.
   - A pending revision younger than O(wait_timeout) may still belong to a helm run at work; the module waits for it
     (polling every 5 seconds) until it settles or O(wait_timeout) has passed since its last update.

@@ -39,7 +39,7 @@ def test_accepted(rule, value):
     inputs.check(value, "x", rule)
 
 
-@pytest.mark.parametrize("rule,value,problem", REFUSED, ids=[f"{rule}-{value!r}"[:60] for rule, value, _ in REFUSED])
+@pytest.mark.parametrize("rule,value,problem", REFUSED, ids=[f"{case[0]}-{case[1]!r}"[:60] for case in REFUSED])
 def test_refused_naming_the_input_and_value(rule, value, problem):
     with pytest.raises(ValidationError) as caught:
         inputs.check(value, "my_var", rule)
