@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from datetime import datetime
 
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import (
     CiliumEksError,
     CommandError,
@@ -508,6 +509,7 @@ def _on_path(bin_dir):
 
 def tools_report(bin_dir, tools, versions=None, download_base_urls=None, os_name=None, arch=None):
     """Result of the ``cli_tool_info`` module (see its RETURN)."""
+    inputs.dir_path(bin_dir, "bin_dir")
     bin_dir = _bin_dir(bin_dir)
     host_os, host_arch = host_platform()
     os_name = os_name or host_os
