@@ -40,6 +40,12 @@ BANDWIDTH_VALUES = ("eni.enabled=true", "ipam.mode=eni", "routingMode=native", "
                     "operator.replicas=1", "hubble.relay.enabled=false", "bandwidthManager.enabled=true")
 
 
+def holds_new_revision(helm, box, status, after):
+    """The release's last revision is ``status`` and newer than revision ``after`` (a helm run holds it now)."""
+    history = helm_json(helm, box.env, "history", "cilium")
+    return history[-1]["status"] == status and history[-1]["revision"] > after
+
+
 def release_secrets(box, status):
     secrets = kube.core_v1(box.kubeconfig).list_namespaced_secret(
         "kube-system", label_selector=f"owner=helm,name=cilium,status={status}")
@@ -196,13 +202,16 @@ def test_a_second_run_waits_for_the_run_changing_the_release(box, eni_play, helm
     """Two runs at once: while the first one's helm upgrade holds the release (paused here, so the overlap is
     certain), the second waits for it instead of failing with helm's "another operation is in progress" and
     leaving a failed revision; once the first is done, the second goes on."""
-    failed_before = [r["revision"] for r in helm_json(helm, box.env, "history", "cilium") if r["status"] == "failed"]
+    history = helm_json(helm, box.env, "history", "cilium")
+    failed_before, last = [r["revision"] for r in history if r["status"] == "failed"], history[-1]["revision"]
     # helm's own --timeout covers the pause; the second run waits at most as long (its repair's wait_timeout)
     play, inventory = eni_play(operator_replicas=2, helm_timeout=180)
     first = start_playbook(play, inventory, box.env, tmp_path / "first.json")
     second = None
     try:
-        wait_until(lambda: descendants(first.pid, "/helm", "upgrade") and release_secrets(box, "pending-upgrade"),
+        # the earlier interrupted upgrade left a pending-upgrade revision in history: wait for a new one
+        wait_until(lambda: descendants(first.pid, "/helm", "upgrade")
+                   and holds_new_revision(helm, box, "pending-upgrade", last),
                    "the first run's helm upgrade in flight", proc=first)
         helm_pids = descendants(first.pid, "/helm", "upgrade")
         for pid in helm_pids:
@@ -211,7 +220,7 @@ def test_a_second_run_waits_for_the_run_changing_the_release(box, eni_play, helm
         wait_until(lambda: descendants(second.pid, "AnsiballZ_cilium_release_repair"), "the second run waiting",
                    proc=second, timeout=120)
         time.sleep(6)  # more than one poll of the waiting repair step
-        assert second.poll() is None and release_secrets(box, "pending-upgrade")
+        assert second.poll() is None and holds_new_revision(helm, box, "pending-upgrade", last)
         for pid in helm_pids:
             os.kill(pid, signal.SIGCONT)
         assert first.wait(timeout=300) == 0, (tmp_path / "first.json").read_text()[-3000:]
