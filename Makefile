@@ -8,6 +8,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SANDBOX_NAME ?= cilium-eks-sandbox
+# real: the chart's Cilium agents and operator run for real on the sandbox's nodes (root, Cilium 1.19/1.20);
+# replay: they answer from recorded outputs (no root needed for them; any Cilium version). docs/real-cilium.md
+CILIUM ?= real
 PYTEST_ARGS ?=
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -16,7 +19,7 @@ export PYTHONPATH := $(CURDIR)/tests/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SANDBOX := $(PY) -m eks_sandbox
 
-.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration molecule build bench bench-cold lock clean docs docs-lint role-docs
+.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration integration-real molecule build bench bench-cold lock clean docs docs-lint role-docs
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,13 +39,13 @@ platform: deps ## build/fetch the local platform's tools and Cilium charts (cach
 	$(SANDBOX) charts
 
 sandbox: platform ## the main job on the local sandbox: playbooks/site.yml against inventories/sandbox
-	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint
+	$(SANDBOX) up --name $(SANDBOX_NAME) --empty --cilium $(CILIUM)
 	$(SANDBOX) datapath up --name $(SANDBOX_NAME) --namespace cilium-bandwidth-test
 	eval "$$($(SANDBOX) env --name $(SANDBOX_NAME))" && \
 	  $(VENV)/bin/ansible-playbook -i inventories/sandbox playbooks/site.yml
 
-sandbox-up: platform ## start the sandbox only (kwok EKS look-alike + moto)
-	$(SANDBOX) up --name $(SANDBOX_NAME) --nodes 2 --taint
+sandbox-up: platform ## start the sandbox only, empty (kwok + moto + the EKS proxy; CILIUM=real|replay): the real eksctl makes the cluster
+	$(SANDBOX) up --name $(SANDBOX_NAME) --empty --cilium $(CILIUM)
 
 sandbox-down: deps ## stop the sandbox, leaving no process behind
 	$(SANDBOX) down --name $(SANDBOX_NAME)
@@ -59,8 +62,11 @@ lint: deps ## ansible-lint (production profile) and shellcheck
 units: deps ## unit tests (module_utils, parsers, platform tool)
 	$(PY) -m pytest tests/unit tests/platform $(PYTEST_ARGS)
 
-integration: platform ## integration tests on the local platform
+integration: platform ## integration tests on the local platform (the real-agent tier included)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+integration-real: platform ## the real-agent tier alone: real Cilium agents and operator on the sandbox's nodes
+	$(PY) -m pytest tests/integration/test_real_cilium.py $(PYTEST_ARGS)
 
 molecule: platform ## molecule scenarios (extensions/molecule), each on its own sandbox, one after another
 	$(VENV)/bin/molecule test --all
@@ -84,11 +90,13 @@ docs: deps ## the documentation site (antsibull-docs + Sphinx, offline) in build
 build: deps ## build the collection tarball
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/
 
-bench: platform ## benchmarks on the sandbox (no-op cost, readiness, scale, many clusters): bench/results/*.json
+bench: platform ## benchmarks on the sandbox (no-op cost, readiness, scale, many clusters, role vs bare eksctl): bench/results/*.json
 	$(PY) bench/noop_cost.py
 	$(PY) bench/readiness_latency.py
 	$(PY) bench/scale.py
 	$(PY) bench/many_clusters.py
+	$(PY) bench/real_eksctl.py
+	$(PY) bench/real_status.py
 
 bench-cold: deps ## time a cold platform build (fresh tool, Go module and Go build caches)
 	$(PY) bench/cold_platform_build.py

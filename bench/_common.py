@@ -104,12 +104,15 @@ def run_measured(argv, env=None, check=True, quiet=True, timeout=None):
 
 
 @contextlib.contextmanager
-def sandbox(name, nodes=2, taint=True, aws=True, vpc_cni=True, datapath=False):
-    """A sandbox up for the block (one retry: kwokctl can race on ports with another starting cluster)."""
+def sandbox(name, nodes=2, taint=True, aws=True, vpc_cni=True, datapath=False, seed=True, cilium="replay"):
+    """A sandbox up for the block (one retry: kwokctl can race on ports with another starting cluster);
+    ``seed=False``: an empty one, for the real eksctl to create clusters in; ``cilium="real"``: the chart's Cilium
+    pods run for real (docs/real-cilium.md)."""
     from eks_sandbox import cluster
     from eks_sandbox import sandbox as sandboxes
 
-    spec = sandboxes.SandboxSpec(name=name, nodes=nodes, agent_not_ready_taint=taint, aws=aws, vpc_cni=vpc_cni)
+    spec = sandboxes.SandboxSpec(name=name, nodes=nodes, agent_not_ready_taint=taint, aws=aws, vpc_cni=vpc_cni,
+                                 seed=seed, cilium=cilium)
     try:
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
@@ -134,7 +137,7 @@ def sandbox(name, nodes=2, taint=True, aws=True, vpc_cni=True, datapath=False):
 
 
 def sandbox_env(box):
-    """os.environ plus what a client of this sandbox needs (KUBECONFIG, moto, helm, chart, eksctl double)."""
+    """os.environ plus what a client of this sandbox needs (KUBECONFIG, moto, helm, chart, eksctl)."""
     return dict(os.environ, **{k: str(v) for k, v in box.env.items()})
 
 
@@ -142,7 +145,7 @@ def write_inventory(folder, boxes, group_vars_from=SANDBOX_INVENTORY):
     """An inventory like inventories/sandbox (its group_vars) with one host per sandbox.
 
     Each host gets its own Python wrapper as interpreter, exporting that sandbox's environment (moto
-    endpoint, eksctl double's sandbox), so one ``ansible-playbook --forks N`` drives N sandboxes. Returns the hosts
+    endpoint, eksctl), so one ``ansible-playbook --forks N`` drives N sandboxes. Returns the hosts
     file, not the folder: as an inventory folder, each wrapper would be tried as an inventory script too."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

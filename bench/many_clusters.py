@@ -2,7 +2,7 @@
 
 For each size N, N fresh sandboxes (2 tainted nodes each, as ``make sandbox``) and an inventory with one
 host per sandbox (inventories/sandbox's group_vars; each host's interpreter exports its own sandbox's
-environment: moto endpoint, eksctl double). Times the first converge and the second (no-op) run of
+environment: moto endpoint, eksctl). Times the first converge and the second (no-op) run of
 ``ansible-playbook playbooks/site.yml --forks N`` and checks changed=0 on the second. The bandwidth
 measurement is off unless ``--verify-bandwidth`` (it needs a real datapath per sandbox). Cost per cluster
 (wall time / N) should stay flat. Usage: ``python bench/many_clusters.py [--sizes 1,4,8] [--repeat N]``.

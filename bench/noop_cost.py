@@ -9,8 +9,8 @@ On one sandbox (2 tainted nodes, real datapath, site.yml converged once), each r
   into a scratch folder, beside this tree's dependencies), on the same sandbox, in the same repetition: the
   "before" of a change and its "after" under the same load;
 * (after the converge, each no-op play runs once unmeasured: two trees may disagree on a file they write);
-* the raw commands giving the same assurance, one after the other: ``eksctl get cluster`` (the eksctl
-  contract double), ``helm status cilium``, ``kubectl rollout status ds/cilium`` and ``cilium status``
+* the raw commands giving the same assurance, one after the other: ``eksctl get cluster`` (the real
+  eksctl), ``helm status cilium``, ``kubectl rollout status ds/cilium`` and ``cilium status``
   (the real cilium CLI; one pass, as ``--wait`` does on a healthy cluster).
 
 Prints the medians and the ratios no-op / raw commands of wall time (the target: 4 this round, 1.5 in the

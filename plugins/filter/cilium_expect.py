@@ -29,7 +29,7 @@ options:
 EXAMPLES = r"""
 - name: Cilium healthy in the mode it was installed in
   cloudnet.cilium_eks.cilium_status:
-    expect: "{{ cilium_mode | cloudnet.cilium_eks.cilium_expect }}"
+    expect: "{{ cilium_eks_mode | cloudnet.cilium_eks.cilium_expect }}"
 """
 
 RETURN = r"""

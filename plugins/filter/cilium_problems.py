@@ -27,7 +27,7 @@ options:
     required: true
   names:
     description:
-      - How the messages name the inputs (input to variable name), for example C(mode) to C(cilium_mode) and
+      - How the messages name the inputs (input to variable name), for example C(mode) to C(cilium_eks_mode) and
         C(bandwidthManager.bbr) to C(cilium_eks_bbr). Keys are C(mode), C(version) or chart value keys.
     type: dict
     default: {}
@@ -40,8 +40,8 @@ EXAMPLES = r"""
     fail_msg: "{{ problems | join(' ') }}"
   vars:
     problems: >-
-      {{ {'mode': cilium_mode, 'values': {'bandwidthManager': {'bbr': cilium_eks_bbr}}}
-         | cloudnet.cilium_eks.cilium_problems({'mode': 'cilium_mode', 'bandwidthManager.bbr': 'cilium_eks_bbr'}) }}
+      {{ {'mode': cilium_eks_mode, 'values': {'bandwidthManager': {'bbr': cilium_eks_bbr}}}
+         | cloudnet.cilium_eks.cilium_problems({'mode': 'cilium_eks_mode', 'bandwidthManager.bbr': 'cilium_eks_bbr'}) }}
 """
 
 RETURN = r"""

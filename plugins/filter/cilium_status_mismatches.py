@@ -29,7 +29,7 @@ options:
 EXAMPLES = r"""
 - name: Check a status read earlier against the mode's facts
   ansible.builtin.assert:
-    that: (cilium.status | cloudnet.cilium_eks.cilium_status_mismatches(cilium_mode | cloudnet.cilium_eks.cilium_expect)) == []
+    that: (cilium.status | cloudnet.cilium_eks.cilium_status_mismatches(cilium_eks_mode | cloudnet.cilium_eks.cilium_expect)) == []
 """
 
 RETURN = r"""

@@ -22,6 +22,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import 
     format_argv,
     tail,
 )
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import cli_kubeconfig
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sService
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.waiter import Waiter
 
@@ -73,6 +74,16 @@ def namespaces_to_clean(before, after, test_namespace):
     return doomed
 
 
+def action_lines(action):
+    """A failed action for the failure message: name, source -> destination when the action has them, and its
+    whole message, the lines after the first indented under it (the JSON of unexpected packet drops...)."""
+    where = ": %s -> %s" % (action["source"] or "?", action["destination"] or "?") \
+        if action["source"] or action["destination"] else ""
+    message = (action["message"] or "").split("\n")
+    head = "    %s%s%s" % (action["name"], where, (": " + message[0]) if message[0] else "")
+    return "\n".join([head] + ["      " + line for line in message[1:]])
+
+
 def verdict(report, expected_failures):
     """(ok, message, details) for a parsed report."""
     split = parsers.classify_failures(report, expected_failures)
@@ -97,9 +108,7 @@ def verdict(report, expected_failures):
         if test["expected"]:
             continue
         lines.append("- %s" % test["name"])
-        for action in test["actions"][:5]:
-            lines.append("    %s: %s -> %s%s" % (action["name"], action["source"] or "?", action["destination"] or "?",
-                                                 (": " + action["message"]) if action["message"] else ""))
+        lines.extend(action_lines(action) for action in test["actions"][:5])
         if len(test["actions"]) > 5:
             lines.append("    ... and %d more failed actions" % (len(test["actions"]) - 5))
     if split["unlisted"]:
@@ -143,7 +152,8 @@ class NamespaceJanitor:
 def run_cli(module, cli, args, janitor, before):
     """``(result, error, deleted, kept)`` of the CLI run; the test namespaces are cleaned up whatever happens."""
     params = module.params
-    env = {"KUBECONFIG": params["kubeconfig"]} if params.get("kubeconfig") else None
+    kubeconfig = cli_kubeconfig(params, module.tmpdir)
+    env = {"KUBECONFIG": kubeconfig} if kubeconfig else None
     result = error = None
     deleted, kept = [], []
     try:

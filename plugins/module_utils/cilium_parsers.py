@@ -250,6 +250,131 @@ def status_problems(status):
     return problems, warnings
 
 
+# ------------------------------------------------------------------------------- the CLI's cilium status
+
+# The Cilium CLI's own report (cilium-cli/status/status.go of the CLI release the collection pins): per component
+# (the agent DaemonSet ``cilium``, ``cilium-operator``, ``cilium-envoy``, ``hubble-relay``, ``clustermesh-apiserver``)
+# the pod counts (``pod_state``: Desired/Ready/Available/Unavailable) and the errors and warnings it found in their
+# pods (``errors``: component -> pod -> ``{"Errors": [...], "Warnings": [...], "Disabled": bool}``), the pods it
+# counts as managed by Cilium (``pods_count``) and the chart version.
+CLI_COMPONENTS = {"Cilium": "cilium", "Operator": "cilium-operator", "Envoy DaemonSet": "cilium-envoy",
+                  "Hubble Relay": "hubble-relay", "ClusterMesh": "clustermesh-apiserver"}
+_CLI_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+_CLI_COUNT_RE = re.compile(r"(Desired|Ready|Available|Unavailable): (\d+)")
+_CLI_PODS_RE = re.compile(r"^Cluster Pods:\s+(\d+)/(\d+) managed by Cilium")
+
+
+def _cli_component(state=None):
+    state = state or {}
+    return {"type": state.get("Type"), "desired": state.get("Desired", 0), "ready": state.get("Ready", 0),
+            "available": state.get("Available", 0), "unavailable": state.get("Unavailable", 0), "summary": "OK",
+            "errors": [], "warnings": []}
+
+
+def _cli_summary(component, disabled=False):
+    parts = ["%d errors" % len(component["errors"])] if component["errors"] else []
+    parts += ["%d warnings" % len(component["warnings"])] if component["warnings"] else []
+    parts += ["disabled"] if disabled else []
+    return ", ".join(parts) or "OK"
+
+
+def parse_cli_status_json(text):
+    """``cilium status -o json`` of the CLI -> ``{"components": {name: {type, desired, ready, available,
+    unavailable, summary, errors, warnings}}, "pods": {"all", "by_cilium"}, "helm_chart_version",
+    "config_errors"}``; each error and warning is ``"<pod>: <message>"``. ``ValueError`` when it is not that JSON."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError("not the JSON of `cilium status -o json`: %s" % exc) from exc
+    if not isinstance(data, dict):
+        raise ValueError("not the JSON of `cilium status -o json`: %s" % type(data).__name__)
+    components = {name: _cli_component(state) for name, state in (data.get("pod_state") or {}).items()}
+    for name, pods in (data.get("errors") or {}).items():
+        component = components.setdefault(name, _cli_component())
+        disabled = False
+        for pod, found in sorted((pods or {}).items()):
+            found = found or {}
+            component["errors"] += ["%s: %s" % (pod, e) for e in found.get("Errors") or []]
+            component["warnings"] += ["%s: %s" % (pod, w) for w in found.get("Warnings") or []]
+            disabled = disabled or bool(found.get("Disabled"))
+        component["summary"] = _cli_summary(component, disabled)
+    pods = data.get("pods_count") or {}
+    return {"components": components, "pods": {"all": pods.get("all", 0), "by_cilium": pods.get("by_cilium", 0)},
+            "helm_chart_version": data.get("helm_chart_version"), "config_errors": data.get("config_errors") or []}
+
+
+def parse_cli_status_text(text):
+    """``cilium status`` of the CLI (its table, colours removed) -> the same keys as ``parse_cli_status_json``;
+    the counts come from the ``DaemonSet``/``Deployment`` rows, each component's summary from the top block."""
+    report = {"components": {}, "pods": {"all": 0, "by_cilium": 0}, "helm_chart_version": None, "config_errors": []}
+    section = None
+    for raw in (text or "").splitlines():
+        line = _CLI_ANSI_RE.sub("", raw).rstrip()
+        cells = [c for c in re.split(r"\s{2,}|\t", line.strip()) if c]
+        label = next((c for c in cells if c.rstrip(":") in CLI_COMPONENTS and c.endswith(":")), None)
+        if label and cells.index(label) + 1 < len(cells):
+            name = CLI_COMPONENTS[label.rstrip(":")]
+            report["components"].setdefault(name, _cli_component())["summary"] = cells[cells.index(label) + 1]
+            continue
+        match = _CLI_PODS_RE.match(line.strip())
+        if match:
+            report["pods"] = {"by_cilium": int(match.group(1)), "all": int(match.group(2))}
+            continue
+        if cells and cells[0] in ("Errors:", "Warnings:", "Configuration:"):
+            section, cells = cells[0], cells[1:]
+        elif cells and cells[0] in ("DaemonSet", "Deployment", "Containers:", "Cluster Pods:", "Image versions",
+                                    "Helm chart version:"):
+            section = None
+        if cells and cells[0] in ("DaemonSet", "Deployment") and len(cells) >= 2:
+            component = report["components"].setdefault(cells[1], _cli_component())
+            component["type"] = cells[0]
+            for key, value in _CLI_COUNT_RE.findall(line):
+                component[key.lower()] = int(value)
+        elif cells and cells[0] == "Helm chart version:" and len(cells) > 1:
+            report["helm_chart_version"] = cells[1]
+        elif section in ("Errors:", "Warnings:") and len(cells) >= 3:
+            kind = "errors" if section == "Errors:" else "warnings"
+            report["components"].setdefault(cells[0], _cli_component())[kind].append(
+                "%s: %s" % (cells[1], " ".join(cells[2:])))
+        elif section == "Configuration:" and cells:
+            report["config_errors"].append(" ".join(cells))
+    return report
+
+
+# ------------------------------------------------------------------------------------ agent crash logs
+
+# What a crashing agent's last lines say about why, most telling first:
+# - the Go runtime's ``panic: <value>`` (runtime/panic.go ``printpanics``; ``[recovered]`` when re-panicked) and
+#   ``fatal error: <what>`` (runtime.throw), printed before the goroutine dump that fills the log's tail;
+# - Cilium's own fatal and panic log lines: ``logging.Fatal``/``logging.Panic`` log at the levels it prints as
+#   ``level=fatal``/``level=panic`` (pkg/logging/slog.go at v1.20.2, ``replaceAttrFn``; logrus before 1.17 wrote
+#   the same words), then exit;
+# - the last ``level=error`` line (e.g. a failed start hook: ``msg="Start hook failed"``).
+_CRASH_PATTERNS = (
+    re.compile(r"^panic: "),
+    re.compile(r"^fatal error: "),
+    re.compile(r"\blevel=(?:fatal|panic)\b", re.IGNORECASE),
+    re.compile(r"\blevel=error\b", re.IGNORECASE),
+)
+
+
+def crash_reason(log_text):
+    """The line of a crashed agent's log (its termination message or ``logs --previous``) that says why it
+    stopped (see ``_CRASH_PATTERNS``), else its last non-empty line; None for an empty log."""
+    lines = [line.strip() for line in (log_text or "").splitlines() if line.strip()]
+    for pattern in _CRASH_PATTERNS:
+        found = [line for line in lines if pattern.search(line)]
+        if found:
+            return found[-1] if pattern.pattern != "^panic: " else found[0]
+    return lines[-1] if lines else None
+
+
+def crash_reason_found(log_text):
+    """Does the text hold a line that says why (not only the last line of a stack dump)?"""
+    lines = (log_text or "").splitlines()
+    return any(pattern.search(line.strip()) for pattern in _CRASH_PATTERNS for line in lines)
+
+
 # ---------------------------------------------------------------------------- connectivity test report
 
 _SUCCESS_RE = re.compile(
@@ -263,6 +388,9 @@ _TEST_RE = re.compile(r"^Test \[(?P<test>[^\]]+)\]:\s*$")
 _ACTION_RE = re.compile(r"^\s+(?:🟥|❌)\s+(?P<body>.*)$")
 _ACTION_BODY_RE = re.compile(r"^(?P<name>\S+?): (?P<source>.+?) -> (?P<destination>\S+ \([^)]*\))(?:: (?P<message>.*))?$")
 _TRAILER_RE = re.compile(r"(?:^|: )\[(?P<ns>[^\]]+)\] (?P<failed>\d+) tests failed\s*$")
+# The report's lines that are not an action's detail: the test owners the CLI lists after each failed action
+# (cilium-cli/connectivity/check/logging.go ``LogOwners``: "    ⛑️ The following owners ..." then "        - @owner").
+_OWNERS_RE = re.compile(r"^\s+(?:⛑️|⛑|- @)")
 
 
 def _parse_action(body):
@@ -286,10 +414,14 @@ def parse_connectivity_report(text):
     "actions", "tests_failed", "actions_failed", "tests_skipped", "scenarios_skipped",
     "failed_tests": [{"name", "actions": [{"name", "test", "scenario", "source", "destination", "message"}]}]}``.
     ``result`` is None when no summary line was found (the run did not get to its report).
+    An action's ``message`` is its whole failure message: the CLI prints it with ``%s`` after the action
+    (cilium-cli/connectivity/check/context.go ``report``: ``"  🟥 %s: %s"``), so a multi-line one (the JSON
+    objects of ``Found unexpected packet drops:``, cilium-cli/connectivity/tests/errors.go) goes on over the
+    next, unindented lines, up to the next test, action or owners line.
     """
     report = {"result": None, "test_namespace": None, "tests": None, "actions": None, "tests_failed": 0,
               "actions_failed": 0, "tests_skipped": None, "scenarios_skipped": None, "failed_tests": []}
-    current = None
+    current = detailed = None  # the failed test being read; the action whose message may go on
     in_report = False
     for raw in (text or "").splitlines():
         line = raw.rstrip("\r")
@@ -322,13 +454,26 @@ def parse_connectivity_report(text):
             continue
         match = _TEST_RE.match(line)
         if match:
-            current = {"name": match.group("test"), "actions": []}
+            current, detailed = {"name": match.group("test"), "actions": []}, None
             report["failed_tests"].append(current)
             continue
         match = _ACTION_RE.match(line)
         if match and current is not None:
-            current["actions"].append(_parse_action(match.group("body")))
+            detailed = _parse_action(match.group("body"))
+            current["actions"].append(detailed)
+            continue
+        detailed = _continue_message(detailed, line)
     return report
+
+
+def _continue_message(action, line):
+    """Add a line of a multi-line failure message to ``action``; the action whose message may still go on (None
+    once an owners line ends it)."""
+    if action is None or _OWNERS_RE.match(line):
+        return None
+    if line.strip():
+        action["message"] = (action["message"] + "\n" if action["message"] else "") + line
+    return action
 
 
 def _matches(patterns, *names):

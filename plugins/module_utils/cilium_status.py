@@ -35,6 +35,8 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_predicates import (
     container_image,
     container_running,
+    crash_loop,
+    current_daemonset_pod,
     daemonset_rollout,
     deployment_rollout,
     pod_not_ready_reason,
@@ -56,6 +58,8 @@ CONFIG_MAP = "cilium-config"
 EXEC_TIMEOUT = 30  # seconds for one agent exec
 RECHECK_UNHEALTHY_AGENT = 1.0  # seconds before asking an agent that answered "not OK" again
 MAX_PARALLEL_EXECS = 8
+CRASH_LOOP_RESTARTS = 3  # an agent of the current template that crashed this often is not coming up by itself
+CRASH_LOG_LINES = 300  # lines of ``logs --previous`` read when the termination message does not say why
 
 EXPECT_KEYS = {
     "ipam_mode": str, "routing_mode": str, "chaining_mode": str, "kube_proxy_replacement": bool,
@@ -138,17 +142,35 @@ def image_mismatches(target, agent, operator, version):
     return found
 
 
-def node_report(target, pod, result, version, sampled_out):
+def crash_report(pod, crash_log=None):
+    """``{restarts, exit_code, reason, log_line}`` of a crash-looping agent container (None when it is not): the
+    line of its last termination that says why (``cilium_parsers.crash_reason``), from the termination message or,
+    when that is only the tail of a stack dump, from ``crash_log`` (its ``logs --previous``)."""
+    crash = crash_loop(pod, AGENT_CONTAINER)
+    if not crash:
+        return None
+    text = crash["message"] if parsers.crash_reason_found(crash["message"]) or not crash_log else crash_log
+    return {"restarts": crash["restarts"], "exit_code": crash["exit_code"], "reason": crash["reason"],
+            "log_line": short(parsers.crash_reason(text), 500) or None}
+
+
+def node_report(target, pod, result, version, sampled_out, crash_log=None):
     """``(entry, source, agent status)`` for the agent ``pod`` of one node and its answer ``result``."""
     name = pod["metadata"]["name"]
     entry = {"pod": name, "healthy": False, "state": None, "version": None, "ipam": None, "endpoints": None,
-             "problems": [], "warnings": []}
+             "crash": None, "problems": [], "warnings": []}
     where = "agent pod %s/%s" % (target.namespace, name)
     image = container_image(pod.get("spec"), AGENT_CONTAINER)
     if version and not version_matches(version, image_version(image) or ""):
         entry["problems"].append("%s runs %s, not version %s" % (where, image, version))
     reason = pod_not_ready_reason(pod)
-    if reason:
+    crash = crash_report(pod, crash_log)
+    if crash:
+        entry["crash"] = crash
+        entry["problems"].append("%s crash-loops (CrashLoopBackOff after %d restarts; last exit code %s%s): %s" % (
+            where, crash["restarts"], crash["exit_code"], ", %s" % crash["reason"] if crash["reason"] else "",
+            crash["log_line"] or "its log says nothing"))
+    elif reason:
         entry["problems"].append("%s %s" % (where, reason))
     if result is None:
         if not reason and name in sampled_out:
@@ -185,10 +207,11 @@ def node_reports(snapshot, target, version, node_filter=None, sampled_out=()):
         if candidates:
             pod = candidates[0]
             entry, source, status = node_report(target, pod, (snapshot["agent_results"] or {}).get(
-                pod["metadata"]["name"]), version, sampled_out)
+                pod["metadata"]["name"]), version, sampled_out, (snapshot.get("crash_logs") or {}).get(
+                    pod["metadata"]["name"]))
         else:
             entry, source, status = {"pod": None, "healthy": False, "state": None, "version": None, "ipam": None,
-                                     "endpoints": None, "warnings": [], "problems": [
+                                     "endpoints": None, "crash": None, "warnings": [], "problems": [
                                          "no Cilium agent pod on this node" if node in known or not known
                                          else "no such node in the cluster"]}, None, None
         entry["endpoints"] = counts.get(node, 0) if counts is not None else None
@@ -250,13 +273,25 @@ def endpoint_total(snapshot, node_filter):
     return len(snapshot["ceps"])
 
 
-def evaluate(snapshot, target=DEFAULT_TARGET, expect=None, node_filter=None, sampled_out=()):
+def crash_looping(nodes, snapshot, restarts):
+    """Nodes whose agent, of the DaemonSet's current template, crash-looped at least ``restarts`` times: waiting
+    will not help (0: never say so)."""
+    if not restarts:
+        return []
+    pods = {p["metadata"]["name"]: p for p in snapshot["pods"] or []}
+    return sorted(node for node, entry in nodes.items() if (entry.get("crash") or {}).get("restarts", 0) >= restarts
+                  and current_daemonset_pod(pods.get(entry["pod"]) or {}, snapshot["ds"]))
+
+
+def evaluate(snapshot, target=DEFAULT_TARGET, expect=None, node_filter=None, sampled_out=(),
+             crash_loop_restarts=CRASH_LOOP_RESTARTS):
     """The status dict from a snapshot: ``{ds, dep, pods, config_data, nodes, ceps, agent_results}``.
 
     ``pods``: agent pod dicts; ``agent_results``: pod name -> ``{"source": "json"|"text", "status": normalized}``
     or ``{"error": "..."}``; ``nodes``/``ceps``: Node and CiliumEndpoint dicts (``ceps`` None: CRD absent);
     ``sampled_out``: names of agent pods deliberately not asked (``sample_agents``): a Ready one counts through
-    its Ready condition (source ``ready``).
+    its Ready condition (source ``ready``); ``crash_logs`` (optional): pod name -> ``logs --previous`` of a
+    crash-looping agent; ``crash_loop_restarts``: see ``crash_looping``.
     """
     expect = dict(expect or {})
     version = expect.get("version")
@@ -272,7 +307,8 @@ def evaluate(snapshot, target=DEFAULT_TARGET, expect=None, node_filter=None, sam
     mismatches += compare(expect, facts)
     return dict(facts, healthy=not problems and not mismatches, version=reported_version(statuses, agent),
                 agent=agent, operator=operator, nodes=nodes, endpoints=endpoint_total(snapshot, node_filter),
-                source=sources, problems=problems, mismatches=mismatches)
+                source=sources, problems=problems, mismatches=mismatches,
+                crash_looping=crash_looping(nodes, snapshot, crash_loop_restarts))
 
 
 def config_facts(data):
@@ -362,7 +398,11 @@ def summarize(status):
 
 def failure_message(status, waited, timeout, wait):
     lines = status["problems"] + status["mismatches"]
-    if status["problems"]:
+    if status.get("crash_looping") and wait and waited < timeout:
+        head = ("Cilium agents crash-loop on %s (stopped waiting after %ss of %ss: a crash loop does not end by "
+                "itself; fix the cause named below, e.g. the Helm values, and run again)" % (
+                    ", ".join(status["crash_looping"]), round(waited, 1), timeout))
+    elif status["problems"]:
         if wait:
             head = "Cilium is not healthy after waiting %ss (timeout %ss)" % (round(waited, 1), timeout)
         else:
@@ -381,7 +421,8 @@ class CiliumStatusChecker:
     DaemonSet changes."""
 
     def __init__(self, k8s, target=DEFAULT_TARGET, nodes=None, expected_version=None, expect=None,
-                 exec_timeout=EXEC_TIMEOUT, clock=time.monotonic, sleep=None, sample_agents=0, rng=None):
+                 exec_timeout=EXEC_TIMEOUT, clock=time.monotonic, sleep=None, sample_agents=0, rng=None,
+                 crash_loop_restarts=CRASH_LOOP_RESTARTS):
         self.k8s = k8s
         self.target = target
         self.node_filter = list(nodes) if nodes else None
@@ -394,6 +435,8 @@ class CiliumStatusChecker:
         self.sample_agents = sample_agents or 0  # 0: every agent (run_module checks the option)
         self._rng = rng or random.Random()
         self._sample = set()  # uids of the agent pods asked in this check (kept while they run)
+        self.crash_loop_restarts = crash_loop_restarts
+        self._crash_logs = {}  # (pod uid, restart count) -> ``logs --previous`` of a crash-looping agent
 
     # -- reading
 
@@ -480,6 +523,24 @@ class CiliumStatusChecker:
         self._sample.update(spare[:max(0, self.sample_agents - len(self._sample))])
         return [p for p in pods if p["metadata"].get("uid") in self._sample]
 
+    def crash_logs(self, pods):
+        """``logs --previous`` of the crash-looping agents whose termination message does not say why (the tail of
+        a Go panic's goroutine dump): read once per crash (pod uid and restart count)."""
+        logs = {}
+        for pod in pods:
+            crash = crash_loop(pod, AGENT_CONTAINER)
+            if not crash or parsers.crash_reason_found(crash["message"]):
+                continue
+            key = (pod["metadata"].get("uid"), crash["restarts"])
+            if key not in self._crash_logs:
+                try:
+                    self._crash_logs[key] = self.k8s.logs(self.target.namespace, pod["metadata"]["name"],
+                                                          AGENT_CONTAINER, previous=True, tail_lines=CRASH_LOG_LINES)
+                except CiliumEksError:  # no right to read logs, API hiccup: the termination message stays
+                    self._crash_logs[key] = None
+            logs[pod["metadata"]["name"]] = self._crash_logs[key]
+        return logs
+
     # -- evaluating
 
     def snapshot(self):
@@ -489,9 +550,10 @@ class CiliumStatusChecker:
             pods = snapshot["pods"] = [p for p in pods if (p.get("spec") or {}).get("nodeName") in self.node_filter]
         asked = self.choose_agents(pods)
         snapshot["agent_results"] = self.ask_agents(asked)
+        snapshot["crash_logs"] = self.crash_logs(pods)
         sampled_out = {p["metadata"]["name"] for p in pods} - {p["metadata"]["name"] for p in asked}
         return evaluate(snapshot, self.target, expect=self.expect, node_filter=self.node_filter,
-                        sampled_out=sampled_out)
+                        sampled_out=sampled_out, crash_loop_restarts=self.crash_loop_restarts)
 
     def _pause(self):
         """What the waiter waits on between rounds: the injected sleep, or a watch on the agent DaemonSet."""
@@ -516,8 +578,10 @@ class CiliumStatusChecker:
                 raise ApiUnavailableError(
                     "%s, still after waiting %.1fs (timeout %ss). Check that the API server is up "
                     "(`kubectl get --raw /readyz`) and run again" % (line, waiter.elapsed, timeout), progress=progress)
-            settled = "unavailable" not in status and (status["healthy"] or not status["problems"])
-            if settled or not wait or waiter.expired:  # a mismatch on a rolled-out, healthy Cilium will not fix itself
+            settled = "unavailable" not in status and (status["healthy"] or not status["problems"]
+                                                       or bool(status["crash_looping"]))
+            # a mismatch on a rolled-out, healthy Cilium will not fix itself, nor will an agent's crash loop
+            if settled or not wait or waiter.expired:
                 break
             waiter.pause(self._pause())
         status.update(elapsed=round(waiter.elapsed, 2), progress=progress)
@@ -541,6 +605,9 @@ def run_module(module):
                     "letters, digits, '-' and '.', at most 253 characters)", 253)
     if params["timeout"] is not None and params["timeout"] < 0:
         raise ValidationError("timeout", "must be 0 or more seconds", value=params["timeout"])
+    if params["crash_loop_restarts"] < 0:
+        raise ValidationError("crash_loop_restarts", "must be 0 (wait out crash loops) or a number of restarts",
+                              value=params["crash_loop_restarts"])
     if (params.get("sample_agents") or 0) < 0:
         raise ValidationError("sample_agents", "must be 0 (ask every agent) or a positive number of agents",
                               value=params["sample_agents"])
@@ -549,14 +616,71 @@ def run_module(module):
         K8sService(module.k8s_client()),
         target=Target(params["namespace"], params["agent_daemonset"], params["operator_deployment"]),
         nodes=params.get("nodes"), expect=expect, sample_agents=params.get("sample_agents") or 0,
+        crash_loop_restarts=params["crash_loop_restarts"],
     )
-    return status_result(checker, params)
+    runner = module.runner("cilium", path_option="cilium_path") if params.get("cli_cross_check") else None
+    return status_result(checker, params, runner)
 
 
-def status_result(checker, params):
-    """The module's result: the status once healthy (``checker.wait``), and with ``unmanaged_pods`` the pods Cilium
-    does not manage yet (``cilium_unmanaged.find_unmanaged``, in the same process)."""
-    result = {"changed": False, "status": checker.wait(params["timeout"], wait=params["wait"])}
+def cli_disagreements(status, cli, target=DEFAULT_TARGET):
+    """What the Cilium CLI's report (``parse_cli_status_json``) says about the agents and the operator that the
+    status read by this module does not: errors in their pods, other pod counts. Only the CLI's errors count
+    against a healthy status (its warnings, such as endpoints not ready yet, are kept in ``status.cli``)."""
+    found = []
+    for name, mine in ((target.daemonset, status.get("agent")), (target.operator, status.get("operator"))):
+        theirs = (cli.get("components") or {}).get(name)
+        if theirs is None:
+            found.append("the Cilium CLI does not report %s" % name)
+            continue
+        if theirs["errors"] and status.get("healthy"):
+            found.append("the Cilium CLI reports errors in %s: %s" % (name, "; ".join(theirs["errors"])))
+        want = (mine or {}).get("desired", (mine or {}).get("replicas"))
+        if mine and (theirs["desired"], theirs["ready"]) != (want, mine["ready"]):
+            found.append("the Cilium CLI counts %s %d/%d ready, the API %d/%d" % (
+                name, theirs["ready"], theirs["desired"], mine["ready"], want))
+    return found
+
+
+def cli_report(runner, params):
+    """The Cilium CLI's ``cilium status -o json`` (its own checks of every agent pod), parsed; ``{"error": ...}``
+    when the CLI is missing, fails or prints something else."""
+    args = ["status", "-o", "json", "--namespace", params["namespace"]]
+    args += ["--context", params["context"]] if params.get("context") else []
+    env = {"KUBECONFIG": params["kubeconfig"]} if params.get("kubeconfig") else None
+    try:
+        result = runner.run(args, check=False, env=env)
+        report = parsers.parse_cli_status_json(result.stdout)
+    except (CiliumEksError, ValueError) as exc:
+        return {"error": "`cilium %s` could not be read: %s" % (" ".join(args), exc)}
+    return dict(report, exit_code=result.rc)
+
+
+def with_cli_check(status, runner, params, target):
+    """``status`` with ``cli`` (the CLI's report and its ``disagreements``); these also count as problems."""
+    cli = cli_report(runner, params)
+    cli["disagreements"] = [cli["error"]] if "error" in cli else cli_disagreements(status, cli, target)
+    status["cli"] = cli
+    if cli["disagreements"]:
+        status["problems"] = status["problems"] + cli["disagreements"]
+        status["healthy"] = False
+    return status
+
+
+def status_result(checker, params, runner=None):
+    """The module's result: the status once healthy (``checker.wait``), cross-checked with the Cilium CLI's own
+    report when ``runner`` (the CLI) is given, and with ``unmanaged_pods`` the pods Cilium does not manage yet
+    (``cilium_unmanaged.find_unmanaged``, in the same process)."""
+    try:
+        status = checker.wait(params["timeout"], wait=params["wait"])
+    except CiliumNotHealthyError as exc:
+        if runner is not None:
+            with_cli_check(exc.details["status"], runner, params, checker.target)
+        raise
+    if runner is not None and not with_cli_check(status, runner, params, checker.target)["healthy"]:
+        raise CiliumNotHealthyError("Cilium is healthy by the agents' own status, but the Cilium CLI's `cilium status` "
+                                    "disagrees:\n" + "\n".join("- " + line for line in status["cli"]["disagreements"]),
+                                    status=status)
+    result = {"changed": False, "status": status}
     if params.get("unmanaged_pods"):
         result["unmanaged"] = find_unmanaged(checker.k8s, checker.target.namespace)
     return result

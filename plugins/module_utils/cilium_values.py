@@ -47,6 +47,12 @@ FREE_FORM_KEYS = frozenset(("nodeSelector", "annotations", "labels", "extraConfi
                             "securityContext", "podSecurityContext", "matchLabels", "extraArgs", "extraEnv"))
 _FREE_FORM_SUFFIXES = ("Annotations", "Labels", "Selector", "Resources", "Affinity")
 
+# Chart keys another role of this collection owns (role -> keys): an install or upgrade by cilium_eni or
+# cilium_chaining keeps their installed values unless extra_values sets them, so that neither role undoes the other
+# when a playbook composes them (the install role would otherwise reset them to the chart's default, and the owner
+# would set them again and restart the agents, on every run).
+KEPT_FROM_RELEASE = {"bandwidthManager": "bandwidth_manager"}
+
 _CLUSTER_NAME_RE = re.compile(r"([a-z0-9][-a-z0-9]*)?[a-z0-9]")  # full match
 _VALUES_KEY_RE = re.compile(r"^(\s*)([A-Za-z_][\w.-]*|\"[^\"]+\"|'[^']+'):(?:\s|$)")
 _COMMENTED_KEY_RE = re.compile(r"^(\s*)#\s?([A-Za-z_][\w-]*):(?:\s|$)")
@@ -316,12 +322,23 @@ def check_installed_mode(build, installed_values):
     return installed
 
 
+def kept_from_release(values, installed_values):
+    """``values`` plus the installed values of the keys another role owns (``KEPT_FROM_RELEASE``) that ``values``
+    does not set; returns ``(values, kept keys)``."""
+    kept = [key for key in sorted(KEPT_FROM_RELEASE)
+            if get_path(values, key) is None and get_path(installed_values or {}, key) is not None]
+    for key in kept:
+        values = deep_merge(values, nested(key, copy.deepcopy(get_path(installed_values, key))))
+    return values, kept
+
+
 def build_values(mode, version=None, names=None, chart_values=None, chart_values_text=None, **options):
     """Values for the Cilium chart ``version`` (default: the newest tested) in ``mode``; see ``OPTIONS``.
 
     ``chart_values`` (parsed values.yaml of the chart that will be used) and ``chart_values_text`` (its text,
     for commented-out keys) enable the unknown-key check of ``extra_values``. ``installed_values`` (user-supplied
-    values of the installed release) enables the mode-switch check. ``names`` maps option names to the names
+    values of the installed release) enables the mode-switch check and keeps the keys another role owns
+    (``KEPT_FROM_RELEASE``) at their installed values unless ``extra_values`` sets them. ``names`` maps option names to the names
     errors use (e.g. the role variables). ``ValidationError`` on bad or conflicting input.
     """
     unknown = sorted(set(options) - set(DEFAULTS))
@@ -334,8 +351,9 @@ def build_values(mode, version=None, names=None, chart_values=None, chart_values
     check_rules(build, values)
     values = deep_merge(values, checked_extra_values(build, chart_values, chart_values_text))
     installed_mode = check_installed_mode(build, build.options["installed_values"])
+    values, kept = kept_from_release(values, build.options["installed_values"])
     return {
-        "values": values, "warnings": build.warnings, "mode": mode, "version": build.release.version,
+        "values": values, "kept_from_release": kept, "warnings": build.warnings, "mode": mode, "version": build.release.version,
         "minor": build.release.minor, "tested_version": build.release.tested,
         "tested": build.release.version == build.release.tested, "installed_mode": installed_mode,
         "expect": table.expect(mode, build.options["kube_proxy_replacement"]),

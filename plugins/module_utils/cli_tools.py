@@ -279,12 +279,14 @@ GO_RECIPES = {
     "kubectl": GoRecipe("k8s.io/kubernetes", "k8s.io/kubernetes/cmd/kubectl", _kubectl_ldflags,
                         sibling_version=kubernetes_staging_version),
     "eksctl": GoRecipe(
-        "github.com/eksctl-io/eksctl", "github.com/eksctl-io/eksctl/cmd/eksctl",
-        # a tagged release's pkg/version/release.go already holds the version; stamp it anyway
+        # eksctl's Go module is still github.com/weaveworks/eksctl (go.mod at v0.225.0); the
+        # github.com/eksctl-io/eksctl path is refused by Go module proxies (403). Its release build stamps
+        # these (.github/.goreleaser.yml at v0.225.0): pkg/version/release.go holds Version and
+        # PreReleaseID = "dev", which a release clears, or `eksctl version` says 0.225.0-dev.
+        "github.com/weaveworks/eksctl", "github.com/weaveworks/eksctl/cmd/eksctl",
         lambda version, upstream, build_date: {
-            "github.com/eksctl-io/eksctl/pkg/version.Version": version.lstrip("v"),
-            "github.com/eksctl-io/eksctl/pkg/version.PreReleaseID": "",
-            "github.com/eksctl-io/eksctl/pkg/version.buildDate": build_date,
+            "github.com/weaveworks/eksctl/pkg/version.PreReleaseID": "",
+            "github.com/weaveworks/eksctl/pkg/version.buildDate": build_date,
         }),
     "cilium": GoRecipe(
         "github.com/cilium/cilium-cli", "github.com/cilium/cilium-cli/cmd/cilium",

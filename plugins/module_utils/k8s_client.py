@@ -30,15 +30,125 @@ IN_CLUSTER = "<in-cluster service account>"
 _DEFAULT_KUBECONFIG = os.path.join("~", ".kube", "config")
 
 
+# kubernetes.core's connection options and the environment variables its client reads for them: K8S_AUTH_<option>,
+# then K8S_AUTH_<kubernetes client name> (kubernetes.core 6.2.0 plugins/module_utils/args_common.py AUTH_ARG_SPEC and
+# AUTH_ARG_MAP, plugins/module_utils/k8s/client.py _create_auth_spec and _create_headers). Same names, so that
+# module_defaults and AWX's Kubernetes credential (K8S_AUTH_HOST, K8S_AUTH_API_KEY, K8S_AUTH_VERIFY_SSL,
+# K8S_AUTH_SSL_CA_CERT) reach these modules as they reach kubernetes.core's.
+AUTH_OPTIONS = {
+    "kubeconfig": (dict(type="path"), ["K8S_AUTH_KUBECONFIG"]),
+    "context": (dict(type="str"), ["K8S_AUTH_CONTEXT"]),
+    "host": (dict(type="str"), ["K8S_AUTH_HOST"]),
+    "api_key": (dict(type="str", no_log=True), ["K8S_AUTH_API_KEY"]),
+    "username": (dict(type="str"), ["K8S_AUTH_USERNAME"]),
+    "password": (dict(type="str", no_log=True), ["K8S_AUTH_PASSWORD"]),
+    "validate_certs": (dict(type="bool", aliases=["verify_ssl"]), ["K8S_AUTH_VALIDATE_CERTS", "K8S_AUTH_VERIFY_SSL"]),
+    "ca_cert": (dict(type="path", aliases=["ssl_ca_cert"]), ["K8S_AUTH_CA_CERT", "K8S_AUTH_SSL_CA_CERT"]),
+    "client_cert": (dict(type="path", aliases=["cert_file"]), ["K8S_AUTH_CLIENT_CERT", "K8S_AUTH_CERT_FILE"]),
+    "client_key": (dict(type="path", aliases=["key_file"], no_log=False),
+                   ["K8S_AUTH_CLIENT_KEY", "K8S_AUTH_KEY_FILE"]),
+    "proxy": (dict(type="str"), ["K8S_AUTH_PROXY"]),
+    "no_proxy": (dict(type="str"), ["K8S_AUTH_NO_PROXY"]),
+    "impersonate_user": (dict(type="str"), ["K8S_AUTH_IMPERSONATE_USER"]),
+    "impersonate_groups": (dict(type="list", elements="str"), ["K8S_AUTH_IMPERSONATE_GROUPS"]),
+}
+# Options that override the kubeconfig's values: option -> kubernetes.client.Configuration attribute.
+_OVERRIDES = (("username", "username"), ("password", "password"), ("ca_cert", "ssl_ca_cert"),
+              ("client_cert", "cert_file"), ("client_key", "key_file"), ("proxy", "proxy"), ("no_proxy", "no_proxy"))
+OWN_CREDENTIALS = "<host and credential options>"
+
+
 def k8s_auth_argument_spec():
-    """Module options shared by every module that talks to the Kubernetes API (kubernetes.core AUTH_ARG_SPEC subset)."""
+    """Module options shared by every module that talks to the Kubernetes API (kubernetes.core's AUTH_ARG_SPEC
+    without proxy_headers and persist_config), each with kubernetes.core's K8S_AUTH_* environment variables."""
     from ansible.module_utils.basic import env_fallback
 
-    return dict(
-        kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
-        context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
-        validate_certs=dict(type="bool", aliases=["verify_ssl"], fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
-    )
+    return {name: dict(spec, fallback=(env_fallback, variables)) for name, (spec, variables) in AUTH_OPTIONS.items()}
+
+
+def auth_options(params):
+    """The connection options set in module ``params`` (those of ``k8s_auth_argument_spec`` other than kubeconfig,
+    context and validate_certs), for ``get_api_client(**auth)``."""
+    return {name: params[name] for name in AUTH_OPTIONS
+            if name not in ("kubeconfig", "context", "validate_certs") and params.get(name) not in (None, "", [])}
+
+
+def has_own_credentials(auth):
+    """kubernetes.core's rule (k8s/client.py _create_configuration): a host with a token, a user and password or a
+    client certificate and key needs no kubeconfig."""
+    return bool(auth.get("host")) and bool(auth.get("api_key") or (auth.get("username") and auth.get("password"))
+                                           or (auth.get("client_cert") and auth.get("client_key")))
+
+
+def _override(configuration, auth):
+    """The explicit options over what the kubeconfig set (kubernetes.core's order)."""
+    if auth.get("host"):
+        configuration.host = auth["host"].rstrip("/")
+    if auth.get("api_key"):
+        configuration.api_key = {"authorization": "Bearer " + auth["api_key"]}
+    for option, attribute in _OVERRIDES:
+        if auth.get(option):
+            setattr(configuration, attribute, auth[option])
+
+
+def _apply_options(configuration, auth):
+    """The explicit options over the kubeconfig's, also after each token refresh (the kubeconfig loader's
+    refresh_api_key_hook sets its host and token again before every request). Before the ApiClient is made: its
+    connection pool takes the CA and client certificate from the configuration once."""
+    _override(configuration, auth)
+    loader_hook = configuration.refresh_api_key_hook
+    if loader_hook is not None and auth:
+        def refresh(config):
+            loader_hook(config)
+            _override(config, auth)
+
+        configuration.refresh_api_key_hook = refresh
+
+
+def _impersonate(api_client, auth):
+    """The impersonation headers (kubernetes.core's _create_headers)."""
+    if auth.get("impersonate_user"):
+        api_client.set_default_header("Impersonate-User", auth["impersonate_user"])
+    groups = list(auth.get("impersonate_groups") or [])
+    if len(groups) > 1:
+        # One Impersonate-Group header per group is what the API server reads; the kubernetes client keeps one value
+        # per header name.
+        raise ValidationError("impersonate_groups", "more than one group cannot be sent by the kubernetes client",
+                              accepted="one group", value=groups)
+    if groups:
+        api_client.set_default_header("Impersonate-Group", groups[0])
+
+
+def cli_kubeconfig(params, directory):
+    """The kubeconfig a CLI (cilium, helm) gets for module ``params``: the ``kubeconfig`` option, or, when the host
+    and credential options are given, a kubeconfig written from them (mode 0600) in ``directory``; None: the CLI's
+    default."""
+    auth = auth_options(params)
+    if not has_own_credentials(auth):
+        return params.get("kubeconfig")
+    import yaml
+
+    cluster = {"server": auth["host"].rstrip("/")}
+    if auth.get("ca_cert"):
+        cluster["certificate-authority"] = auth["ca_cert"]
+    if params.get("validate_certs") is False:
+        cluster["insecure-skip-tls-verify"] = True
+    if auth.get("proxy"):
+        cluster["proxy-url"] = auth["proxy"]
+    user = {"token": auth["api_key"]} if auth.get("api_key") else \
+        {"client-certificate": auth["client_cert"], "client-key": auth["client_key"]} if auth.get("client_cert") else \
+        {"username": auth["username"], "password": auth["password"]}
+    if auth.get("impersonate_user"):
+        user["as"] = auth["impersonate_user"]
+    if auth.get("impersonate_groups"):
+        user["as-groups"] = list(auth["impersonate_groups"])
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "cluster",
+              "clusters": [{"name": "cluster", "cluster": cluster}], "users": [{"name": "user", "user": user}],
+              "contexts": [{"name": "cluster", "context": {"cluster": "cluster", "user": "user"}}]}
+    path = os.path.join(directory, "kubeconfig")
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        yaml.safe_dump(config, handle)
+    return path
 
 
 def import_kubernetes():
@@ -138,14 +248,16 @@ def _load_kubeconfig(configuration, kubeconfig, context):
     return {"kubeconfig": label, "context": current.get("name") if isinstance(current, dict) else current}
 
 
-def get_api_client(kubeconfig=None, context=None, validate_certs=None, in_cluster=False):
+def get_api_client(kubeconfig=None, context=None, validate_certs=None, in_cluster=False, **auth):
     """Build an ``ApiClient``.
 
     ``kubeconfig``: a path (``~`` expanded; several joined by ``os.pathsep`` are merged like kubectl does)
     or a kubeconfig ``dict``. ``None``: ``$KUBECONFIG`` or ``~/.kube/config``, and if neither exists but
     the process runs in a pod, the in-cluster service account. ``context``: overrides ``current-context``.
     ``validate_certs``: ``None`` keeps what the kubeconfig says, ``True``/``False`` force it.
-    ``in_cluster=True``: use the pod's service account only.
+    ``in_cluster=True``: use the pod's service account only. ``auth``: kubernetes.core's other connection options
+    (``AUTH_OPTIONS``: host, api_key, ca_cert...): they override the kubeconfig's values, and a host with its own
+    credentials (``has_own_credentials``) needs no kubeconfig at all.
 
     Raises ``ValidationError`` (missing/invalid kubeconfig, unknown context), ``MissingLibraryError``.
     The returned client carries ``cilium_eks_source`` (kubeconfig and context used) for error messages.
@@ -157,6 +269,8 @@ def get_api_client(kubeconfig=None, context=None, validate_certs=None, in_cluste
             raise ValidationError("in_cluster", "cannot be combined with kubeconfig or context")
         _load_incluster(configuration, "requested")
         source = {"kubeconfig": IN_CLUSTER, "context": None}
+    elif has_own_credentials(auth) and kubeconfig is None and context is None:
+        source = {"kubeconfig": OWN_CREDENTIALS, "context": None}
     else:
         kubeconfig = kubeconfig if kubeconfig is not None else _default_source(configuration, context)
         if kubeconfig is None:
@@ -165,7 +279,9 @@ def get_api_client(kubeconfig=None, context=None, validate_certs=None, in_cluste
             source = _load_kubeconfig(configuration, kubeconfig, context)
     if validate_certs is not None:
         configuration.verify_ssl = bool(validate_certs)
+    _apply_options(configuration, auth)
     api_client = kubernetes.client.ApiClient(configuration=configuration)
+    _impersonate(api_client, auth)
     setattr(api_client, SOURCE_ATTR, source)
     return api_client
 
@@ -228,6 +344,8 @@ def check_reachable(api_client, timeout=10):
     probe_configuration = copy.deepcopy(api_client.configuration)
     probe_configuration.retries = 0  # urllib3 would retry a refused connection 3 times by default
     probe = kubernetes.client.ApiClient(configuration=probe_configuration)
+    for name, value in api_client.default_headers.items():  # impersonation
+        probe.set_default_header(name, value)
     try:
         # Raw JSON rather than the VersionInfo model: newer clients validate every field strictly.
         # A (connect, read) tuple: kubernetes < 30 silently ignores a single float timeout.

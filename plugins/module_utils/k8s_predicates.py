@@ -7,7 +7,8 @@
 Every predicate takes the object as the API returns it (``K8sService`` reads them raw) and returns a plain
 answer: ``pod_ready(pod)``, ``pod_not_ready_reason(pod)``, ``container_running(pod, name)``,
 ``daemonset_rollout(ds)``, ``deployment_rollout(dep)``, ``statefulset_rollout(sts)``, ``node_schedulable(node)``, ``pull_failure(pod)``,
-``unschedulable_reason(pod)``. Pure stdlib; importable without Ansible.
+``unschedulable_reason(pod)``, ``crash_loop(pod, name)``, ``current_daemonset_pod(pod, ds)``. Pure stdlib;
+importable without Ansible.
 """
 
 from __future__ import annotations
@@ -83,6 +84,34 @@ def pull_failure(pod):
         if waiting.get("reason") in PULL_FAILURES:
             return cs, waiting
     return None
+
+
+def crash_loop(pod, name):
+    """``{restarts, exit_code, reason, message, finished_at}`` of container ``name`` when the kubelet holds it in
+    ``CrashLoopBackOff`` (it exited and waits its back-off before the next start), from its last termination; None
+    otherwise. ``message`` is the termination message: with ``terminationMessagePolicy: FallbackToLogsOnError``
+    (Cilium's chart sets it on the agent) the kubelet puts the tail of the log there when the container failed
+    (kubernetes pkg/kubelet/kuberuntime/kuberuntime_container.go, ``getTerminationMessage``: 80 lines, 2048 bytes)."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        if cs.get("name") != name:
+            continue
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") != "CrashLoopBackOff":
+            return None
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        return {"restarts": cs.get("restartCount") or 0, "exit_code": last.get("exitCode"),
+                "reason": last.get("reason"), "message": last.get("message") or "",
+                "finished_at": last.get("finishedAt")}
+    return None
+
+
+def current_daemonset_pod(pod, ds):
+    """Is this pod of the DaemonSet's current template? The DaemonSet controller labels its pods with the
+    template's generation (``pod-template-generation``, kubernetes pkg/controller/daemon/util/daemonset_util.go);
+    a pod without the label counts as current. An old pod is replaced by the rollout, so its crashes may end."""
+    label = ((pod.get("metadata") or {}).get("labels") or {}).get("pod-template-generation")
+    generation = ((ds or {}).get("metadata") or {}).get("generation")
+    return label is None or generation is None or str(label) == str(generation)
 
 
 def unschedulable_reason(pod):

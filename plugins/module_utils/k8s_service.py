@@ -117,10 +117,11 @@ class K8sService:
 
     # -- requests ------------------------------------------------------------------------------------------
 
-    def send(self, method, path, query=(), body=None, content_type="application/json", timeout=None):
+    def send(self, method, path, query=(), body=None, content_type="application/json", timeout=None,
+             accept="application/json"):
         """``(status, reason, response)`` of one request; ``response`` is urllib3's, unread. Raises urllib3/OSError
         errors when there is no answer at all."""
-        api, headers = self.api_client, {"Accept": "application/json", "Content-Type": content_type}
+        api, headers = self.api_client, {"Accept": accept, "Content-Type": content_type}
         timeout = self.request_timeout if timeout is None else timeout
         if hasattr(api, "param_serialize"):  # kubernetes >= 35: the generator's serializer, then one call
             request = api.param_serialize(method, path, query_params=list(query), header_params=headers, body=body,
@@ -137,16 +138,21 @@ class K8sService:
         except ApiException as exc:
             return exc.status, exc.reason, _Answered(exc.body)
 
-    def request(self, what, method, path, query=(), body=None, content_type="application/json"):
-        """The JSON answer as a dict (None: 404); failures turned into ``ApiUnavailableError``/``K8sApiError``."""
+    def _answer(self, what, method, path, query=(), body=None, content_type="application/json",
+                accept="application/json"):
+        """``(status, reason, body bytes)``; no answer at all raises ``ApiUnavailableError`` naming ``what``."""
         from urllib3.exceptions import HTTPError
 
         try:
-            status, reason, answer = self.send(method, path, query, body, content_type)
-            data = answer.data
+            status, reason, answer = self.send(method, path, query, body, content_type, accept=accept)
+            return status, reason, answer.data
         except (HTTPError, OSError) as exc:  # no answer at all: connection refused/reset, timeout
             raise ApiUnavailableError("Kubernetes API server %s did not answer (%s) to %s" % (
                 self.host, classify_failure(exc, self.request_timeout)[0], what)) from exc
+
+    def request(self, what, method, path, query=(), body=None, content_type="application/json"):
+        """The JSON answer as a dict (None: 404); failures turned into ``ApiUnavailableError``/``K8sApiError``."""
+        status, reason, data = self._answer(what, method, path, query, body, content_type)
         if status == 404:
             return None
         if status == 429 or status >= 500:
@@ -194,6 +200,20 @@ class K8sService:
                                      ("propagationPolicy", propagation_policy)) if v is not None]
         return self.request(self._what("delete", kind, name, namespace), "DELETE",
                             resource_path(kind, namespace, name), query) is not None
+
+    def logs(self, namespace, pod, container, previous=False, tail_lines=None):
+        """A container's log as text (``kubectl logs [--previous] [--tail N]``); None when the pod, or with
+        ``previous`` its terminated container, is not there (the API answers 400 or 404)."""
+        query = [("container", container)] + ([("previous", "true")] if previous else []) + (
+            [("tailLines", int(tail_lines))] if tail_lines else [])
+        what = "read the log of %s/%s (container %s%s)" % (namespace, pod, container, ", previous" if previous else "")
+        status, reason, data = self._answer(what, "GET", resource_path("Pod", namespace, pod) + "/log", query,
+                                            accept="text/plain, */*")
+        if status in (400, 404):
+            return None
+        if not 200 <= status < 300:
+            raise K8sApiError("Kubernetes API error on %s: %s %s" % (what, status, reason), status_code=status)
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
 
     # -- exec ----------------------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.runner import 
 class CiliumEksModule(AnsibleModule):
     """AnsibleModule with ``run(fn)``, ``runner(binary)`` and, when ``k8s_auth=True``, ``k8s_client()``.
 
-    ``k8s_auth=True`` merges ``k8s_auth_argument_spec()`` (kubeconfig, context, validate_certs) into
+    ``k8s_auth=True`` merges ``k8s_auth_argument_spec()`` (kubernetes.core's connection options) into
     ``argument_spec``. The module's ``timeout`` option, if it has one, is the runners' default timeout.
     """
 
@@ -73,8 +73,10 @@ class CiliumEksModule(AnsibleModule):
         )
 
     def k8s_client(self, check=True, timeout=None):
-        """``ApiClient`` from the kubeconfig/context/validate_certs options; probed with ``/version`` if ``check``."""
+        """``ApiClient`` from the connection options (kubeconfig, context, host, api_key...); probed with
+        ``/version`` if ``check``."""
         from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import (
+            auth_options,
             check_reachable,
             get_api_client,
         )
@@ -83,6 +85,7 @@ class CiliumEksModule(AnsibleModule):
             kubeconfig=self.params.get("kubeconfig"),
             context=self.params.get("context"),
             validate_certs=self.params.get("validate_certs"),
+            **auth_options(self.params)
         )
         if check:
             check_reachable(api_client, timeout=timeout or 10)

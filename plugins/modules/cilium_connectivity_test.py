@@ -161,7 +161,11 @@ test_namespace:
   type: str
   sample: cilium-test-1
 failed_tests:
-  description: The failed tests and their failed actions.
+  description:
+    - The failed tests and their failed actions.
+    - An action's C(message) is its whole failure message as the report prints it, several lines for some tests
+      (for example the JSON objects of C(Found unexpected packet drops:)); the task's failure message shows them
+      all, indented under the action.
   returned: when the test ran
   type: list
   elements: dict

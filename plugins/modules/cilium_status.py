@@ -18,6 +18,10 @@ description:
     (with the expected version when O(expected_version) is given) and every agent reports OK, re-checking
     about twice a second, and fails after O(timeout) seconds with a summary of what is unhealthy and on
     which node.
+  - An agent that crash-loops is named with its last termination, its exit code and the log line that says why
+    (the Go C(panic) line, Cilium's C(level=fatal) line, else the last error line), read from the termination
+    message or from C(kubectl logs --previous). Once an agent of the DaemonSet's current template has restarted
+    O(crash_loop_restarts) times, the wait stops at once instead of running out O(timeout).
   - Returns the version, the health of the agent on each node, the IPAM mode, the routing mode, the CNI
     chaining mode, kube-proxy replacement, the Bandwidth Manager state and the number of endpoints.
   - Read-only; never reports a change.
@@ -81,6 +85,27 @@ options:
         (O(expect), O(expected_version)) are checked on the agents asked and on every pod's image.
     type: int
     default: 0
+  cli_cross_check:
+    description:
+      - Also run the Cilium CLI's own C(cilium status -o json) (its checks of every agent and operator pod, with
+        their errors, warnings and pod counts) and return its report in RV(status.cli). Where it disagrees with the
+        status read here (errors in the agent or operator pods while the agents report OK, other pod counts), the
+        task fails naming what differs.
+      - Runs once, after the wait. Needs the C(cilium) CLI (O(cilium_path) or C(PATH)); the CLI's minor should be
+        the agents' (see the Cilium table's C(cilium_cli) line in the collection's docs).
+    type: bool
+    default: false
+  cilium_path:
+    description: Path of the C(cilium) CLI for O(cli_cross_check). Looked up on C(PATH) when not given.
+    type: path
+  crash_loop_restarts:
+    description:
+      - Stop waiting as soon as an agent pod of the DaemonSet's current template is in C(CrashLoopBackOff) after
+        this many restarts, and fail naming its last termination (a values change the agent refuses does not
+        get better by waiting). V(0) waits out crash loops until O(timeout).
+      - An agent of an older template is left to the rollout that replaces it.
+    type: int
+    default: 3
   unmanaged_pods:
     description:
       - Once healthy, also find the pods Cilium does not manage yet and return them in RV(unmanaged). These are
@@ -93,7 +118,8 @@ options:
     default: false
 notes:
   - The agent's answer is read with an exec into its pod, so the Kubernetes identity used needs
-    C(pods/exec) in O(namespace).
+    C(pods/exec) in O(namespace); the log of a crashed agent needs C(pods/log) (without it the termination
+    message alone is used).
   - The number of endpoints is the number of C(CiliumEndpoint) objects (on the checked nodes when O(nodes) is
     given); it is V(null) when the CRD is not installed.
 seealso:
@@ -159,6 +185,8 @@ status:
       description:
         - Per node (name -> details) the agent pod, whether it is healthy, the state the agent reports, its
           version, its IPAM status line, its endpoint count and the problems found.
+        - C(crash) is V(null), or for an agent in C(CrashLoopBackOff) its C(restarts), the C(exit_code) and
+          C(reason) of its last termination and the C(log_line) that says why it stopped.
       type: dict
       sample:
         ip-192-168-0-11.ec2.internal:
@@ -168,6 +196,7 @@ status:
           version: 1.18.11
           ipam: "IPv4: 4/12 allocated,"
           endpoints: 2
+          crash: null
           problems: []
           warnings: []
     ipam_mode:
@@ -217,6 +246,23 @@ status:
       type: list
       elements: str
       sample: ["node ip-192-168-0-11.ec2.internal: agent pod kube-system/cilium-x2x8k is not Ready"]
+    cli:
+      description:
+        - With O(cli_cross_check=true), the Cilium CLI's report - per component (C(cilium), C(cilium-operator),
+          C(cilium-envoy)...) C(type), C(desired), C(ready), C(available), C(unavailable), C(summary) (C(OK),
+          C(N errors, M warnings), C(disabled)), C(errors) and C(warnings) as C(<pod>) then the message; C(pods)
+          (C(all), C(by_cilium)); C(helm_chart_version); C(config_errors); C(exit_code) - and
+          C(disagreements) with this module's status. C(error) instead of the report when the CLI could not be read.
+      returned: with O(cli_cross_check=true)
+      type: dict
+      sample: {components: {cilium: {type: DaemonSet, desired: 2, ready: 2, available: 2, unavailable: 0,
+               summary: OK, errors: [], warnings: []}}, pods: {all: 4, by_cilium: 2}, helm_chart_version: 1.20.2,
+               config_errors: [], exit_code: 0, disagreements: []}
+    crash_looping:
+      description: Nodes whose agent crash-loops past O(crash_loop_restarts) (the reason the wait stopped early).
+      type: list
+      elements: str
+      sample: []
     mismatches:
       description: Expected facts (O(expect), O(expected_version)) that differ, one line each.
       type: list
@@ -263,6 +309,9 @@ def main():
         expect=dict(type="dict"),
         nodes=dict(type="list", elements="str"),
         sample_agents=dict(type="int", default=0),
+        crash_loop_restarts=dict(type="int", default=3),
+        cli_cross_check=dict(type="bool", default=False),
+        cilium_path=dict(type="path"),
         unmanaged_pods=dict(type="bool", default=False),
     )
     module = CiliumEksModule(argument_spec=argument_spec, k8s_auth=True, supports_check_mode=True)

@@ -82,6 +82,8 @@ options:
     description:
       - User-supplied values of the installed release (for example C(status.values) of
         M(kubernetes.core.helm_info)). A release installed in the other mode makes the module fail.
+      - The keys another role of this collection owns (C(bandwidthManager)) keep their installed values unless
+        O(extra_values) sets them (RV(kept_from_release)).
     type: dict
   chart_ref:
     description:
@@ -179,6 +181,15 @@ tested:
   description: Whether O(version) is exactly that tested patch.
   returned: success
   type: bool
+kept_from_release:
+  description:
+    - Keys of the installed release's values that another role of this collection owns (C(bandwidthManager), owned
+      by the bandwidth_manager role), kept at their installed values in RV(values) because O(extra_values) does not
+      set them. An install role therefore never turns off what bandwidth_manager turned on.
+  returned: success
+  type: list
+  elements: str
+  sample: [bandwidthManager]
 installed_mode:
   description: Mode of O(installed_values) (C(eni), C(chaining), C(other)), or null when nothing is installed.
   returned: success

@@ -19,10 +19,11 @@ description:
     project's own release does (C(-X) linker flags), so its version command reports O(version); that is
     checked before the binary replaces the installed one, so a failed build leaves the old one in place.
   - Modules and versions used - helm V(helm.sh/helm/v3) (package C(cmd/helm)), kubectl
-    V(k8s.io/kubernetes) (C(cmd/kubectl)), eksctl V(github.com/eksctl-io/eksctl) (C(cmd/eksctl)), cilium
+    V(k8s.io/kubernetes) (C(cmd/kubectl)), eksctl V(github.com/weaveworks/eksctl) (C(cmd/eksctl); its module path, the
+    C(github.com/eksctl-io/eksctl) path is refused by Go module proxies), cilium
     V(github.com/cilium/cilium-cli) (C(cmd/cilium)), aws-iam-authenticator V(sigs.k8s.io/aws-iam-authenticator)
-    (C(cmd/aws-iam-authenticator)). A proxy that refuses the module version (some public proxies answer
-    403 for eksctl and cilium-cli) gives an error that says so and what to do.
+    (C(cmd/aws-iam-authenticator)). A proxy that refuses the module version (public proxies answer 403
+    for cilium-cli) gives an error that says so and what to do.
 author:
   - cloudnet.cilium_eks contributors (@cloudnet)
 extends_documentation_fragment:

@@ -114,11 +114,12 @@ def playbook_argv(playbook, inventory, extra_vars=None, check=False, diff=False,
     return argv + list(args)
 
 
-def run_playbook(playbook, inventory, env, extra_vars=None, check=False, diff=False, timeout=900, args=()):
-    """The real ansible-playbook of this venv against the collection as installed in .collections."""
+def run_playbook(playbook, inventory, env, extra_vars=None, check=False, diff=False, timeout=900, args=(),
+                 cwd=REPO_ROOT):
+    """The real ansible-playbook of this venv against the collection as installed in .collections, run in ``cwd``."""
     completed = subprocess.run(playbook_argv(playbook, inventory, extra_vars, check, diff, args),
                                env=playbook_env(env), capture_output=True, text=True, timeout=timeout,
-                               cwd=REPO_ROOT, check=False)
+                               cwd=cwd, check=False)
     return PlaybookResult(completed.returncode, completed.stdout, completed.stderr)
 
 

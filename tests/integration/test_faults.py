@@ -40,12 +40,6 @@ BANDWIDTH_VALUES = ("eni.enabled=true", "ipam.mode=eni", "routingMode=native", "
                     "operator.replicas=1", "hubble.relay.enabled=false", "bandwidthManager.enabled=true")
 
 
-def holds_new_revision(box, status, after):
-    """A revision newer than ``after`` is ``status`` (a helm run holds the release now); one API read, fast enough
-    to catch an upgrade of the sandbox in flight."""
-    return any(int(secret.metadata.labels["version"]) > after for secret in release_secrets(box, status))
-
-
 def release_secrets(box, status):
     secrets = kube.core_v1(box.kubeconfig).list_namespaced_secret(
         "kube-system", label_selector=f"owner=helm,name=cilium,status={status}")
@@ -196,45 +190,6 @@ def test_upgrade_interrupted_is_recognised_and_rolled_back_by_the_next_run(box, 
 
     again = run_playbook(bwm, inventory, box.env)
     assert again.rc == 0 and again.changed("sandbox") == 0, again
-
-
-def test_a_second_run_waits_for_the_run_changing_the_release(box, eni_play, helm, run_playbook, tmp_path):
-    """Two runs at once: while the first one's helm upgrade holds the release (paused here, so the overlap is
-    certain), the second waits for it instead of failing with helm's "another operation is in progress" and
-    leaving a failed revision; once the first is done, the second goes on."""
-    history = helm_json(helm, box.env, "history", "cilium")
-    failed_before, last = [r["revision"] for r in history if r["status"] == "failed"], history[-1]["revision"]
-    # helm's own --timeout covers the pause; the second run waits at most as long (its repair's wait_timeout)
-    play, inventory = eni_play(operator_replicas=2, helm_timeout=180)
-    first = start_playbook(play, inventory, box.env, tmp_path / "first.json")
-    second = None
-    try:
-        # the earlier interrupted upgrade left a pending-upgrade revision in history: wait for a new one
-        wait_until(lambda: descendants(first.pid, "/helm", "upgrade")
-                   and holds_new_revision(box, "pending-upgrade", last),
-                   "the first run's helm upgrade in flight", proc=first)
-        helm_pids = descendants(first.pid, "/helm", "upgrade")
-        for pid in helm_pids:
-            os.kill(pid, signal.SIGSTOP)
-        second = start_playbook(play, inventory, box.env, tmp_path / "second.json")
-        wait_until(lambda: descendants(second.pid, "AnsiballZ_cilium_release_repair"), "the second run waiting",
-                   proc=second, timeout=120)
-        time.sleep(6)  # more than one poll of the waiting repair step
-        assert second.poll() is None and holds_new_revision(box, "pending-upgrade", last)
-        for pid in helm_pids:
-            os.kill(pid, signal.SIGCONT)
-        assert first.wait(timeout=300) == 0, (tmp_path / "first.json").read_text()[-3000:]
-        assert second.wait(timeout=300) == 0, (tmp_path / "second.json").read_text()[-3000:]
-    finally:
-        for running in (first, second):
-            if running is not None and running.poll() is None:
-                os.killpg(running.pid, signal.SIGKILL)
-    waited = PlaybookResult.from_log(tmp_path / "second.json").task(
-        "Roll back the pending upgrade, or uninstall the pending install, that no helm run will finish", "sandbox")
-    assert waited["changed"] is False and waited["waited"] >= 5 and waited["state"]["status"] == "deployed", waited
-    history = helm_json(helm, box.env, "history", "cilium")
-    assert [r["revision"] for r in history if r["status"] == "failed"] == failed_before, history
-    assert history[-1]["status"] == "deployed", history
 
 
 def test_aws_throttling_and_5xx_are_retried_with_backoff(box, run_playbook, tmp_path):

@@ -6,6 +6,7 @@ import subprocess
 
 import boto3
 import pytest
+import yaml
 from kubernetes import client, config
 
 from eks_sandbox import charts, kube, versions
@@ -70,6 +71,17 @@ def test_kube_system_holds_the_default_eks_addons(api):
     assert pods and all(p.status.phase == "Pending" for p in pods)
 
 
+def test_the_seeded_cluster_has_its_eks_addons_and_the_real_eksctl_sees_them(api, eks_sandbox, sandbox_env):
+    """As after `eksctl create cluster`: EKS add-ons own the kube-system objects (field manager eks)."""
+    listed = run([sandbox_env["CILIUM_EKS_EKSCTL"], "get", "addons", "--cluster", eks_sandbox.spec.name, "--region",
+                  eks_sandbox.spec.region, "-o", "json"], sandbox_env)
+    addons = {a["Name"]: a for a in json.loads(listed.stdout)}
+    assert sorted(addons) == ["coredns", "kube-proxy", "vpc-cni"]
+    assert addons["vpc-cni"]["Version"] == eks_sandbox.spec.vpc_cni_tag
+    ds = api.resources.get(api_version="apps/v1", kind="DaemonSet").get(name="aws-node", namespace="kube-system")
+    assert "eks" in [field.manager for field in ds.metadata.managedFields]
+
+
 def test_a_daemonset_rolls_out_and_its_pods_get_ips(api, eks_sandbox, kubectl, sandbox_env):
     manifest = {
         "apiVersion": "apps/v1", "kind": "DaemonSet",
@@ -125,3 +137,19 @@ def test_real_chart_rejects_an_invalid_value(helm, bad_value, complaint):
                  dict(os.environ), check=False)
     assert result.returncode != 0, result.stdout[:500]
     assert complaint in result.stderr
+
+
+def test_eksctls_kubeconfig_logs_in_through_the_token_webhook(eks_sandbox, sandbox_env, kubectl, tmp_path):
+    """eksctl writes an exec user (aws-iam-authenticator token -i <cluster>); kube-apiserver asks the sandbox's
+    proxy about the EKS token, which names the caller moto's STS knows (in system:masters)."""
+    kubeconfig = tmp_path / "eksctl.kubeconfig"
+    run([sandbox_env["CILIUM_EKS_EKSCTL"], "utils", "write-kubeconfig", "--cluster", eks_sandbox.spec.name,
+         "--region", eks_sandbox.spec.region, "--kubeconfig", kubeconfig], sandbox_env)
+    user = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]
+    assert user["exec"]["command"] == "aws-iam-authenticator"
+    whoami = json.loads(run([kubectl, "--kubeconfig", kubeconfig, "auth", "whoami", "-o", "json"], sandbox_env).stdout)
+    assert whoami["status"]["userInfo"]["username"] == "arn:aws:sts::123456789012:user/moto"
+    assert "system:masters" in whoami["status"]["userInfo"]["groups"]
+    forged = "k8s-aws-v1." + "aHR0cHM6Ly9zdHMuYW1hem9uYXdzLmNvbS8_QWN0aW9uPUxpc3RVc2Vycw"  # not a GetCallerIdentity URL
+    refused = run([kubectl, "--kubeconfig", kubeconfig, "--token", forged, "get", "nodes"], sandbox_env, check=False)
+    assert refused.returncode != 0 and "Unauthorized" in refused.stderr

@@ -4,14 +4,16 @@ One module-scoped sandbox (2 tainted nodes, as `make sandbox` makes it) is conve
 with the real inventories/sandbox variables; the tests then run, in this order, a second site.yml,
 verify.yml, render.yml (with AWS and Kubernetes pointed at a port nothing listens on) and teardown.yml
 (refused twice, check mode, Cilium only, then everything, twice). AWS is moto behind the sandbox's EKS proxy and
-eksctl is the contract double (tests/platform/eks_sandbox/eksctl_double.py): real eksctl cannot be had here.
+eksctl is the real one (the sandbox's CILIUM_EKS_EKSCTL), on the cluster the sandbox seeds.
 """
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import boto3
 import pytest
@@ -114,6 +116,31 @@ def test_site_second_run_changes_nothing(platform, converged, run_playbook):
     assert measured["passed"] is True and 0.5 <= measured["ratio"] <= 1.05
 
 
+HELM_TASK = "Helm install or upgrade of the Cilium release"
+REPORT_TASK = "Write the verification report"
+
+
+def ran(result, fragment):
+    return any(fragment in name for name in result.task_names())
+
+
+@pytest.mark.parametrize("tag, runs, skips", [
+    ("cilium", [HELM_TASK], [PLAN_TASK, MEASURE_TASK, REPORT_TASK]),
+    ("bandwidth", [MEASURE_TASK], [PLAN_TASK, HELM_TASK, REPORT_TASK]),
+    ("verify", [REPORT_TASK], [PLAN_TASK, HELM_TASK, MEASURE_TASK]),
+    ("cluster", [PLAN_TASK], [HELM_TASK, MEASURE_TASK, REPORT_TASK]),
+])
+def test_site_tags_run_one_stage(platform, converged, run_playbook, tag, runs, skips):
+    """site.yml's stages are tagged (cluster, cilium, bandwidth, verify); the run's checks run whatever the tags."""
+    result = run_playbook(PLAYBOOKS / "site.yml", platform["inventory"], platform["env"],
+                          extra_vars=platform["vars"], args=["--tags", tag])
+    assert result.rc == 0, result
+    assert result.changed(CLUSTER) == 0, result.stats
+    assert ran(result, "Check the run's choices before touching anything")
+    assert [r for r in runs if not ran(result, r)] == [], result.task_names()
+    assert [s for s in skips if ran(result, s)] == [], result.task_names()
+
+
 def test_verify_changes_nothing_and_reports(platform, converged, run_playbook):
     before = {"release": release(platform), "cluster": cluster_state(platform)}
     result = play(run_playbook, platform, "verify.yml")
@@ -123,11 +150,38 @@ def test_verify_changes_nothing_and_reports(platform, converged, run_playbook):
     assert cluster_state(platform) == before["cluster"]
     measured = result.task(MEASURE_TASK, CLUSTER)
     assert measured["passed"] is True
-    report = (Path(platform["vars"]["cilium_eks_report_dir"]) / "verification.md").read_text()
-    assert "| Mode | eni |" in report and f"| {measured['limit_bps']} |" in report
+    report_dir = Path(platform["vars"]["cilium_eks_report_dir"])
+    report = (report_dir / "verification.md").read_text()
+    assert "**Verdict: PASS**" in report and "eni mode" in report
+    assert re.search(r"Written \d{4}-\d\d-\d\d \d\d:\d\d UTC by cloudnet.cilium_eks \d+\.\d+\.\d+", report)
+    assert "| Kubernetes | v1.34." in report and "| Node groups | ng-1: 2 x t3.medium |" in report
+    assert "for a limit of 10.0 Mbit/s" in report  # rounded, in words people use
+    assert "| cilium connectivity test | Not run | not run: cilium_eks_connectivity_test is false" in report
+    assert not re.search(r"\b(True|False)\b", report)  # Yes/No, not Python reprs
+    junit = ElementTree.parse(report_dir / "verification.junit.xml").getroot()
+    cases = {case.get("name"): case for case in junit.iter("testcase")}
+    assert sorted(cases) == ["bandwidth-manager", "bandwidth-test", "cilium-status", "connectivity-test"]
+    assert junit.get("failures") == "0" and junit.get("skipped") == "1"
+    assert cases["connectivity-test"].find("skipped") is not None
+    assert cases["bandwidth-test"].find("failure") is None and cases["bandwidth-test"].find("skipped") is None
     # The bandwidth test's namespace is gone again: verify leaves nothing behind.
     names = [ns.metadata.name for ns in kube.core_v1(platform["box"].kubeconfig).list_namespace().items]
     assert TEST_NAMESPACE not in names
+
+
+def test_verify_of_a_cluster_in_another_mode_reports_fail_then_fails(platform, converged, run_playbook, tmp_path):
+    """The report and the JUnit are written before the run fails, so the failure can be pasted and read by CI."""
+    result = play(run_playbook, platform, "verify.yml",
+                  extra_vars={"cilium_eks_mode": "chaining", "cilium_eks_verify_bandwidth": False,
+                              "cilium_eks_report_dir": str(tmp_path)})
+    assert result.rc != 0
+    assert "Cilium healthy in chaining mode: " in str(result.failures())
+    report = (tmp_path / "verification.md").read_text()
+    assert "**Verdict: FAIL**" in report and "| Cilium healthy in chaining mode | FAILED |" in report
+    assert "| A limited pod's bandwidth measured | Not run | not run: cilium_eks_verify_bandwidth is false |" in report
+    junit = ElementTree.parse(tmp_path / "verification.junit.xml").getroot()
+    failed = [case.get("name") for case in junit.iter("testcase") if case.find("failure") is not None]
+    assert failed == ["cilium-status"] and junit.get("failures") == "1"
 
 
 def test_verify_in_check_mode_changes_nothing(platform, converged, run_playbook):
@@ -151,7 +205,7 @@ def test_render_matches_what_site_applied_without_aws_or_kubernetes(platform, co
     env.pop("EKSCTL_DOUBLE_SANDBOX")
     out = platform["work"] / "rendered"
     result = play(run_playbook, platform, "render.yml", env=env,
-                  extra_vars={"render_dir": str(out), "cilium_eks_kubeconfig": str(kubeconfig)})
+                  extra_vars={"cilium_eks_render_dir": str(out), "cilium_eks_kubeconfig": str(kubeconfig)})
     assert result.rc == 0, result
     assert sorted(p.name for p in out.iterdir()) == ["bandwidth-test.yaml", "cilium-values.yaml",
                                                      "eksctl-cluster.yaml"]
@@ -189,20 +243,56 @@ def test_render_matches_what_site_applied_without_aws_or_kubernetes(platform, co
 
     # A second render rewrites nothing.
     again = play(run_playbook, platform, "render.yml", env=env,
-                 extra_vars={"render_dir": str(out), "cilium_eks_kubeconfig": str(kubeconfig)})
+                 extra_vars={"cilium_eks_render_dir": str(out), "cilium_eks_kubeconfig": str(kubeconfig)})
     assert again.rc == 0 and again.changed(CLUSTER) == 0, again.stats
+
+
+def test_collection_playbook_writes_under_the_current_directory_for_the_users_group(
+        platform, run_playbook, tmp_path):
+    """`ansible-playbook cloudnet.cilium_eks.render` from a folder of the user's, with an inventory group of their
+    own (cilium_eks_hosts) and an old variable name: the files land under that folder, not in the collection, and
+    the old name still works with a deprecation warning."""
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "group_vars" / "platform_clusters.yml").symlink_to(
+        REPO / "inventories" / "sandbox" / "group_vars" / "eks_clusters.yml")
+    (inventory / "hosts.yml").write_text(yaml.safe_dump({"platform_clusters": {"hosts": {CLUSTER: {
+        "eks_cluster_name": CLUSTER, "eks_cluster_region": platform["box"].spec.region}}}}))
+    work = tmp_path / "work"
+    work.mkdir()
+    before = sorted(p.name for p in (REPO / "rendered").iterdir()) if (REPO / "rendered").exists() else []
+    result = run_playbook("cloudnet.cilium_eks.render", inventory, platform["env"], cwd=work,
+                          extra_vars={"cilium_eks_hosts": "platform_clusters", "cilium_mode": "chaining",
+                                      "cilium_eks_kubeconfig": str(tmp_path / "kubeconfig")})
+    assert result.rc == 0, result
+    rendered = work / "rendered" / CLUSTER
+    assert sorted(p.name for p in rendered.iterdir()) == ["bandwidth-test.yaml", "cilium-values.yaml",
+                                                          "eksctl-cluster.yaml"]
+    assert yaml.safe_load((rendered / "cilium-values.yaml").read_text())["cni"]["chainingMode"] == "aws-cni"
+    warning = result.task("Warn about playbook variables read under their old names (renamed with the cilium_eks_ "
+                          "prefix)", CLUSTER)["msg"]
+    assert "`cilium_mode` is now `cilium_eks_mode`" in warning
+    after = sorted(p.name for p in (REPO / "rendered").iterdir()) if (REPO / "rendered").exists() else []
+    assert after == before  # nothing written next to the playbooks
+
+
+def test_site_list_tags_from_the_repository_root():
+    listed = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "site.yml", "--list-tags",
+                             "-i", "localhost,"], cwd=REPO, capture_output=True, text=True, check=False)
+    assert listed.returncode == 0, listed.stderr
+    assert "TASK TAGS: [always, bandwidth, cilium, cluster, verify]" in listed.stdout
 
 
 @pytest.mark.parametrize("confirm", [None, "some-other-cluster"], ids=["no-confirmation", "wrong-name"])
 def test_teardown_refuses_without_the_cluster_name(platform, converged, run_playbook, confirm):
     before = {"release": release(platform), "cluster": cluster_state(platform)}
     result = play(run_playbook, platform, "teardown.yml",
-                  extra_vars={} if confirm is None else {"confirm_delete": confirm})
+                  extra_vars={} if confirm is None else {"cilium_eks_confirm_delete": confirm})
     assert result.rc != 0
-    refusal_task = "Require confirm_delete to name the cluster, before touching anything"
+    refusal_task = "Require cilium_eks_confirm_delete to name the cluster, before touching anything"
     refusal = result.task(refusal_task, CLUSTER)
     assert refusal["failed"] and "Nothing was deleted" in refusal["msg"]
-    assert f"-e confirm_delete={CLUSTER}" in refusal["msg"]
+    assert f"-e cilium_eks_confirm_delete={CLUSTER}" in refusal["msg"]
     assert result.report["plays"][-1]["tasks"][-1]["task"]["name"] == refusal_task  # nothing ran after it
     assert release(platform)["version"] == before["release"]["version"]
     assert cluster_state(platform) == before["cluster"]
@@ -210,7 +300,7 @@ def test_teardown_refuses_without_the_cluster_name(platform, converged, run_play
 
 def test_teardown_in_check_mode_deletes_nothing(platform, converged, run_playbook):
     before = {"release": release(platform), "cluster": cluster_state(platform)}
-    result = play(run_playbook, platform, "teardown.yml", extra_vars={"confirm_delete": CLUSTER}, check=True)
+    result = play(run_playbook, platform, "teardown.yml", extra_vars={"cilium_eks_confirm_delete": CLUSTER}, check=True)
     assert result.rc == 0, result
     assert result.task("Uninstall the Cilium Helm release", CLUSTER)["changed"] is True
     assert result.task("Delete the EKS cluster (eksctl delete cluster --wait)", CLUSTER)["changed"] is True
@@ -227,7 +317,7 @@ def test_teardown_of_cilium_only_gives_the_nodes_back_to_aws_node(platform, conv
     assert aws_node_selector(platform).get("io.cilium/aws-node-enabled") == "true"  # cilium_eni evicted it
     before = cluster_state(platform)
     result = play(run_playbook, platform, "teardown.yml",
-                  extra_vars={"confirm_delete": CLUSTER, "teardown_cluster": False})
+                  extra_vars={"cilium_eks_confirm_delete": CLUSTER, "cilium_eks_teardown_cluster": False})
     assert result.rc == 0, result
     assert result.changed(CLUSTER) == 2, result.stats  # the release, then aws-node's nodeSelector
     assert release(platform) is None
@@ -236,7 +326,7 @@ def test_teardown_of_cilium_only_gives_the_nodes_back_to_aws_node(platform, conv
 
 
 def test_teardown_with_the_cluster_name_deletes_then_changes_nothing(platform, converged, run_playbook):
-    result = play(run_playbook, platform, "teardown.yml", extra_vars={"confirm_delete": CLUSTER})
+    result = play(run_playbook, platform, "teardown.yml", extra_vars={"cilium_eks_confirm_delete": CLUSTER})
     assert result.rc == 0, result
     assert result.changed(CLUSTER) == 1, result.stats  # the cluster (the release went in the test above)
     assert result.task("Uninstall the Cilium Helm release", CLUSTER)["changed"] is False
@@ -244,8 +334,8 @@ def test_teardown_with_the_cluster_name_deletes_then_changes_nothing(platform, c
     assert cluster_state(platform) is None
     nodes = kube.core_v1(platform["box"].kubeconfig).list_node(
         label_selector=f"alpha.eksctl.io/cluster-name={CLUSTER}").items
-    assert nodes == []  # the eksctl double deleted the node group's nodes with the cluster
+    assert nodes == []  # the sandbox removes a node group's nodes with it (eks_sandbox.nodegroups)
 
-    again = play(run_playbook, platform, "teardown.yml", extra_vars={"confirm_delete": CLUSTER})
+    again = play(run_playbook, platform, "teardown.yml", extra_vars={"cilium_eks_confirm_delete": CLUSTER})
     assert again.rc == 0, again
     assert again.changed(CLUSTER) == 0, again.stats

@@ -379,3 +379,70 @@ def test_operation_names_of_rest_and_query_requests():
     query = {"Authorization": signed["Authorization"].replace("/eks/", "/ec2/"),
              "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
     assert aws.operation_of("POST", "/", query, b"Action=DescribeSubnets&Version=2016-11-15") == "ec2:DescribeSubnets"
+    # REST operations the proxy itself answers, and query strings, are named too (fault rules can target them).
+    assert aws.operation_of("GET", "/addons/supported-versions?addonName=vpc-cni&kubernetesVersion=1.34", signed,
+                            b"") == "eks:DescribeAddonVersions"
+    assert aws.operation_of("GET", "/cluster-versions?clusterType=eks", signed, b"") == "eks:DescribeClusterVersions"
+    assert aws.operation_of("POST", "/clusters/demo/node-groups/ng-1/update-config", signed, b"") == \
+        "eks:UpdateNodegroupConfig"
+    assert aws.operation_of("POST", "/clusters/demo/updates", signed, b"") == "eks:UpdateClusterVersion"
+    assert aws.region_of(signed) == "us-east-1" and aws.region_of({}) == aws.DEFAULT_REGION
+
+
+def test_client_error_faults_say_sender_and_server_errors_receiver(sandbox):
+    proxy = aws.EksApiProxy(sandbox["moto_endpoint"], quiet=True).start()
+    try:
+        no_retry = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
+        cfn = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                    region_name=REGION).client("cloudformation", endpoint_url=proxy.url,
+                                                               config=no_retry)
+        aws.inject_faults(proxy.url, "cloudformation:DescribeStacks", count=1, status=400, code="ValidationError")
+        aws.inject_faults(proxy.url, "cloudformation:DescribeStacks", count=1, status=503)
+        types = []
+        for _attempt in range(2):
+            with pytest.raises(botocore.exceptions.ClientError) as info:
+                cfn.describe_stacks()
+            types.append((info.value.response["Error"]["Code"], info.value.response["Error"]["Type"]))
+        assert types == [("ValidationError", "Sender"), ("ServiceUnavailable", "Receiver")]
+    finally:
+        proxy.stop()
+
+
+def test_the_proxy_answers_eks_addons_and_fault_rules_reach_them(sandbox):
+    proxy = aws.EksApiProxy(sandbox["moto_endpoint"], quiet=True).start()
+    try:
+        eks = client(proxy.url, "eks")
+        versions = eks.describe_addon_versions(addonName="coredns", kubernetesVersion="1.34")["addons"]
+        assert versions[0]["addonName"] == "coredns"
+        eks.create_addon(clusterName=CLUSTER, addonName="coredns")  # no API server registered: recorded only
+        assert eks.list_addons(clusterName=CLUSTER)["addons"] == ["coredns"]
+        aws.inject_faults(proxy.url, "eks:DescribeAddon", count=1, status=400, code="InvalidRequestException")
+        with pytest.raises(botocore.exceptions.ClientError, match="InvalidRequestException"):
+            eks.describe_addon(clusterName=CLUSTER, addonName="coredns")
+        assert eks.describe_addon(clusterName=CLUSTER, addonName="coredns")["addon"]["status"] == "ACTIVE"
+        with pytest.raises(eks.exceptions.ResourceNotFoundException):
+            eks.list_addons(clusterName="no-such-cluster")
+    finally:
+        proxy.stop()
+
+
+def test_a_registered_platform_is_every_clusters_endpoint(sandbox):
+    proxy = aws.EksApiProxy(sandbox["moto_endpoint"], quiet=True).start()
+    try:
+        aws.seed_eks(proxy.url, REGION, "other", "1.34", [], managed=False)
+        assert client(proxy.url, "eks").describe_cluster(name="other")["cluster"]["endpoint"] != "https://10.9.9.9"
+        registered = aws.register_platform(proxy.url, "https://10.9.9.9", CA_DATA)
+        assert registered["endpoint"] == "https://10.9.9.9" and registered["kubeconfig"] is None
+        other = client(proxy.url, "eks").describe_cluster(name="other")["cluster"]
+        assert other["endpoint"] == "https://10.9.9.9" and other["certificateAuthority"] == {"data": CA_DATA}
+        aws.register_cluster_endpoint(proxy.url, CLUSTER, API_SERVER, CA_DATA)
+        tst = client(proxy.url, "eks").describe_cluster(name=CLUSTER)["cluster"]
+        assert tst["endpoint"] == API_SERVER  # a cluster registered by name keeps its own
+        aws.seed_eks(proxy.url, REGION, "later", "1.34", [], managed=False)  # moto itself now says so too
+        later = client(sandbox["moto_endpoint"], "eks").describe_cluster(name="later")["cluster"]
+        assert later["endpoint"] == "https://10.9.9.9" and later["certificateAuthority"] == {"data": CA_DATA}
+    finally:
+        for name in ("other", "later"):
+            client(sandbox["moto_endpoint"], "eks").delete_cluster(name=name)
+        aws.MotoClient(sandbox["moto_endpoint"]).set_platform({"endpoint": API_SERVER, "certificateAuthorityData": None})
+        proxy.stop()

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from eks_sandbox import gobuild
+from eks_sandbox import gobuild, versions
 
 
 def _go_mod(path, requires=(), replaces=(), go="1.24.0"):
@@ -189,6 +189,37 @@ def test_recipes_start_with_kwok_and_are_complete():
             assert any(package == m or package.startswith(m + "/") for m in recipe.modules)
 
 
+def test_eksctl_recipe_builds_the_weaveworks_module_as_a_release():
+    recipe = gobuild.RECIPES["eksctl"]
+    assert recipe.modules == ("github.com/weaveworks/eksctl",)
+    assert recipe.binaries == {"eksctl": "github.com/weaveworks/eksctl/cmd/eksctl"}
+    stamps = gobuild.resolve_ldflags(recipe.ldflags, build_date="2026-03-30T07:52:23Z", git_commit="02674beb75c9")
+    assert stamps == {"github.com/weaveworks/eksctl/pkg/version.PreReleaseID": "",
+                      "github.com/weaveworks/eksctl/pkg/version.gitCommit": "02674beb75c9",
+                      "github.com/weaveworks/eksctl/pkg/version.buildDate": "2026-03-30T07:52:23Z"}
+    assert recipe.exact_version_output and recipe.version_args == {"eksctl": ("version",)}
+
+
+def test_short_commit_from_the_proxy_info():
+    info = {"Version": "v0.225.0", "Origin": {"VCS": "git", "Hash": "02674beb75c9346abcef72f9c1e755115f85db29"}}
+    assert gobuild.short_commit(info) == "02674beb75c9"
+    assert gobuild.short_commit({"Version": "v1.0.0"}) == ""
+
+
+@pytest.mark.parametrize("suffix, passes", [("", True), ("-dev", False),
+                                            ("-dev+02674beb75c9.2026-03-30T07:52:23Z", False)])
+def test_eksctl_smoke_check_wants_the_exact_release(monkeypatch, tmp_path, suffix, passes):
+    """What `eksctl version` prints with the release stamps (0.225.0) and without (0.225.0-dev...)."""
+    recipe = gobuild.RECIPES["eksctl"]
+    bare = recipe.version.lstrip("v")
+    monkeypatch.setattr(gobuild, "_run", lambda tool, argv, **kwargs: f"{bare}{suffix}\n")
+    if passes:
+        assert gobuild._smoke_check(recipe, "eksctl", tmp_path / "eksctl") == bare
+    else:
+        with pytest.raises(gobuild.GoBuildError, match=f"not exactly {recipe.version}"):
+            gobuild._smoke_check(recipe, "eksctl", tmp_path / "eksctl")
+
+
 def test_fingerprint_follows_the_ldflags():
     recipe = gobuild.RECIPES["kwok"]
     changed = gobuild.Recipe(**{**recipe.__dict__, "ldflags": {"x.y": "z"}})
@@ -202,6 +233,20 @@ def test_unavailable_tool_raises_with_its_reason(monkeypatch):
     assert "403" in gobuild.unavailable_reason("nope")
     with pytest.raises(gobuild.ToolUnavailable, match="403"):
         gobuild.ensure("nope")
+
+
+def test_build_without_only_skips_the_on_demand_recipes(monkeypatch, capsys):
+    """`make platform` builds the default Cilium (the one the tests run), not the other versions."""
+    default, other = (gobuild.cilium_tool(v) for v in versions.CILIUM_AGENTS[:2])
+    assert not gobuild.RECIPES[default].on_demand and gobuild.RECIPES[other].on_demand
+    built = []
+    monkeypatch.setattr(gobuild, "ensure", lambda name: built.append(name) or {})
+    gobuild.ensure_all()
+    assert default in built and other not in built
+    assert f"{other}: built on first use" in capsys.readouterr().out
+    built.clear()
+    gobuild.ensure_all([other])
+    assert built == [other]
 
 
 def test_unknown_tool_is_a_key_error():

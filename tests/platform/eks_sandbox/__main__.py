@@ -10,7 +10,7 @@ def _up(args) -> int:
     from . import sandbox
     spec = sandbox.SandboxSpec(name=args.name, region=args.region, nodes=args.nodes,
                                agent_not_ready_taint=args.taint, vpc_cni=not args.no_vpc_cni,
-                               aws=not args.no_aws)
+                               aws=not args.no_aws, seed=not args.empty, cilium=args.cilium)
     if args.vpc_cni_tag:
         spec.vpc_cni_tag = args.vpc_cni_tag
     sandbox.up(spec, out=sys.stdout)
@@ -92,6 +92,11 @@ def main(argv=None) -> int:
     up.add_argument("--no-vpc-cni", action="store_true", help="no aws-node/kube-proxy/coredns (disableDefaultAddons)")
     up.add_argument("--vpc-cni-tag", help="aws-node image tag, e.g. v1.10.4-eksbuild.1")
     up.add_argument("--no-aws", action="store_true", help="do not start moto")
+    up.add_argument("--empty", action="store_true",
+                    help="no EKS cluster, node or kube-system add-on: the real eksctl creates them")
+    up.add_argument("--cilium", choices=["replay", "real"], default="replay",
+                    help="replay: Cilium agents answer from recordings; real: the chart's agent and operator pods run "
+                         "for real on the nodes (Cilium 1.19.7, 1.20.2)")
     up.set_defaults(func=_up)
 
     datapath = commands.add_parser("datapath", help="real kernel shaping (netns + tc) for the bandwidth test")

@@ -365,6 +365,9 @@ def hostscope_size(cidr: str) -> int:
 
 
 _IPAM_RE = re.compile(r"^IPv4: (?P<used>\d+)/(?P<total>\d+) allocated(?: from (?P<cidr>[0-9./]+))?,(?P<rest>.*)$")
+# 1.20 runs ENI (and the other CRD modes) on its multi-pool allocator, whose status is the pool count
+# (pkg/ipam/multipool_manager.go at v1.20.2: "%d IPAM pool(s) available"; the real 1.20.2 ENI agent prints it).
+_POOLS_RE = re.compile(r"^IPv4: (?P<pools>\d+) IPAM pool\(s\) available,(?P<rest>.*)$")
 
 
 def ipam_status(cfg: AgentConfig, node: NodeState, old: str):
@@ -373,7 +376,11 @@ def ipam_status(cfg: AgentConfig, node: NodeState, old: str):
     Returns None to keep the recorded value (unparsable, or a mode such as multi-pool)."""
     m = _IPAM_RE.match(old)
     if not m:
-        return None
+        pools = _POOLS_RE.match(old)
+        if pools and cfg.ipam in HOSTSCOPE_IPAM_MODES:
+            cidr = node.pod_cidr or DEFAULT_POD_CIDR
+            return f"IPv4: {ipam_used(cfg, node)}/{hostscope_size(cidr)} allocated from {cidr},{pools['rest']}"
+        return None  # the pool form of a CRD mode, multi-pool, or unknown: kept as recorded
     used = ipam_used(cfg, node) if node.live else int(m["used"])
     if cfg.ipam in CRD_IPAM_MODES:
         total = node.eni_pool_size or (int(m["total"]) if not m["cidr"] else DEFAULT_ENI_POOL_SIZE)
@@ -604,9 +611,11 @@ def render_status_json(recording: Recording, version: Version, cfg: AgentConfig,
     want = masquerading_class(cfg)
     if want != have:
         protocols = {k: v for k, v in (("ipv4", cfg.ipv4_masquerade), ("ipv6", cfg.ipv6_masquerade)) if v}
-        masq = {"enabledProtocols": protocols, "mode": "BPF" if cfg.bpf_masquerade else "iptables"}
+        # Disabled: no mode (pkg/status/status_collector.go returns before setting it; the real 1.19.7/1.20.2 agents
+        # print {"enabledProtocols": {}}).
+        masq = {"enabledProtocols": protocols}
         if want != "disabled":
-            masq = {"enabled": True, **masq}
+            masq = {"enabled": True, **masq, "mode": "BPF" if cfg.bpf_masquerade else "iptables"}
             if want == "bpf" and cfg.native_routing_cidr:
                 masq["snat-exclusion-cidr-v4"] = cfg.native_routing_cidr
         data["masquerading"] = masq

@@ -721,6 +721,8 @@ def main(argv=None) -> int:
     ap.add_argument("--kubeconfig", required=True)
     ap.add_argument("--proxy-socket", default="", help="Unix socket of the node-network CONNECT proxy (none: no proxy)")
     ap.add_argument("--shim-dir", required=True, help="folder of the cilium/cilium-dbg exec shims")
+    ap.add_argument("--proxy-only", action="store_true",
+                    help="only the node-network proxy: real Cilium runs (node_runtime.py), nothing is simulated")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s.%(msecs)03d %(levelname)s %(message)s", datefmt="%H:%M:%S")
@@ -732,7 +734,12 @@ def main(argv=None) -> int:
         threading.Thread(target=proxy.serve_forever, daemon=True, name="node-network").start()
         log.info("node network proxy on %s", args.proxy_socket)
     try:
-        sim.run()
+        if args.proxy_only:
+            log.info("proxy only: the Cilium agents and operator of this sandbox are real")
+            while not sim.stop.wait(1.0):
+                pass
+        else:
+            sim.run()
     except KeyboardInterrupt:
         pass
     log.info("agent simulator stopped")

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,11 +40,73 @@ def exec_shim_dir() -> Path:
     return cache.state_dir() / "exec-shims"
 
 
-def kwokctl_config(binaries: dict, bind_address: str = "127.0.0.1", egress_selector_file: Path = None) -> list:
+def token_webhook_kubeconfig(url: str) -> dict:
+    """The kubeconfig-shaped file kube-apiserver's ``--authentication-token-webhook-config-file`` names:
+    where to send ``TokenReview``s (Kubernetes docs, "Authenticating", Webhook Token Authentication)."""
+    return {"apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "eks-sandbox-authenticator", "cluster": {"server": url}}],
+            "users": [{"name": "kube-apiserver", "user": {}}],
+            "contexts": [{"name": "webhook", "context": {"cluster": "eks-sandbox-authenticator",
+                                                         "user": "kube-apiserver"}}],
+            "current-context": "webhook"}
+
+
+# kwok v0.8.0's default Stages (kustomize/stage in the sigs.k8s.io/kwok module), as kwokctl's binary runtime
+# installs them (pkg/kwokctl/runtime/cluster.go getDefaultNodeStages/getDefaultPodStages: node-initialize,
+# the heartbeat with lease, pod-ready, pod-complete, pod-delete).
+KWOK_STAGE_FILES = ("node/fast/node-initialize.yaml", "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+                    "pod/fast/pod-ready.yaml", "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml")
+# Pods kwok must leave alone when real Cilium runs (node_runtime.py sets their status): Cilium's own pods,
+# which it runs, and every non-hostNetwork pod, whose network it sets up.
+REAL_CILIUM_POD_READY_EXCLUSIONS = [
+    {"key": ".spec.hostNetwork", "operator": "In", "values": ["true"]},
+    {"key": '.metadata.labels["k8s-app"]', "operator": "NotIn", "values": ["cilium"]},
+    {"key": '.metadata.labels["io.cilium/app"]', "operator": "NotIn", "values": ["operator"]},
+]
+
+
+# ... and which terminating pods kwok must not delete at once: Cilium's, which the node runtime deletes once their
+# processes are gone, as a kubelet does (else a new pod could bind the old one's host ports before it exits).
+REAL_CILIUM_POD_DELETE_EXCLUSIONS = REAL_CILIUM_POD_READY_EXCLUSIONS[1:]
+
+
+def real_cilium_stages(stage_dir: Path) -> list:
+    """kwok's default Stages with pod-ready and pod-delete narrowed by the exclusions above (kwok's selector:
+    ``In`` on an absent field is false, ``NotIn`` true: pkg/utils/expression/selector.go). Giving kwokctl any
+    Stage replaces all its defaults (cluster.go: ``if len(stages) == 0 { defaults }``), hence all five."""
+    stages = [yaml.safe_load((stage_dir / name).read_text()) for name in KWOK_STAGE_FILES]
+    for stage in stages:
+        extra = {"pod-ready": REAL_CILIUM_POD_READY_EXCLUSIONS,
+                 "pod-delete": REAL_CILIUM_POD_DELETE_EXCLUSIONS}.get(stage["metadata"]["name"], [])
+        stage["spec"]["selector"]["matchExpressions"] += extra
+    return stages
+
+
+def kwok_stage_dir() -> Path:
+    """kwok's Stage manifests, from the Go module cache (downloaded when the kwok tool was built)."""
+    from . import gobuild
+    with tempfile.TemporaryDirectory() as scratch:
+        downloaded = gobuild._download("kwok", "sigs.k8s.io/kwok", versions.KWOK, cwd=Path(scratch))
+    return Path(downloaded["Dir"]) / "kustomize" / "stage"
+
+
+def kwokctl_config(binaries: dict, bind_address: str = "127.0.0.1", egress_selector_file: Path = None,
+                   token_webhook_file: Path = None, stages: list = ()) -> list:
     """The documents passed to ``kwokctl create cluster --config``.
 
     ``egress_selector_file``: kube-apiserver reaches the kubelets (kwok-controller) through the HTTP
-    CONNECT proxy it names (``agent_sim.egress_selector_config``): the EKS-like node addresses are not local."""
+    CONNECT proxy it names (``agent_sim.egress_selector_config``): the EKS-like node addresses are not local.
+    ``token_webhook_file``: bearer tokens the API server does not know itself (EKS tokens) are checked
+    by the webhook it names (:func:`token_webhook_kubeconfig`), as EKS's API servers do with
+    aws-iam-authenticator; the client certificate of the sandbox's kubeconfig keeps working.
+    ``stages``: kwok Stages replacing kwok's defaults (``real_cilium_stages``); with them the ``Logs``
+    CRD is on too (``kubectl logs`` of the real Cilium pods)."""
+    apiserver_args = [{"key": "service-cluster-ip-range", "value": SERVICE_CIDR}]
+    if egress_selector_file:
+        apiserver_args.append({"key": "egress-selector-config-file", "value": str(egress_selector_file)})
+    if token_webhook_file:
+        apiserver_args += [{"key": "authentication-token-webhook-config-file", "value": str(token_webhook_file)},
+                           {"key": "authentication-token-webhook-version", "value": "v1"}]
     options = {
         "runtime": "binary",
         "bindAddress": bind_address,
@@ -54,7 +117,7 @@ def kwokctl_config(binaries: dict, bind_address: str = "127.0.0.1", egress_selec
         "kubeSchedulerBinary": str(binaries["kube-scheduler"]),
         "etcdBinary": str(binaries["etcd"]),
         "kwokControllerBinary": str(binaries["kwok"]),
-        "enableCRDs": ["Exec", "ClusterExec"],
+        "enableCRDs": ["Exec", "ClusterExec"] + (["Logs", "ClusterLogs"] if stages else []),
         "kubeVersion": versions.KUBERNETES,
     }
     if "kubectl" in binaries:
@@ -65,17 +128,14 @@ def kwokctl_config(binaries: dict, bind_address: str = "127.0.0.1", egress_selec
             "kind": "KwokctlConfiguration",
             "options": options,
             "componentsPatches": [
-                {"name": "kube-apiserver",
-                 "extraArgs": [{"key": "service-cluster-ip-range", "value": SERVICE_CIDR}] + (
-                     [{"key": "egress-selector-config-file", "value": str(egress_selector_file)}]
-                     if egress_selector_file else [])},
+                {"name": "kube-apiserver", "extraArgs": apiserver_args},
                 {"name": "kube-controller-manager",
                  "extraArgs": [{"key": "service-cluster-ip-range", "value": SERVICE_CIDR}]},
                 # Pod IPs from the VPC range, as the VPC CNI or Cilium ENI IPAM hand out.
                 {"name": "kwok-controller", "extraArgs": [{"key": "cidr", "value": POD_CIDR}]},
             ],
         },
-    ]
+    ] + list(stages)
 
 
 def agent_exec_rules(kubeconfig: Path) -> dict:
@@ -103,14 +163,20 @@ def agent_exec_rules(kubeconfig: Path) -> dict:
 
 
 def write_exec_shims() -> Path:
-    """Executables named like the agent's CLIs that hand their argv to ``eks_sandbox.agent_replay``."""
+    """Executables named like the agent's CLIs. kwok runs them for ``kubectl exec`` into Cilium pods: in a pod
+    the node runtime runs for real (its kwok ``Exec`` sets ``EKS_SANDBOX_REAL_POD_DIR``) they run the real
+    program in the container (``node_runtime.exec_main``), else they hand their argv to the replay."""
     shims = exec_shim_dir()
     shims.mkdir(parents=True, exist_ok=True)
     for program in ("cilium", "cilium-dbg"):
         path = shims / program
         path.write_text(
             f"#!{sys.executable}\n"
+            "import os\n"
             "import sys\n"
+            "if os.environ.get('EKS_SANDBOX_REAL_POD_DIR'):\n"
+            "    from eks_sandbox import node_runtime\n"
+            f"    sys.exit(node_runtime.exec_main([{program!r}] + sys.argv[1:]))\n"
             "from eks_sandbox import agent_replay\n"
             f"sys.exit(agent_replay.main([{program!r}] + sys.argv[1:]))\n")
         path.chmod(0o755)
@@ -160,15 +226,21 @@ def alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
 
 
-def create(name: str, kubeconfig: Path, binaries: dict, egress_proxy_socket: Path = None) -> None:
+def create(name: str, kubeconfig: Path, binaries: dict, egress_proxy_socket: Path = None,
+           token_webhook_url: str = None, real_cilium: bool = False) -> None:
     cfg_path = cache.state_dir() / f"{name}.kwokctl.yaml"
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
-    egress_file = None
+    egress_file = webhook_file = None
     if egress_proxy_socket:
         from .agent_sim import egress_selector_config
         egress_file = cache.state_dir() / f"{name}.egress-selector.yaml"
         egress_file.write_text(yaml.safe_dump(egress_selector_config(egress_proxy_socket)))
-    cfg_path.write_text(yaml.safe_dump_all(kwokctl_config(binaries, egress_selector_file=egress_file)))
+    if token_webhook_url:
+        webhook_file = cache.state_dir() / f"{name}.token-webhook.yaml"
+        webhook_file.write_text(yaml.safe_dump(token_webhook_kubeconfig(token_webhook_url)))
+    stages = real_cilium_stages(kwok_stage_dir()) if real_cilium else []
+    cfg_path.write_text(yaml.safe_dump_all(kwokctl_config(binaries, egress_selector_file=egress_file,
+                                                          token_webhook_file=webhook_file, stages=stages)))
     shims = write_exec_shims()
     kubeconfig.parent.mkdir(parents=True, exist_ok=True)
     _kwokctl(binaries, ["create", "cluster", "--name", name, "--config", str(cfg_path),

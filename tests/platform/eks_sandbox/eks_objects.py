@@ -12,6 +12,8 @@ EKS_REGISTRY = "602401143452.dkr.ecr.{region}.amazonaws.com"
 VPC_CNI_TAG = "v1.19.2-eksbuild.1"
 KUBE_PROXY_TAG = "v1.33.0-minimal-eksbuild.2"
 COREDNS_TAG = "v1.11.4-eksbuild.14"
+# The metrics-server EKS add-on (a default add-on of eksctl >= 0.209); the build suffix is a best estimate.
+METRICS_SERVER_TAG = "v0.8.0-eksbuild.1"
 AGENT_NOT_READY_TAINT = {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NoExecute"}
 NODE_CIDR = ipaddress.ip_network("192.168.0.0/19")
 KERNEL_VERSION = "6.12.40-63.114.amzn2023.x86_64"
@@ -20,9 +22,7 @@ OS_IMAGE = "Amazon Linux 2023.8.20250808"
 
 def node_name(index, region):
     """EKS node names are the EC2 private DNS names: ip-192-168-x-y.<region>.compute.internal."""
-    address = node_address(index)
-    domain = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
-    return "ip-" + str(address).replace(".", "-") + "." + domain
+    return private_dns_name(node_address(index), region)
 
 
 def node_address(index):
@@ -33,12 +33,31 @@ def zones(region):
     return [f"{region}{suffix}" for suffix in "abc"]
 
 
+def private_dns_name(address, region):
+    """EC2's private DNS name of an address: ip-192-168-0-11.ec2.internal (us-east-1), else
+    ip-...<region>.compute.internal; EKS nodes are named so."""
+    domain = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
+    return "ip-" + str(address).replace(".", "-") + "." + domain
+
+
 def node(index, *, cluster, region, nodegroup, instance_type, kubelet_version,
          capacity_type="ON_DEMAND", taints=(), kernel_version=KERNEL_VERSION):
-    """A Node as an EKS managed node group registers it, marked for kwok to manage."""
+    """A Node as an EKS managed node group registers it, marked for kwok to manage (no EC2 instance behind
+    it: see ec2_nodes.launch_instance_nodes for nodes backed by moto instances)."""
     name = node_name(index, region)
-    zone = zones(region)[index % 3]
-    instance_id = "i-0" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    return instance_node(name=name, address=node_address(index), zone=zones(region)[index % 3],
+                         instance_id="i-0" + hashlib.sha256(name.encode()).hexdigest()[:16], cluster=cluster,
+                         region=region, nodegroup=nodegroup, instance_type=instance_type,
+                         kubelet_version=kubelet_version, capacity_type=capacity_type, taints=taints,
+                         kernel_version=kernel_version)
+
+
+def instance_node(*, name, address, zone, instance_id, cluster, region, nodegroup, instance_type, kubelet_version,
+                  capacity_type="ON_DEMAND", taints=(), kernel_version=KERNEL_VERSION, labels=None, annotations=None):
+    """The Node an EKS managed node group's instance registers: its private DNS name, InternalIP and
+    ``providerID: aws:///<zone>/<instance id>`` (what Cilium's ENI IPAM and the cloud provider read).
+    ``labels``: the node group's own labels, added to those EKS sets."""
+    extra_labels = labels
     labels = {
         "alpha.eksctl.io/cluster-name": cluster,
         "alpha.eksctl.io/nodegroup-name": nodegroup,
@@ -58,6 +77,7 @@ def node(index, *, cluster, region, nodegroup, instance_type, kubelet_version,
         "topology.kubernetes.io/region": region,
         "topology.kubernetes.io/zone": zone,
         "type": "kwok",
+        **(extra_labels or {}),
     }
     return {
         "apiVersion": "v1",
@@ -68,7 +88,8 @@ def node(index, *, cluster, region, nodegroup, instance_type, kubelet_version,
             "annotations": {
                 "kwok.x-k8s.io/node": "fake",
                 "node.alpha.kubernetes.io/ttl": "0",
-                "alpha.kubernetes.io/provided-node-ip": str(node_address(index)),
+                "alpha.kubernetes.io/provided-node-ip": str(address),
+                **(annotations or {}),
             },
         },
         "spec": {
@@ -80,7 +101,7 @@ def node(index, *, cluster, region, nodegroup, instance_type, kubelet_version,
                             "pods": "17"},
             "capacity": {"cpu": "2", "ephemeral-storage": "83873772Ki", "memory": "3943372Ki", "pods": "17"},
             "addresses": [
-                {"type": "InternalIP", "address": str(node_address(index))},
+                {"type": "InternalIP", "address": str(address)},
                 {"type": "InternalDNS", "address": name},
                 {"type": "Hostname", "address": name},
             ],
@@ -129,7 +150,7 @@ def aws_node(region, vpc_cni_tag=VPC_CNI_TAG):
         {"name": "AWS_VPC_K8S_CNI_LOGLEVEL", "value": "DEBUG"},
         {"name": "ENABLE_PREFIX_DELEGATION", "value": "false"},
         {"name": "WARM_ENI_TARGET", "value": "1"},
-        {"name": "MY_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "MY_NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}},
     ]
     daemonset = {
         "apiVersion": "apps/v1",
@@ -206,7 +227,7 @@ def kube_proxy(region, tag=KUBE_PROXY_TAG):
                             "image": f"{registry}/eks/kube-proxy:{tag}",
                             "command": ["kube-proxy", "--v=2", "--config=/var/lib/kube-proxy-config/config",
                                         "--hostname-override=$(NODE_NAME)"],
-                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}}],
                             "resources": {"requests": {"cpu": "100m"}},
                             "securityContext": {"privileged": True},
                         }],
@@ -262,6 +283,46 @@ def coredns(region, tag=COREDNS_TAG, cluster_dns="10.100.0.10"):
             "spec": {"selector": {"k8s-app": "kube-dns"}, "clusterIP": cluster_dns,
                      "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
                                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]},
+        },
+    ]
+
+
+def metrics_server(region, tag=METRICS_SERVER_TAG):
+    """metrics-server as the EKS ``metrics-server`` add-on deploys it (a Deployment and its Service)."""
+    registry = EKS_REGISTRY.format(region=region)
+    labels = {"app.kubernetes.io/name": "metrics-server", "app.kubernetes.io/instance": "metrics-server"}
+    return [
+        _service_account("metrics-server", labels),
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "metrics-server", "namespace": "kube-system", "labels": labels},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "priorityClassName": "system-cluster-critical",
+                        "serviceAccountName": "metrics-server",
+                        "containers": [{
+                            "name": "metrics-server",
+                            "image": f"{registry}/eks/metrics-server:{tag}",
+                            "args": ["--secure-port=10251", "--cert-dir=/tmp", "--kubelet-use-node-status-port",
+                                     "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname"],
+                            "ports": [{"containerPort": 10251, "name": "https", "protocol": "TCP"}],
+                            "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}},
+                        }],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "metrics-server", "namespace": "kube-system", "labels": labels},
+            "spec": {"selector": labels, "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                                    "targetPort": "https"}]},
         },
     ]
 

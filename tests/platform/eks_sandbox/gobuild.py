@@ -85,6 +85,18 @@ class Recipe:
     # binary -> arguments printing its version; the output must contain the version.
     version_args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     unavailable: str | None = None
+    # The version command prints the bare version and nothing else (eksctl): compare exactly,
+    # so a pre-release stamp ("0.225.0-dev") fails the smoke check.
+    exact_version_output: bool = False
+    # Built when first needed (a sandbox's pod pulls the "image", `--only NAME`), not by `python -m eks_sandbox
+    # build` without --only: keeps a cold `make platform` (and CI) to what `make test` runs.
+    on_demand: bool = False
+    # binary -> Go build tags (``go build -tags``), e.g. the AWS IPAM provider of cilium-operator-aws.
+    build_tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # (old, new@version) replace directives added to the upstream ones, each with its reason in the recipe.
+    extra_replaces: tuple[tuple[str, str], ...] = ()
+    # folder in the cache entry -> folder of the first module copied there (data a binary reads at run time).
+    module_dirs: Mapping[str, str] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """Hash of everything that decides the build output; a changed recipe rebuilds."""
@@ -95,6 +107,12 @@ class Recipe:
             "ldflags": dict(self.ldflags),
             "sibling_version": self.sibling_version,
         }
+        # Only when set, so that the recipes older than these fields keep their fingerprints (and caches).
+        for key, value in (("build_tags", {b: list(t) for b, t in self.build_tags.items()}),
+                           ("extra_replaces", [list(pair) for pair in self.extra_replaces]),
+                           ("module_dirs", dict(self.module_dirs))):
+            if value:
+                inputs[key] = value
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -174,6 +192,117 @@ def _cilium_cli_recipe() -> Recipe:
     )
 
 
+EKSCTL_VERSION_PACKAGE = "github.com/weaveworks/eksctl/pkg/version"
+
+
+def eksctl_version_ldflags() -> dict[str, str]:
+    """What eksctl's release build stamps (``.github/.goreleaser.yml`` at v0.225.0:
+    ``-X .../pkg/version.buildDate={{.Date}} -X ...gitCommit={{.ShortCommit}}
+    -X ...PreReleaseID={{.Env.PRE_RELEASE_ID}}``).
+
+    ``Version`` is already in the tagged module's ``pkg/version/release.go``, next to
+    ``PreReleaseID = "dev"``: a release clears it, or ``eksctl version`` says ``0.225.0-dev``.
+    The commit is the one the proxy's ``.info`` names (``Origin.Hash``), shortened as git does.
+    goreleaser also passes ``-tags "netgo release"``: ``release`` only gates the generator
+    ``pkg/version/generate/release_generate.go`` (not in the binary) and ``netgo`` is what
+    ``CGO_ENABLED=0`` gives anyway, so they are left out and the standard library's build cache
+    stays shared with the other tools.
+    """
+    return {
+        f"{EKSCTL_VERSION_PACKAGE}.PreReleaseID": "",
+        f"{EKSCTL_VERSION_PACKAGE}.gitCommit": "{git_commit}",
+        f"{EKSCTL_VERSION_PACKAGE}.buildDate": "{build_date}",
+    }
+
+
+def _eksctl_recipe() -> Recipe:
+    version = versions.EKSCTL
+    return Recipe(
+        name="eksctl",
+        version=version,
+        modules=("github.com/weaveworks/eksctl",),
+        binaries={"eksctl": "github.com/weaveworks/eksctl/cmd/eksctl"},
+        ldflags=eksctl_version_ldflags(),
+        # `eksctl version` prints the bare version ("0.225.0"); a build without the stamps
+        # prints "0.225.0-dev", which must not pass for the release.
+        version_args={"eksctl": ("version",)},
+        exact_version_output=True,
+    )
+
+
+def _aws_iam_authenticator_recipe() -> Recipe:
+    """What eksctl's kubeconfigs log in with. Stamps of its Makefile / .goreleaser.yaml at v0.7.8
+    (``pkg.Version``, ``pkg.CommitID``, ``pkg.BuildDate``)."""
+    version = versions.AWS_IAM_AUTHENTICATOR
+    package = "sigs.k8s.io/aws-iam-authenticator/pkg"
+    return Recipe(
+        name="aws-iam-authenticator",
+        version=version,
+        modules=("sigs.k8s.io/aws-iam-authenticator",),
+        binaries={"aws-iam-authenticator": "sigs.k8s.io/aws-iam-authenticator/cmd/aws-iam-authenticator"},
+        ldflags={f"{package}.Version": version.lstrip("v"), f"{package}.CommitID": "{git_commit}",
+                 f"{package}.BuildDate": "{build_date}"},
+        version_args={"aws-iam-authenticator": ("version",)},
+    )
+
+
+CILIUM_MODULE = "github.com/cilium/cilium"
+
+
+def cilium_tool(version: str) -> str:
+    """Name under which ``ensure()`` builds the real Cilium binaries of ``version`` ("1.20.2"):
+    ``cilium`` for the default (first of ``versions.CILIUM_AGENTS``), ``cilium@<version>`` for the others."""
+    return "cilium" if version == versions.CILIUM_AGENTS[0] else f"cilium@{version}"
+
+
+def cilium_recipe(version: str) -> Recipe:
+    """cilium-agent, cilium-dbg, the CNI plugin, the health responder and cilium-operator-aws of one release,
+    with the BPF sources the agent compiles at run time (its image keeps them in /var/lib/cilium/bpf).
+
+    Build tags and stamp as upstream's Makefiles: ``osusergo`` everywhere (Makefile.defs GO_TAGS_FLAGS),
+    ``ipam_provider_aws`` for the operator (operator/Makefile, target cilium-operator-aws), and
+    ``pkg/version.ciliumVersion = "<version> <revision> <date>"`` (three fields: ``cilium-dbg status`` shows
+    ``(v<version>-<revision>)`` and ``version.FromString`` needs them). The date is the proxy's release time.
+    """
+    module = CILIUM_MODULE
+    binaries = {
+        "cilium-agent": f"{module}/daemon",  # the agent's main package is daemon/; the image calls it cilium-agent
+        "cilium-dbg": f"{module}/cilium-dbg",
+        "cilium-cni": f"{module}/plugins/cilium-cni",
+        "cilium-health-responder": f"{module}/cilium-health/responder",
+        "cilium-operator-aws": f"{module}/operator",
+    }
+    tags = {binary: ("osusergo",) for binary in binaries}
+    tags["cilium-operator-aws"] = ("osusergo", "ipam_provider_aws")
+    replaces = ()
+    if tuple(int(p) for p in version.split(".")[:2]) >= (1, 20):
+        # v1.20.2's go.mod requires github.com/osrg/gobgp/v4 at the pseudo-version
+        # v4.6.1-0.20260630022313-d6dee8360046, which the Go module proxy refuses (403); v4.7.0 is the
+        # first release after that commit that the proxy serves, and the build needs no other change.
+        replaces = (("github.com/osrg/gobgp/v4", "github.com/osrg/gobgp/v4@v4.7.0"),
+                    # v1.20.2 requires sigs.k8s.io/mcs-api/controllers v0.5.2, which the proxy refuses (403; its
+                    # @v/list is empty). The operator (pkg/clustermesh/mcsapi, operator/pkg/gateway-api) uses only
+                    # its DerivedServiceAnnotation and ServiceImportReconciler; the pseudo-version v1.19.7 requires
+                    # has both and is served.
+                    ("sigs.k8s.io/mcs-api/controllers",
+                     "sigs.k8s.io/mcs-api/controllers@v0.0.0-20260403094305-4b9911b73f14"))
+    revision = versions.CILIUM_REVISIONS.get(version, "00000000")
+    return Recipe(
+        name="cilium",
+        version=f"v{version}",
+        modules=(module,),
+        binaries=binaries,
+        ldflags={f"{module}/pkg/version.ciliumVersion": f"{version} {revision} {{build_date}}"},
+        version_args={"cilium-agent": ("--version",)},
+        build_tags=tags,
+        extra_replaces=replaces,
+        module_dirs={"lib/bpf": "bpf"},
+        # The default version (the first) is what the tests run; the others (1.19.7: upgrades, recordings) are built
+        # by the first sandbox that runs them (about 11 minutes cold) or by `build --only cilium@<version>`.
+        on_demand=version != versions.CILIUM_AGENTS[0],
+    )
+
+
 def _recipes() -> dict[str, Recipe]:
     """The tools, in build order (kwok first: the rest of the platform waits on it)."""
     kube_version = versions.KUBERNETES
@@ -209,17 +338,13 @@ def _recipes() -> dict[str, Recipe]:
             version_args={"helm": ("version", "--short")},
         ),
         _cilium_cli_recipe(),
-        Recipe(
-            name="eksctl",
-            version=versions.EKSCTL,
-            modules=("github.com/eksctl-io/eksctl",),
-            binaries={"eksctl": "github.com/eksctl-io/eksctl/cmd/eksctl"},
-            unavailable=None if versions.EKSCTL else (
-                "unavailable: the Go module proxy here refuses github.com/eksctl-io/eksctl (403)"
-            ),
-        ),
+        _eksctl_recipe(),
+        _aws_iam_authenticator_recipe(),
     ]
-    return {recipe.name: recipe for recipe in recipes}
+    recipes = {recipe.name: recipe for recipe in recipes}
+    for version in versions.CILIUM_AGENTS:
+        recipes[cilium_tool(version)] = cilium_recipe(version)
+    return recipes
 
 
 RECIPES: dict[str, Recipe] = _recipes()
@@ -250,6 +375,13 @@ def stderr_tail(stderr: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(stderr.strip().splitlines()[-lines:])
 
 
+def short_commit(info: Mapping) -> str:
+    """The commit a module version was tagged at (its proxy ``.info`` ``Origin.Hash``), cut to
+    12 hex digits (what ``git rev-parse --short`` gives in a repository of eksctl's size);
+    "" when the proxy does not say."""
+    return str((info.get("Origin") or {}).get("Hash") or "")[:12]
+
+
 def build_date(info_time: str) -> str:
     """Release time of a module version (its proxy ``.info``) in Kubernetes' buildDate format."""
     moment = datetime.fromisoformat(info_time.replace("Z", "+00:00")).astimezone(timezone.utc)
@@ -277,6 +409,8 @@ def _cached(recipe: Recipe) -> dict[str, Path] | None:
     if record.get("fingerprint") != recipe.fingerprint():
         return None
     if not all(os.access(path, os.X_OK) for path in paths.values()):
+        return None
+    if not all((_install_dir(recipe) / folder).is_dir() for folder in recipe.module_dirs):
         return None
     return paths
 
@@ -341,11 +475,30 @@ def _smoke_check(recipe: Recipe, binary: str, path: Path) -> str:
         return ""
     argv = [str(path), *args]
     output = _run(recipe.name, argv, timeout=SMOKE_TIMEOUT_SECONDS).strip()
+    if recipe.exact_version_output:
+        shown = output.splitlines()[0].strip().lstrip("v") if output else ""
+        if shown != recipe.version.lstrip("v"):
+            raise GoBuildError(
+                recipe.name, argv, 0, f"version output is not exactly {recipe.version}:\n{output}"
+            )
     if recipe.version.lstrip("v") not in output:
         raise GoBuildError(
             recipe.name, argv, 0, f"version output does not show {recipe.version}:\n{output}"
         )
     return output.splitlines()[0] if output else ""
+
+
+def _copy_writable(source: Path, destination: Path) -> None:
+    """Copy a folder out of Go's read-only module cache, writable by the owner (so it can be replaced)."""
+    shutil.copytree(source, destination, symlinks=True)
+    for path in [destination, *destination.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o200)
+
+
+def module_data_dir(name: str, folder: str) -> Path:
+    """A folder of a built tool's cache entry copied from its module (``Recipe.module_dirs``)."""
+    return _install_dir(get_recipe(name)) / folder
 
 
 def _build(recipe: Recipe) -> dict[str, Path]:
@@ -363,12 +516,15 @@ def _build(recipe: Recipe) -> dict[str, Path]:
         (output_dir / "bin").mkdir(parents=True)
         module_dir.mkdir()
 
-        upstream, upstream_sums, release_times = [], [], []
+        upstream, upstream_sums, release_times, commits, module_roots = [], [], [], [], []
         for module in recipe.modules:
             downloaded = _download(recipe.name, module, recipe.version, cwd=module_dir)
+            module_roots.append(Path(downloaded["Dir"]))
             edit_json = ["go", "mod", "edit", "-json", downloaded["GoMod"]]
             upstream.append(json.loads(_run(recipe.name, edit_json, cwd=module_dir)))
-            release_times.append(json.loads(Path(downloaded["Info"]).read_text())["Time"])
+            info = json.loads(Path(downloaded["Info"]).read_text())
+            release_times.append(info["Time"])
+            commits.append(short_commit(info))
             upstream_go_sum = Path(downloaded["Dir"]) / "go.sum"
             if upstream_go_sum.is_file():
                 upstream_sums.append(upstream_go_sum.read_text())
@@ -377,20 +533,25 @@ def _build(recipe: Recipe) -> dict[str, Path]:
             recipe.name,
             newest_go_version(upstream),
             {module: recipe.version for module in recipe.modules},
-            rewrite_replaces(upstream, recipe.version, recipe.sibling_version),
+            rewrite_replaces(upstream, recipe.version, recipe.sibling_version) + list(recipe.extra_replaces),
         ))
         # The upstream go.sum vouches for its dependencies: without it the go command asks
         # the checksum database, which here lacks some pseudo-versions (404).
         (module_dir / "go.sum").write_text(merge_go_sums(upstream_sums))
-        ldflags = compose_ldflags(resolve_ldflags(recipe.ldflags, build_date=build_date(min(release_times))))
+        ldflags = compose_ldflags(resolve_ldflags(
+            recipe.ldflags, build_date=build_date(min(release_times)), git_commit=commits[0],
+        ))
 
         versions_seen = {}
         for binary, package in recipe.binaries.items():
             target = output_dir / "bin" / binary
-            _run(recipe.name, ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(target), package],
-                 cwd=module_dir)
+            tags = recipe.build_tags.get(binary, ())
+            _run(recipe.name, ["go", "build", "-trimpath", *(["-tags", ",".join(tags)] if tags else []),
+                               "-ldflags", ldflags, "-o", str(target), package], cwd=module_dir)
             versions_seen[binary] = _smoke_check(recipe, binary, target)
 
+        for destination, source in recipe.module_dirs.items():
+            _copy_writable(module_roots[0] / source, output_dir / destination)
         for record in ("go.mod", "go.sum"):  # the exact dependency set, for the curious
             if (module_dir / record).exists():
                 shutil.copy2(module_dir / record, output_dir / record)
@@ -465,6 +626,9 @@ def ensure_all(names: Iterable[str] | None = None) -> dict[str, dict[str, Path]]
     for name in selected:
         if names is None and RECIPES[name].unavailable:
             print(f"{name}: skipped, {RECIPES[name].unavailable}", flush=True)
+            continue
+        if names is None and RECIPES[name].on_demand:
+            print(f"{name}: built on first use (`python -m eks_sandbox build --only {name}`)", flush=True)
             continue
         built[name] = ensure(name)
     return built

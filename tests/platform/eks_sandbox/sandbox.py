@@ -5,6 +5,7 @@ and checks that none is left; ``status`` reports what is running.
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,6 +34,12 @@ class SandboxSpec:
     vpc_cni_tag: str = eks_objects.VPC_CNI_TAG
     aws: bool = True
     kernel_version: str = eks_objects.KERNEL_VERSION
+    # False: an empty platform (no EKS cluster, no node, an empty kube-system) for the real eksctl to
+    # create a cluster in; ``nodes``, ``nodegroup``, ``vpc_cni`` then do not apply.
+    seed: bool = True
+    # "replay": Cilium's agents answer from recordings (agent_sim + agent_replay); "real": the chart's agent and
+    # operator pods run for real (node_runtime.py), for the versions gobuild builds (versions.CILIUM_AGENTS).
+    cilium: str = "replay"
 
 
 @dataclass
@@ -45,25 +52,29 @@ class Sandbox:
 
     @property
     def env(self) -> dict:
-        """Environment a client (ansible-playbook, kubectl, boto3) needs to use this sandbox.
+        """Environment a client (ansible-playbook, kubectl, boto3, eksctl) needs to use this sandbox.
 
-        Besides KUBECONFIG and the moto endpoint: the built helm, the newest Cilium chart, and the
-        eksctl contract double (eksctl itself cannot be built here), as inventories/sandbox reads them.
+        Besides KUBECONFIG and the moto endpoint: the built helm, kubectl, eksctl and
+        aws-iam-authenticator first on PATH (eksctl's kubeconfigs log in with the latter), the newest
+        Cilium chart, and the eksctl contract double for what the real eksctl cannot do here
+        (``CILIUM_EKS_EKSCTL_DOUBLE``), as inventories/sandbox and the tests read them.
         """
         newest = max(versions.CILIUM_CHARTS.values(), key=lambda v: tuple(int(p) for p in v.split(".")))
-        helm = gobuild.ensure("helm")["helm"]
-        kubectl = gobuild.ensure("kubernetes")["kubectl"]
-        path = [str(helm.parent), str(kubectl.parent), os.environ.get("PATH", "")]
+        tools = {name: gobuild.ensure(recipe)[name] for name, recipe in (
+            ("helm", "helm"), ("kubectl", "kubernetes"), ("eksctl", "eksctl"),
+            ("aws-iam-authenticator", "aws-iam-authenticator"))}
+        path = [str(tool.parent) for tool in tools.values()] + [os.environ.get("PATH", "")]
         # Where this sandbox's tools and state live, so that tools run with this env alone find it.
         where = {var: os.environ[var] for var in ("CILIUM_EKS_CACHE", "CILIUM_EKS_STATE") if os.environ.get(var)}
         return dict(
             self.aws_env,
             **where,
             KUBECONFIG=self.kubeconfig,
-            PATH=os.pathsep.join(path),  # helm and kubectl of the platform, first
-            CILIUM_EKS_HELM=str(helm),
+            PATH=os.pathsep.join(dict.fromkeys(path)),  # the platform's tools first
+            CILIUM_EKS_HELM=str(tools["helm"]),
             CILIUM_EKS_CHART=str(charts.ensure_chart(newest)),
-            CILIUM_EKS_EKSCTL=str(EKSCTL_DOUBLE_SHIM),
+            CILIUM_EKS_EKSCTL=str(tools["eksctl"]),
+            CILIUM_EKS_EKSCTL_DOUBLE=str(EKSCTL_DOUBLE_SHIM),
             EKSCTL_DOUBLE_SANDBOX=self.spec.name,
             EKSCTL_DOUBLE_PYTHON=sys.executable,
         )
@@ -121,14 +132,38 @@ def expected_nodes(spec: SandboxSpec) -> list:
             for i in range(spec.nodes)]
 
 
-def populate(api, spec: SandboxSpec, kubeconfig: Path) -> None:
-    """Nodes, kube-system add-ons and the exec routing of agent pods, through the API server."""
-    kube.apply_all(api, expected_nodes(spec))
-    kube.wait_for(lambda: len(kube.ready_nodes(api)) >= spec.nodes, f"{spec.nodes} Ready nodes", timeout=60)
-    kube.apply_all(api, eks_objects.kube_system_addons(spec.region, spec.vpc_cni_tag, with_vpc_cni=spec.vpc_cni))
+def instance_nodes(spec: SandboxSpec, seeded: dict, aws_env: dict) -> list:
+    """The node group's nodes as EC2 instances in moto (``ec2_nodes``), in the node group's (public) subnets
+    and the cluster security group, as EKS launches managed nodes."""
+    import boto3
+
+    from . import ec2_nodes
+    ec2 = boto3.session.Session(aws_access_key_id=aws_env["AWS_ACCESS_KEY_ID"],
+                                aws_secret_access_key=aws_env["AWS_SECRET_ACCESS_KEY"],
+                                region_name=spec.region).client("ec2", endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+    existing = ec2_nodes._running(ec2, spec.name, spec.nodegroup)
+    kubelet = expected_nodes(SandboxSpec(nodes=1))[0]["status"]["nodeInfo"]["kubeletVersion"]
+    common = dict(cluster=spec.name, region=spec.region, nodegroup=spec.nodegroup, kubelet_version=kubelet,
+                  taints=[eks_objects.AGENT_NOT_READY_TAINT] if spec.agent_not_ready_taint else [])
+    nodes = [ec2_nodes.node_for_instance(instance, **common) for instance in existing[:spec.nodes]]
+    nodes += ec2_nodes.launch_instance_nodes(
+        ec2, count=spec.nodes - len(nodes), subnets=seeded["subnet_ids"]["public"],
+        security_groups=[seeded["cluster_security_group_id"]], instance_type=spec.instance_type, **common)
+    for node in nodes:
+        node["status"]["nodeInfo"]["kernelVersion"] = spec.kernel_version
+    return nodes
+
+
+def populate(api, spec: SandboxSpec, kubeconfig: Path, nodes: list = None) -> None:
+    """Nodes, kube-system add-ons and the exec routing of agent pods, through the API server
+    (only the exec routing for an empty platform: the real eksctl brings the rest)."""
+    if spec.seed:
+        kube.apply_all(api, nodes if nodes is not None else expected_nodes(spec))
+        kube.wait_for(lambda: len(kube.ready_nodes(api)) >= spec.nodes, f"{spec.nodes} Ready nodes", timeout=60)
+        kube.apply_all(api, eks_objects.kube_system_addons(spec.region, spec.vpc_cni_tag, with_vpc_cni=spec.vpc_cni))
     kube.wait_for(lambda: _crd_established(api, "clusterexecs.kwok.x-k8s.io"), "kwok ClusterExec CRD", timeout=60)
     kube.apply(api, cluster.agent_exec_rules(kubeconfig))
-    if spec.vpc_cni:
+    if spec.seed and spec.vpc_cni:
         kube.wait_for(lambda: kube.daemonset_rolled_out(api, "kube-system", "aws-node"),
                       "aws-node DaemonSet rollout", timeout=120)
 
@@ -138,46 +173,38 @@ def _crd_established(api, name: str) -> bool:
     return any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
 
 
-# ------------------------------------------------------------------ agent simulator (agent_sim.py)
+# ------------------------------------------------------------ background processes of a sandbox
 
-def _sim_record(name: str) -> Path:
-    return sandbox_dir(name) / "agent-sim.json"
-
-
-def _proxy_socket(name: str) -> Path:
-    """Unix socket of the node-network proxy kube-apiserver reaches the kubelets through."""
-    return sandbox_dir(name) / "node-network.sock"
+def _daemon_record(name: str, kind: str) -> Path:
+    return sandbox_dir(name) / f"{kind}.json"
 
 
-def agent_sim_pid(name: str):
-    """Pid of the sandbox's agent simulator when it is running, else None."""
-    record = _sim_record(name)
+def _daemon_pid(name: str, kind: str):
+    record = _daemon_record(name, kind)
     if not record.is_file():
         return None
     pid = json.loads(record.read_text()).get("pid")
     return pid if pid and cluster.alive(pid) else None
 
 
-def start_agent_sim(name: str, kubeconfig) -> int:
-    """Start ``python -m eks_sandbox.agent_sim`` in the background; its pid goes to agent-sim.json,
-    its log to agent-sim.log (both in the sandbox dir)."""
+def _start_daemon(name: str, kind: str, argv: list) -> int:
+    """Start ``python -m eks_sandbox.<module> ...`` in the background; its pid goes to <kind>.json, its output
+    to <kind>.log (both in the sandbox dir)."""
     directory = sandbox_dir(name)
     directory.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "eks_sandbox.agent_sim", "--kubeconfig", str(kubeconfig),
-            "--proxy-socket", str(_proxy_socket(name)), "--shim-dir", str(cluster.exec_shim_dir())]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(Path(__file__).resolve().parent.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    with open(directory / "agent-sim.log", "ab") as log_file:
-        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True, close_fds=True)
-    _sim_record(name).write_text(json.dumps({"pid": proc.pid}))
+    with open(directory / f"{kind}.log", "ab") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=log_file, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True, close_fds=True)
+    _daemon_record(name, kind).write_text(json.dumps({"pid": proc.pid}))
     return proc.pid
 
 
-def stop_agent_sim(name: str, grace: float = 10) -> list:
-    """Stop the simulator; returns ``["agent-sim[pid]"]`` if it had to be killed."""
-    record = _sim_record(name)
-    pid = agent_sim_pid(name)
+def _stop_daemon(name: str, kind: str, grace: float) -> list:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; returns ``["<kind>[pid]"]`` if it had to be killed."""
+    record = _daemon_record(name, kind)
+    pid = _daemon_pid(name, kind)
     killed = []
     if pid:
         os.kill(pid, signal.SIGTERM)
@@ -186,7 +213,7 @@ def stop_agent_sim(name: str, grace: float = 10) -> list:
             time.sleep(0.05)
         if cluster.alive(pid):
             os.kill(pid, signal.SIGKILL)
-            killed.append(f"agent-sim[{pid}]")
+            killed.append(f"{kind}[{pid}]")
         try:
             os.waitpid(pid, 0)  # reap it when this process started it (it is dead or dying)
         except ChildProcessError:
@@ -196,12 +223,87 @@ def stop_agent_sim(name: str, grace: float = 10) -> list:
     return killed
 
 
-def _ensure_agent_sim(box: Sandbox, out=None) -> None:
-    record = _sim_record(box.spec.name)
-    if agent_sim_pid(box.spec.name) or not record.is_file():
-        return
-    pid = start_agent_sim(box.spec.name, box.kubeconfig)
-    print(f"sandbox: agent simulator was not running; restarted (pid {pid})", file=out, flush=True)
+# ------------------------------------------------------------------ agent simulator (agent_sim.py)
+
+def _proxy_socket(name: str) -> Path:
+    """Unix socket of the node-network proxy kube-apiserver reaches the kubelets through."""
+    return sandbox_dir(name) / "node-network.sock"
+
+
+def agent_sim_pid(name: str):
+    """Pid of the sandbox's agent simulator when it is running, else None."""
+    return _daemon_pid(name, "agent-sim")
+
+
+def start_agent_sim(name: str, kubeconfig, proxy_only: bool = False) -> int:
+    """Start ``python -m eks_sandbox.agent_sim`` (``proxy_only``: only its node-network proxy, for real Cilium)."""
+    return _start_daemon(name, "agent-sim", [
+        "eks_sandbox.agent_sim", "--kubeconfig", str(kubeconfig), "--proxy-socket", str(_proxy_socket(name)),
+        "--shim-dir", str(cluster.exec_shim_dir())] + (["--proxy-only"] if proxy_only else []))
+
+
+def stop_agent_sim(name: str, grace: float = 10) -> list:
+    """Stop the simulator; returns ``["agent-sim[pid]"]`` if it had to be killed."""
+    return _stop_daemon(name, "agent-sim", grace)
+
+
+# ------------------------------------------------------------------ real Cilium (node_runtime.py)
+
+def real_cilium_state(name: str) -> Path:
+    return sandbox_dir(name) / "real"
+
+
+def real_cilium_tag(name: str) -> str:
+    from . import vpc_network
+    return vpc_network.sandbox_tag(cache.state_dir(), name)
+
+
+def real_cilium_unavailable_reason(spec: SandboxSpec):
+    """Why real Cilium cannot run for this sandbox here (None when it can)."""
+    if not spec.aws:
+        return "real Cilium needs moto (the ENIs, the instances behind the nodes, IMDS): drop --no-aws"
+    if os.geteuid() != 0:
+        return "real Cilium needs root (network namespaces, mounts, cgroups)"
+    for tool, package in (("ip", "iproute2"), ("nsenter", "util-linux"), ("unshare", "util-linux"),
+                          ("iptables", "iptables"), ("ipset", "ipset")):
+        if not shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"):
+            return f"real Cilium needs `{tool}` (Debian package {package}: scripts/install_debs.sh)"
+    if not Path("/usr/lib/llvm-19/bin/clang").exists():
+        return "real Cilium needs clang 19 (Debian package clang-19: scripts/install_debs.sh)"
+    return None
+
+
+def node_runtime_pid(name: str):
+    return _daemon_pid(name, "node-runtime")
+
+
+def start_node_runtime(name: str, kubeconfig, aws_env: dict, region: str) -> int:
+    return _start_daemon(name, "node-runtime", [
+        "eks_sandbox.node_runtime", "--kubeconfig", str(kubeconfig), "--sandbox", name,
+        "--state", str(real_cilium_state(name)), "--aws-endpoint", aws_env["AWS_ENDPOINT_URL"], "--region", region,
+        "--tag", real_cilium_tag(name)])
+
+
+def stop_node_runtime(name: str) -> list:
+    """Stop the node runtime (it stops the Cilium containers and removes the nodes' namespaces), then remove
+    whatever is left (after a crash too) and give back the host sysctl lease."""
+    from . import host_sysctl, node_runtime
+    killed = _stop_daemon(name, "node-runtime", grace=120)
+    found = node_runtime.cleanup(real_cilium_state(name), real_cilium_tag(name))
+    leftovers = [f"{kind}:{item}" for kind, items in found.items() for item in items]
+    host_sysctl.release(host_sysctl.holder_id(sandbox_dir(name), name))
+    return killed + leftovers
+
+
+def _ensure_daemons(box: Sandbox, out=None) -> None:
+    """Restart the sandbox's background processes that died (a crash, a machine under pressure)."""
+    real = box.spec.cilium == "real"
+    if not agent_sim_pid(box.spec.name) and _daemon_record(box.spec.name, "agent-sim").is_file():
+        pid = start_agent_sim(box.spec.name, box.kubeconfig, proxy_only=real)
+        print(f"sandbox: agent simulator was not running; restarted (pid {pid})", file=out, flush=True)
+    if real and not node_runtime_pid(box.spec.name):
+        pid = start_node_runtime(box.spec.name, box.kubeconfig, box.aws_env, box.spec.region)
+        print(f"sandbox: node runtime was not running; restarted (pid {pid})", file=out, flush=True)
 
 
 def up(spec: SandboxSpec = None, out=None) -> Sandbox:
@@ -209,34 +311,66 @@ def up(spec: SandboxSpec = None, out=None) -> Sandbox:
     existing = load(spec.name)
     if existing and cluster.is_running(spec.name) and (not spec.aws or aws.status(aws_state(spec.name)).get("running")):
         print(f"sandbox: {spec.name} already running ({existing.api_server})", file=out, flush=True)
-        _ensure_agent_sim(existing, out=out)
+        _ensure_daemons(existing, out=out)
         return existing
     if existing or cluster.component_pids(spec.name):
         down(spec.name, out=out)  # half-up or stale: start clean
 
+    real = spec.cilium == "real"
+    if spec.cilium not in ("replay", "real"):
+        raise cluster.SandboxError(f"cilium={spec.cilium!r}: choose 'replay' (recorded agent outputs) or 'real'")
+    reason = real_cilium_unavailable_reason(spec) if real else None
+    if reason:
+        raise cluster.SandboxError(f"{spec.name}: {reason}; or use the replay (--cilium replay)")
+    try:
+        return _bring_up(spec, real, out)
+    except BaseException:
+        down(spec.name, out=out)  # a failed start leaves no process, namespace or port behind (kwok, moto, runtime)
+        raise
+
+
+def _bring_up(spec: SandboxSpec, real: bool, out=None) -> Sandbox:
     timings = {}
     started = t = time.monotonic()
     binaries = _binaries()
+    if real:
+        gobuild.ensure(gobuild.cilium_tool(versions.CILIUM_AGENTS[0]))
     t = _step(timings, "tools ready", t, out)
+    servers = aws.start_servers(aws_state(spec.name)) if spec.aws else None
+    if servers:
+        t = _step(timings, "moto + EKS proxy up", t, out)
     kubeconfig = sandbox_dir(spec.name) / "kubeconfig"
-    cluster.create(spec.name, kubeconfig, binaries, egress_proxy_socket=_proxy_socket(spec.name))
+    cluster.create(spec.name, kubeconfig, binaries, egress_proxy_socket=_proxy_socket(spec.name),
+                   token_webhook_url=aws.token_webhook_url(servers["endpoint"]) if servers else None,
+                   real_cilium=real)
     t = _step(timings, "control plane up", t, out)
     api_server = cluster.kubeconfig_server(kubeconfig)
     api = kube.dynamic_client(kubeconfig)
-    populate(api, spec, kubeconfig)
-    start_agent_sim(spec.name, kubeconfig)
-    t = _step(timings, "nodes + kube-system ready", t, out)
-    aws_env = {}
-    if spec.aws:
-        nodegroups = [{"name": spec.nodegroup, "instance_type": spec.instance_type, "desired": spec.nodes,
-                       "min": spec.nodes, "max": spec.nodes,
-                       "taints": [eks_objects.AGENT_NOT_READY_TAINT] if spec.agent_not_ready_taint else []}]
-        aws_env = aws.start_aws(cluster_name=spec.name, region=spec.region,
-                                k8s_version=".".join(versions.KUBERNETES.lstrip("v").split(".")[:2]),
-                                nodegroups=nodegroups, api_server_url=api_server,
-                                ca_data=cluster.kubeconfig_ca_data(kubeconfig),
-                                state=aws_state(spec.name))["env"]
-        t = _step(timings, "moto + EKS records ready", t, out)
+    aws_env, nodes = {}, None
+    if servers:
+        aws_env = aws.client_env(servers["endpoint"], spec.region)
+        ca_data = cluster.kubeconfig_ca_data(kubeconfig)
+        if spec.seed:
+            nodegroups = [{"name": spec.nodegroup, "instance_type": spec.instance_type, "desired": spec.nodes,
+                           "min": spec.nodes, "max": spec.nodes,
+                           "taints": [eks_objects.AGENT_NOT_READY_TAINT] if spec.agent_not_ready_taint else []}]
+            seeded = aws.seed_eks(servers["endpoint"], spec.region, spec.name,
+                                  ".".join(versions.KUBERNETES.lstrip("v").split(".")[:2]), nodegroups,
+                                  api_server_url=api_server, ca_data=ca_data, managed=True)
+            nodes = instance_nodes(spec, seeded, aws_env)
+        t = _step(timings, "EKS records ready" if spec.seed else "EKS APIs ready (empty)", t, out)
+    if real:
+        start_node_runtime(spec.name, kubeconfig, aws_env, spec.region)
+    populate(api, spec, kubeconfig, nodes)
+    start_agent_sim(spec.name, kubeconfig, proxy_only=real)
+    if servers:
+        # After populate: the node group reconciler (started here) finds the seeded node group's nodes.
+        aws.register_platform(servers["endpoint"], api_server, ca_data, kubeconfig, spec.region)
+        if spec.seed and spec.vpc_cni:  # the add-ons eksctl's create leaves, around the objects populate applied
+            aws.seed_addons(servers["endpoint"], spec.region, spec.name, {
+                "vpc-cni": spec.vpc_cni_tag, "kube-proxy": eks_objects.KUBE_PROXY_TAG,
+                "coredns": eks_objects.COREDNS_TAG})
+    t = _step(timings, "nodes + kube-system ready" if spec.seed else "kube-system ready", t, out)
     timings["total"] = round(time.monotonic() - started, 2)
     box = Sandbox(spec=spec, kubeconfig=str(kubeconfig), api_server=api_server, aws_env=aws_env, timings=timings)
     _save(box)
@@ -313,8 +447,10 @@ def down(name: str = DEFAULT_NAME, out=None) -> dict:
         netns_datapath.pair_for_sandbox(name).down()
     box = load(name)
     binaries = _binaries(("kwok",))
+    real_left = stop_node_runtime(name) if (box and box.spec.cilium == "real") or node_runtime_pid(name) or \
+        real_cilium_state(name).exists() else []
     sim_killed = stop_agent_sim(name)
-    survivors = sim_killed + cluster.delete(name, binaries)
+    survivors = real_left + sim_killed + cluster.delete(name, binaries)
     aws.stop_aws(aws_state(name))
     leftovers = {"killed_after_delete": survivors, "open_ports": []}
     if box:
@@ -339,4 +475,6 @@ def status(name: str = DEFAULT_NAME) -> dict:
         "aws": aws.status(aws_state(name)),
         "running": cluster.is_running(name),
         "agent_sim_pid": agent_sim_pid(name),
+        "cilium": box.spec.cilium if box else None,
+        "node_runtime_pid": node_runtime_pid(name),
     }

@@ -13,7 +13,13 @@ HELM = "v3.19.5"
 # the release module zips on the proxy (v1.16.0 ... v1.20.2) hold no cilium-cli/ folder;
 # this main-branch pseudo-version (after v1.20.0-pre.1) is the newest that does.
 CILIUM_CLI = "v1.20.0-pre.1.0.20260419120955-62bccdec3fb9"
-EKSCTL = None  # the Go module proxy refuses github.com/eksctl-io/eksctl (403): see gobuild.py
+# eksctl's Go module is still github.com/weaveworks/eksctl (its go.mod at v0.225.0); the proxy
+# refuses the github.com/eksctl-io/eksctl path (403). v0.225.0 is not in the proxy's /@v/list
+# (only v0.143.0 and v0.215.0 are) but is served by exact version. The tools role pins the same.
+EKSCTL = "v0.225.0"
+# What eksctl's kubeconfigs run to log in (an exec user: aws-iam-authenticator when on PATH, else
+# `aws eks get-token`; eksctl pkg/utils/kubeconfig/kubeconfig.go). The tools role pins the same.
+AWS_IAM_AUTHENTICATOR = "v0.7.8"
 
 # Cilium releases whose chart (and CRDs) the platform fetches. Keys are minor versions.
 # Each value is the newest patch of that minor that the Go module proxy serves in full
@@ -29,3 +35,18 @@ CILIUM_CHARTS = {
     "1.19": "1.19.7",  # 1.19.8 has .info but its .mod/.zip are not served
     "1.20": "1.20.2",  # 1.20.3+ not served
 }
+
+# Cilium releases whose agent, cilium-dbg, CNI plugin and AWS operator the platform builds and runs
+# for real (gobuild.py recipe "cilium", one cache folder per version). The first is the default: the
+# collection's default Cilium. 1.19.7 is there for 1.19 -> 1.20 upgrades on real agents.
+# 1.13 - 1.18 cannot be built here: their go.mod replaces k8s.io/apimachinery with a
+# github.com/cilium/apimachinery fork whose module zip the proxy refuses (403), e.g.
+# v1.18.11 `replace k8s.io/apimachinery => github.com/cilium/apimachinery v0.33.3-1`. Those
+# versions run on the recorded-output replay (agent_replay.py).
+CILIUM_AGENTS = ("1.20.2", "1.19.7")
+# First 8 hex digits of each release commit, stamped into the binaries as Cilium's Makefile.defs does
+# (`ciliumVersion=$(VERSION) $(GIT_VERSION)`, GIT_VERSION = `git show -s --format='format:%h %aI'`).
+# The proxy's .info of these versions carries no Origin, so the commit comes from elsewhere:
+# 1.20.2 from a published `cilium status` line (tests/recordings/cilium/SOURCES.md); 1.19.7's was not
+# found, and 00000000 says so.
+CILIUM_REVISIONS = {"1.20.2": "e0dc92bd", "1.19.7": "00000000"}

@@ -106,3 +106,14 @@ def test_verdict_l7_failures_have_no_security_group_hint_and_count_unlisted_test
     assert not ok  # 8 failed tests are not listed in the excerpt: they cannot be known to be expected
     assert "- 8 more failed tests the output does not list" in message
     assert SG_HINT not in message and details["hint"] is None
+
+
+def test_verdict_keeps_a_multi_line_failure_whole():
+    ok, message, details = cc.verdict(report("1.20.2/connectivity-test-failure-drops.from-source.txt"), [])
+    assert not ok
+    lines = message.split("\n")
+    at = lines.index("    no-unexpected-packet-drops/no-unexpected-packet-drops/cilium-eks-sandbox/"
+                     "ip-192-168-0-11.ec2.internal: Found unexpected packet drops:")
+    assert lines[at + 1:at + 4] == ["      {", '        "labels": {', '          "direction": "EGRESS",']
+    assert '        "value": 322' in lines and "owners" not in message
+    assert details["failed_tests"][0]["actions"][0]["message"].endswith('"value": 322\n}')

@@ -247,3 +247,16 @@ def test_trailer_only_output_is_a_failure():
 def test_output_without_report():
     report = parsers.parse_connectivity_report("ℹ️  Monitor aggregation detected, will skip some flow validation steps\n")
     assert report["result"] is None
+
+
+def test_a_multi_line_failure_message_is_kept_whole_and_owners_lines_end_it():
+    report = parsers.parse_connectivity_report(recording("1.20.2/connectivity-test-failure-drops.from-source.txt"))
+    assert report["result"] == "failure" and report["tests_failed"] == 1
+    action = report["failed_tests"][0]["actions"][0]
+    assert action["name"] == "no-unexpected-packet-drops/no-unexpected-packet-drops/cilium-eks-sandbox/" \
+                             "ip-192-168-0-11.ec2.internal"
+    lines = action["message"].split("\n")
+    assert lines[0] == "Found unexpected packet drops:" and lines[1] == "{" and lines[-1] == "}"
+    assert json.loads("\n".join(lines[1:])) == {"labels": {"direction": "EGRESS", "reason": "FIB lookup failed"},
+                                                "name": "cilium_drop_count_total", "value": 322}
+    assert "owners" not in action["message"]

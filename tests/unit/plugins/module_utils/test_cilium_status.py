@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import random
 
@@ -15,6 +16,7 @@ import pytest
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_status as cs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.runner import CommandResult
 
 RECORDINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "recordings", "cilium")
 NODES = ["ip-192-168-0-11.ec2.internal", "ip-192-168-0-48.ec2.internal"]
@@ -357,3 +359,205 @@ def test_pods_asked_once_without_a_sample_are_all_asked():
     checker = SamplingChecker(pods, sample=0)
     status = checker.snapshot()
     assert len(checker.execs) == 12 and "ready" not in status["source"].values()
+
+
+# ---------------------------------------------------------------------------------------- crash loops
+
+MASQUERADE_PANIC = ("panic: Egress masquerading interfaces cannot be empty when IP masquerading is enabled with IPAM "
+                    "mode other than ClusterPool or Kubernetes")
+
+
+def recording(path):
+    with open(os.path.join(RECORDINGS, path), encoding="utf-8") as handle:
+        return handle.read()
+
+
+def crashing_pod(name, node_name, restarts=3, message=None, generation="1"):
+    """An agent pod whose container the kubelet holds in CrashLoopBackOff after ``restarts`` restarts; its last
+    termination: exit code 2 (a Go panic) and the termination message the real 1.20.2 agent left (recorded)."""
+    pod = agent_pod(name, node_name, ready=False)
+    pod["metadata"]["labels"] = {"k8s-app": "cilium", "pod-template-generation": generation}
+    pod["status"]["containerStatuses"] = [{
+        "name": "cilium-agent", "restartCount": restarts, "ready": False,
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}},
+        "lastState": {"terminated": {"exitCode": 2, "reason": "Error", "finishedAt": "2026-12-06T12:40:00Z",
+                                     "message": recording("1.20.2/agent-crash-masquerade.termination-message.txt")
+                                     if message is None else message}}}]
+    return pod
+
+
+def crash_cluster(with_log=True, **changes):
+    """One Ready agent and one crash-looping one; ``with_log``: its ``logs --previous`` was read (recorded)."""
+    data = cluster(ds=daemonset(ready=1), pods=[agent_pod("cilium-aaaaa", NODES[0]),
+                                                crashing_pod("cilium-bbbbb", NODES[1], **changes)])
+    del data["agent_results"]["cilium-bbbbb"]
+    if with_log:
+        data["crash_logs"] = {"cilium-bbbbb": recording("1.20.2/agent-crash-masquerade.log")}
+    return data
+
+
+def test_a_crash_looping_agent_is_named_with_its_panic():
+    status = evaluate(crash_cluster())
+    crash = status["nodes"][NODES[1]]["crash"]
+    assert crash == {"restarts": 3, "exit_code": 2, "reason": "Error", "log_line": MASQUERADE_PANIC}
+    assert "node %s: agent pod kube-system/cilium-bbbbb crash-loops (CrashLoopBackOff after 3 restarts; last exit " \
+           "code 2, Error): %s" % (NODES[1], MASQUERADE_PANIC) in status["problems"]
+    assert status["crash_looping"] == [NODES[1]]
+    assert status["nodes"][NODES[0]]["crash"] is None
+
+
+def test_the_termination_message_of_a_panic_is_only_its_stack_so_the_log_says_why():
+    message = recording("1.20.2/agent-crash-masquerade.termination-message.txt")  # the kubelet's 2048 bytes
+    assert not parsers.crash_reason_found(message)
+    assert parsers.crash_reason_found(recording("1.20.2/agent-crash-masquerade.log"))
+    without_log = evaluate(crash_cluster(with_log=False))["nodes"][NODES[1]]["crash"]
+    assert without_log["log_line"] == message.strip().splitlines()[-1].strip()  # the best it has: the last line
+    with_reason = evaluate(crash_cluster(with_log=False, message="x\n" + MASQUERADE_PANIC + "\ngoroutine 1 [running]:"))
+    assert with_reason["nodes"][NODES[1]]["crash"]["log_line"] == MASQUERADE_PANIC
+
+
+def test_a_few_restarts_or_an_old_template_are_not_a_crash_loop_to_stop_on():
+    assert evaluate(crash_cluster(restarts=2))["crash_looping"] == []
+    assert evaluate(crash_cluster(generation="0"))["crash_looping"] == []  # the DaemonSet is at generation 1
+    assert cs.evaluate(crash_cluster(), crash_loop_restarts=0)["crash_looping"] == []
+
+
+@pytest.mark.parametrize("log, line", [
+    ('time=2026-12-06T12:40:00Z level=info msg="Starting"\ntime=2026-12-06T12:40:01Z level=fatal '
+     'msg="failed to start: daemon creation failed" error="x"\n',
+     'time=2026-12-06T12:40:01Z level=fatal msg="failed to start: daemon creation failed" error="x"'),
+    ('level=error msg="Start hook failed" error="a"\nlevel=info msg="Stopping"\n', 'level=error msg="Start hook failed" '
+     'error="a"'),
+    ("fatal error: concurrent map writes\n\ngoroutine 7 [running]:\nmain.f()\n", "fatal error: concurrent map writes"),
+    ("just a line\nand the last one\n", "and the last one"),
+    ("", None),
+])
+def test_crash_reason_prefers_the_line_that_says_why(log, line):
+    assert parsers.crash_reason(log) == line
+
+
+class CrashChecker(FakeChecker):
+    def snapshot(self):
+        data = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return cs.evaluate(data, expect=self.expect, crash_loop_restarts=self.crash_loop_restarts)
+
+
+def test_the_wait_stops_on_a_crash_loop_and_names_it():
+    starting = crash_cluster(restarts=1)
+    checker = CrashChecker([starting, starting, crash_cluster()])
+    checker.crash_loop_restarts = 3
+    with pytest.raises(cs.CiliumNotHealthyError) as info:
+        checker.wait(timeout=600)
+    assert sum(checker.sleeps) == 2 * cs.POLL_INTERVAL
+    assert info.value.msg.startswith("Cilium agents crash-loop on %s (stopped waiting after 1.0s of 600s" % NODES[1])
+    assert MASQUERADE_PANIC in info.value.msg
+    checker = CrashChecker([crash_cluster()])
+    checker.crash_loop_restarts = 0  # wait them out
+    with pytest.raises(cs.CiliumNotHealthyError) as info:
+        checker.wait(timeout=3)
+    assert sum(checker.sleeps) == 3.0 and info.value.msg.startswith("Cilium is not healthy after waiting 3.0s")
+
+
+class LoggedK8s:
+    def __init__(self, text):
+        self.text, self.calls = text, []
+
+    def logs(self, namespace, pod, container, previous=False, tail_lines=None):
+        self.calls.append((namespace, pod, container, previous, tail_lines))
+        return self.text
+
+
+def test_the_previous_log_is_read_once_per_crash_and_only_when_needed():
+    checker = cs.CiliumStatusChecker(k8s=None)
+    checker.k8s = LoggedK8s("panic: boom\n")
+    stack_only = crashing_pod("cilium-bbbbb", NODES[1], message="goroutine 1 [running]:\nmain.main()\n")
+    assert checker.crash_logs([stack_only, agent_pod("cilium-aaaaa", NODES[0])]) == {"cilium-bbbbb": "panic: boom\n"}
+    assert checker.crash_logs([stack_only]) == {"cilium-bbbbb": "panic: boom\n"}
+    assert checker.k8s.calls == [("kube-system", "cilium-bbbbb", "cilium-agent", True, cs.CRASH_LOG_LINES)]
+    assert checker.crash_logs([crashing_pod("cilium-bbbbb", NODES[1], restarts=4, message="x")]) == {
+        "cilium-bbbbb": "panic: boom\n"}  # the next crash: read again
+    assert len(checker.k8s.calls) == 2
+    assert checker.crash_logs([crashing_pod("cilium-ccccc", NODES[1], message=MASQUERADE_PANIC)]) == {}
+
+
+# ---------------------------------------------------------------------------------- the CLI cross-check
+
+
+class CliRunner:
+    """The Cilium CLI as the runner gives it: ``run(args, check, env)`` -> CommandResult (``answer``: stdout text or
+    an exception)."""
+
+    def __init__(self, answer, rc=0):
+        self.answer, self.rc, self.calls = answer, rc, []
+
+    def run(self, args, check=True, env=None):
+        self.calls.append((list(args), env))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return CommandResult(["cilium"] + list(args), self.rc, self.answer, "", 1.0)
+
+
+def settled(agents=2, operator=2):
+    """The status this module reads on the recorded cluster: ``agents`` agents and ``operator`` operators Ready."""
+    status = evaluate(cluster(ds=daemonset(desired=agents, ready=agents)))
+    status["operator"].update(replicas=operator, ready=operator)
+    return status
+
+
+def test_the_cli_json_and_text_reports_agree_on_real_agents():
+    from_json = parsers.parse_cli_status_json(recording("1.20.2/cli-status.json"))
+    from_text = parsers.parse_cli_status_text(recording("1.20.2/cli-status.txt"))
+    for report in (from_json, from_text):
+        agent = report["components"]["cilium"]
+        assert (agent["type"], agent["desired"], agent["ready"], agent["available"]) == ("DaemonSet", 2, 2, 2)
+        assert agent["errors"] == [] and agent["summary"] == "OK"
+        assert report["components"]["cilium-operator"]["type"] == "Deployment"
+        assert report["helm_chart_version"] == "1.20.2"
+        assert report["pods"]["all"] >= report["pods"]["by_cilium"]
+    assert from_json["components"]["cilium-operator"] == from_text["components"]["cilium-operator"]
+    assert from_json["pods"] == from_text["pods"]
+
+
+def test_the_cli_cross_check_passes_when_it_agrees():
+    operators = parsers.parse_cli_status_json(recording("1.20.2/cli-status.json"))["components"]["cilium-operator"]
+    status = settled(operator=operators["ready"])
+    runner = CliRunner(recording("1.20.2/cli-status.json"))
+    checked = cs.with_cli_check(status, runner, {"namespace": "kube-system", "kubeconfig": "/k", "context": "c"},
+                                cs.DEFAULT_TARGET)
+    assert checked["healthy"] and checked["cli"]["disagreements"] == [] and checked["cli"]["exit_code"] == 0
+    assert runner.calls == [(["status", "-o", "json", "--namespace", "kube-system", "--context", "c"],
+                             {"KUBECONFIG": "/k"})]
+
+
+def test_the_cli_cross_check_names_what_differs():
+    report = json.loads(recording("1.20.2/cli-status.json"))
+    pod = sorted(report["cilium_status"])[0]  # an agent pod the CLI asked
+    report["errors"] = {"cilium": {pod: {"Errors": ["controller ipcache-inject-labels is failing since 5s (3x): x"],
+                                         "Warnings": [], "Disabled": False}}}  # derived: an error added
+    status = cs.with_cli_check(settled(agents=3), CliRunner(json.dumps(report)), {"namespace": "kube-system"},
+                               cs.DEFAULT_TARGET)
+    assert status["healthy"] is False
+    assert status["cli"]["disagreements"][0] == ("the Cilium CLI reports errors in cilium: %s: controller "
+                                                 "ipcache-inject-labels is failing since 5s (3x): x" % pod)
+    assert "the Cilium CLI counts cilium 2/2 ready, the API 3/3" in status["cli"]["disagreements"]
+    assert status["cli"]["disagreements"][0] in status["problems"]
+
+
+def test_a_cli_that_cannot_be_read_is_a_disagreement():
+    status = cs.with_cli_check(settled(), CliRunner("Error: unable to connect"), {"namespace": "kube-system"},
+                               cs.DEFAULT_TARGET)
+    assert status["healthy"] is False
+    assert status["cli"]["disagreements"][0].startswith("`cilium status -o json --namespace kube-system` could not "
+                                                        "be read: not the JSON of `cilium status -o json`")
+
+
+def test_status_result_fails_when_the_cli_disagrees_with_a_healthy_status():
+    class Settled(cs.CiliumStatusChecker):
+        def wait(self, timeout, wait=True, interval=cs.POLL_INTERVAL):
+            return settled(agents=3)
+
+    with pytest.raises(cs.CiliumNotHealthyError) as info:
+        cs.status_result(Settled(None), {"timeout": 1, "wait": True, "namespace": "kube-system"},
+                         CliRunner(recording("1.20.2/cli-status.json")))
+    assert info.value.msg.startswith("Cilium is healthy by the agents' own status, but the Cilium CLI's `cilium "
+                                     "status` disagrees:\n- the Cilium CLI counts cilium 2/2 ready, the API 3/3")

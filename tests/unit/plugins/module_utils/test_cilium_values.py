@@ -158,6 +158,31 @@ def test_same_mode_reinstall_is_accepted_and_reported():
     assert result["installed_mode"] == "eni"
 
 
+ENI_RELEASE = {"eni": {"enabled": True}, "ipam": {"mode": "eni"}}
+
+
+def test_the_install_keeps_the_bandwidth_manager_of_the_release():
+    """bandwidth_manager owns bandwidthManager.*: an install role's upgrade keeps it (ux-review #1)."""
+    installed = dict(ENI_RELEASE, bandwidthManager={"enabled": True, "bbr": True})
+    result = cv.build_values("eni", NEWEST, cluster_name="demo", installed_values=installed)
+    assert result["values"]["bandwidthManager"] == {"enabled": True, "bbr": True}
+    assert result["kept_from_release"] == ["bandwidthManager"]
+
+
+def test_extra_values_decide_the_bandwidth_manager_over_the_release():
+    installed = dict(ENI_RELEASE, bandwidthManager={"enabled": True, "bbr": True})
+    result = cv.build_values("eni", NEWEST, cluster_name="demo", installed_values=installed,
+                             extra_values={"bandwidthManager": {"enabled": False}})
+    assert result["values"]["bandwidthManager"] == {"enabled": False}
+    assert result["kept_from_release"] == []
+
+
+@pytest.mark.parametrize("installed", [None, {}, ENI_RELEASE])
+def test_nothing_is_kept_when_the_release_has_no_bandwidth_manager(installed):
+    result = cv.build_values("eni", NEWEST, cluster_name="demo", installed_values=installed)
+    assert "bandwidthManager" not in result["values"] and result["kept_from_release"] == []
+
+
 @pytest.mark.parametrize("installed, mode", [
     (None, None), ({}, None), ({"eni": {"enabled": True}}, "eni"), ({"ipam": {"mode": "eni"}}, "eni"),
     ({"cni": {"chainingMode": "aws-cni"}}, "chaining"), ({"ipam": {"mode": "cluster-pool"}}, "other"),

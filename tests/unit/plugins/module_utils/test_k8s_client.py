@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import threading
@@ -20,7 +21,10 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import 
 )
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import (
     IN_MEMORY,
+    OWN_CREDENTIALS,
+    auth_options,
     check_reachable,
+    cli_kubeconfig,
     get_api_client,
     k8s_auth_argument_spec,
 )
@@ -34,6 +38,7 @@ GOOD_TOKEN = "good-token"
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server API)
         self.server.seen.append((self.path, self.headers.get("Authorization")))
+        self.server.impersonation.append((self.headers.get("Impersonate-User"), self.headers.get("Impersonate-Group")))
         if self.headers.get("Authorization") == "Bearer html":  # e.g. a captive proxy page
             self.send_response(200)
             self.send_header("Content-Length", "13")
@@ -63,6 +68,7 @@ def api_server():
     """Plain-HTTP stand-in for kube-apiserver on 127.0.0.1 answering /version."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.seen = []
+    server.impersonation = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -252,9 +258,63 @@ def test_missing_kubernetes_library(monkeypatch):
     assert "pip install kubernetes" in str(info.value)
 
 
-def test_auth_argument_spec():
+def test_auth_argument_spec_is_kubernetes_cores():
+    """Same option names, aliases and K8S_AUTH_* variables as kubernetes.core 6.2.0 (args_common.AUTH_ARG_SPEC,
+    k8s/client.py): AWX's Kubernetes credential sets K8S_AUTH_HOST, K8S_AUTH_API_KEY, K8S_AUTH_VERIFY_SSL and
+    K8S_AUTH_SSL_CA_CERT."""
     pytest.importorskip("ansible.module_utils.basic")
     spec = k8s_auth_argument_spec()
-    assert set(spec) == {"kubeconfig", "context", "validate_certs"}
+    assert set(spec) == {"kubeconfig", "context", "host", "api_key", "username", "password", "validate_certs",
+                         "ca_cert", "client_cert", "client_key", "proxy", "no_proxy", "impersonate_user",
+                         "impersonate_groups"}
     assert spec["kubeconfig"]["type"] == "path"
-    assert spec["validate_certs"]["type"] == "bool"
+    assert spec["validate_certs"]["type"] == "bool" and spec["validate_certs"]["aliases"] == ["verify_ssl"]
+    assert spec["ca_cert"]["aliases"] == ["ssl_ca_cert"] and spec["client_cert"]["aliases"] == ["cert_file"]
+    assert spec["api_key"]["no_log"] and spec["password"]["no_log"]
+    variables = {name: option["fallback"][1] for name, option in spec.items()}
+    assert variables["host"] == ["K8S_AUTH_HOST"] and variables["api_key"] == ["K8S_AUTH_API_KEY"]
+    assert "K8S_AUTH_VERIFY_SSL" in variables["validate_certs"] and "K8S_AUTH_SSL_CA_CERT" in variables["ca_cert"]
+
+
+def test_auth_options_from_module_params():
+    params = {"kubeconfig": "/k", "context": None, "validate_certs": None, "host": "https://h", "api_key": "t",
+              "username": None, "impersonate_groups": []}
+    assert auth_options(params) == {"host": "https://h", "api_key": "t"}
+
+
+def test_host_and_token_need_no_kubeconfig(monkeypatch, tmp_path, api_server):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))  # no kubeconfig anywhere
+    client = get_api_client(host=_url(api_server) + "/", api_key=GOOD_TOKEN)
+    assert check_reachable(client)["gitVersion"] == VERSION["gitVersion"]
+    assert client.configuration.host == _url(api_server)  # trailing slash removed, as kubernetes.core does
+    assert client.cilium_eks_source["kubeconfig"] == OWN_CREDENTIALS
+
+
+def test_host_and_token_override_the_kubeconfig(tmp_path, api_server):
+    stale = kubeconfig_dict({"old": "http://127.0.0.1:%d" % _closed_port()}, token="expired")
+    client = get_api_client(kubeconfig=write_kubeconfig(tmp_path, stale), host=_url(api_server), api_key=GOOD_TOKEN)
+    assert check_reachable(client)["major"] == "1"
+
+
+def test_a_host_without_credentials_keeps_the_kubeconfigs_token(tmp_path, api_server):
+    config = kubeconfig_dict({"c": "http://127.0.0.1:%d" % _closed_port()})
+    client = get_api_client(kubeconfig=config, host=_url(api_server))
+    assert check_reachable(client)["major"] == "1"
+
+
+def test_impersonation_headers_are_sent(api_server):
+    client = get_api_client(host=_url(api_server), api_key=GOOD_TOKEN, impersonate_user="alice",
+                            impersonate_groups=["ops"])
+    check_reachable(client)
+    assert api_server.impersonation[-1] == ("alice", "ops")
+
+
+def test_cli_kubeconfig_from_host_and_token(tmp_path):
+    params = {"kubeconfig": None, "host": "https://h:443/", "api_key": "t0k", "ca_cert": "/ca.pem",
+              "validate_certs": None, "impersonate_user": "alice"}
+    path = cli_kubeconfig(params, str(tmp_path))
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    config = yaml.safe_load(open(path).read())
+    assert config["clusters"][0]["cluster"] == {"server": "https://h:443", "certificate-authority": "/ca.pem"}
+    assert config["users"][0]["user"] == {"token": "t0k", "as": "alice"}
+    assert cli_kubeconfig({"kubeconfig": "/k", "host": "https://h"}, str(tmp_path)) == "/k"  # no credentials

@@ -74,7 +74,9 @@ class Replying(k8s_service.K8sService):
     def __init__(self, service, reply):  # pylint: disable=super-init-not-called
         self.api_client, self.request_timeout, self.reply = service.api_client, 5, reply
 
-    def send(self, method, path, query=(), body=None, content_type="application/json", timeout=None):
+    def send(self, method, path, query=(), body=None, content_type="application/json", timeout=None,
+             accept="application/json"):
+        self.sent = (method, path, list(query), accept)
         if isinstance(self.reply, Exception):
             raise self.reply
         status, reason, data = self.reply
@@ -99,6 +101,18 @@ def test_failures_are_told_apart(service, reply, error, words):
     with pytest.raises(error) as caught:
         Replying(service, reply).request("read DaemonSet kube-system/cilium", "GET", "/p")
     assert words in caught.value.msg
+
+
+def test_logs_are_text_and_a_missing_previous_container_is_none(service):
+    reply = Replying(service, (200, "OK", b"line 1\npanic: boom\n"))
+    assert reply.logs("kube-system", "cilium-x", "cilium-agent", previous=True, tail_lines=50) == \
+        "line 1\npanic: boom\n"
+    assert reply.sent == ("GET", "/api/v1/namespaces/kube-system/pods/cilium-x/log",
+                          [("container", "cilium-agent"), ("previous", "true"), ("tailLines", 50)], "text/plain, */*")
+    # "previous terminated container ... not found" is a 400 from the API server
+    assert Replying(service, (400, "Bad Request", b"{}")).logs("kube-system", "p", "c", previous=True) is None
+    with pytest.raises(k8s_service.K8sApiError, match="read the log of kube-system/p .*403 Forbidden"):
+        Replying(service, (403, "Forbidden", b"{}")).logs("kube-system", "p", "c")
 
 
 class LegacyClient:

@@ -1,0 +1,231 @@
+"""The eks_cluster role and the eksctl_cluster module driving the real eksctl on an empty sandbox.
+
+eksctl v0.225.0 is built from the Go module proxy (``gobuild``); the sandbox adds to moto what it
+needs (``moto_eks``: EKS CloudFormation models and fidelity; the proxy: EKS add-ons, the token
+webhook; kwok Nodes following the node groups). One real cluster is shared by the life-cycle tests,
+in file order: create, a second run with ``changed=0``, scale and a new node group, the node group
+removed the way the module says, a node group whose stack fails, delete. A real ``create cluster``
+costs at least 150 s of eksctl's own waits (30 s before its first stack poll, 6 API server probes
+20 s apart), so there is one.
+"""
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import boto3
+import pytest
+import yaml
+
+from eks_sandbox import aws, gobuild, kube, versions
+
+SANDBOX = "real-eksctl-it"
+REGION = "us-east-1"
+NAME = "real-life"
+HOST = "localhost"
+AGENT_NOT_READY = {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NoExecute"}
+
+
+@pytest.fixture(scope="module")
+def platform(sandbox_factory, tmp_path_factory):
+    box = sandbox_factory(SANDBOX, seed=False)
+    work = tmp_path_factory.mktemp("real-eksctl")
+    inventory = work / "inventory.ini"
+    inventory.write_text(f"{HOST} ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    return {"box": box, "env": dict(os.environ, **box.env), "endpoint": box.aws_env["AWS_ENDPOINT_URL"],
+            "work": work, "inventory": inventory}
+
+
+def aws_client(platform, service):
+    return boto3.session.Session(region_name=REGION, **{k.lower(): v for k, v in aws.DUMMY_CREDENTIALS.items()}) \
+        .client(service, endpoint_url=platform["endpoint"])
+
+
+def live_stacks(platform, cluster=NAME):
+    return {s["StackName"]: s["StackStatus"] for s in aws_client(platform, "cloudformation").describe_stacks()["Stacks"]
+            if s["StackName"].startswith(f"eksctl-{cluster}-")}
+
+
+def cluster_nodes(platform, cluster=NAME):
+    core = kube.core_v1(platform["box"].kubeconfig)
+    return core.list_node(label_selector=f"alpha.eksctl.io/cluster-name={cluster}").items
+
+
+def nodegroup(name, size, instance_type="t3.medium", **sizes):
+    return {"name": name, "instance_type": instance_type, "desired_size": size, **sizes}
+
+
+def role_vars(platform, **extra):
+    return {"eks_cluster_name": NAME, "eks_cluster_region": REGION, "eks_cluster_version": "1.34",
+            "eks_cluster_eksctl_path": platform["env"]["CILIUM_EKS_EKSCTL"],
+            "eks_cluster_kubeconfig": str(platform["work"] / "kubeconfig"), "eks_cluster_poll_interval": 5,
+            "eks_cluster_node_wait_timeout": 120,
+            "eks_cluster_nodegroups": [nodegroup("ng-1", 2)], **extra}
+
+
+def play(platform, name, **content):
+    path = platform["work"] / f"{name}.yml"
+    path.write_text(yaml.safe_dump([{"name": name, "hosts": HOST, "gather_facts": False, **content}]))
+    return path
+
+
+def run_role(platform, run_playbook, **variables):
+    path = play(platform, "role", roles=[{"role": "cloudnet.cilium_eks.eks_cluster",
+                                          "vars": role_vars(platform, **variables)}])
+    return run_playbook(path, platform["inventory"], platform["env"], timeout=1200)
+
+
+def run_module(platform, run_playbook, **params):
+    path = play(platform, "module", tasks=[{"name": "eksctl_cluster", "cloudnet.cilium_eks.eksctl_cluster": {
+        "name": NAME, "region": REGION, "eksctl_path": platform["env"]["CILIUM_EKS_EKSCTL"], **params}}])
+    return run_playbook(path, platform["inventory"], platform["env"], timeout=1200)
+
+
+def host_results(result, name):
+    return [t["hosts"][HOST] for p in result.report.get("plays", []) for t in p["tasks"]
+            if t["task"]["name"] == name or t["task"]["name"].endswith(" : " + name)]
+
+
+def failure_message(result):
+    for task_result in (t["hosts"].get(HOST, {}) for p in result.report.get("plays", []) for t in p["tasks"]):
+        if task_result.get("failed"):
+            items = [i.get("msg", "") for i in task_result.get("results", []) if i.get("failed")]
+            return " ".join([task_result.get("msg", "")] + items)
+    return ""
+
+
+def eksctl(platform, *args):
+    return subprocess.run([platform["env"]["CILIUM_EKS_EKSCTL"], *args], env=platform["env"], capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def test_the_sandbox_runs_the_pinned_real_eksctl(platform):
+    result = eksctl(platform, "version")
+    assert result.returncode == 0 and result.stdout.strip() == versions.EKSCTL.lstrip("v")
+    assert platform["env"]["CILIUM_EKS_EKSCTL"] == str(gobuild.ensure("eksctl")["eksctl"])
+
+
+@pytest.fixture(scope="module")
+def created(platform, run_playbook):
+    """The one real cluster: the role creates it (eksctl create cluster, about 160 s)."""
+    return run_role(platform, run_playbook,
+                    eks_cluster_nodegroups=[nodegroup("ng-1", 2)], eks_cluster_open_nodeport_icmp=True)
+
+
+def test_role_creates_the_cluster_with_the_real_eksctl(platform, created):
+    assert created.rc == 0, failure_message(created)
+    (outcome,) = host_results(created, "Collect the result of eksctl")
+    assert [a["action"] for a in outcome["actions"]] == ["create_cluster"]
+    assert live_stacks(platform) == {f"eksctl-{NAME}-cluster": "CREATE_COMPLETE",
+                                     f"eksctl-{NAME}-nodegroup-ng-1": "CREATE_COMPLETE"}
+    eks = aws_client(platform, "eks")
+    cluster = eks.describe_cluster(name=NAME)["cluster"]
+    assert cluster["version"] == "1.34" and cluster["endpoint"] == platform["box"].api_server
+    assert cluster["tags"]["cloudnet.cilium_eks/managed"] == "true"
+    assert sorted(eks.list_addons(clusterName=NAME)["addons"]) == ["coredns", "kube-proxy", "metrics-server",
+                                                                   "vpc-cni"]
+    nodes = cluster_nodes(platform)
+    assert len(nodes) == 2
+    for node in nodes:  # instance-backed, tainted as the role asks
+        assert node.spec.provider_id.startswith("aws:///us-east-1") and "/i-" in node.spec.provider_id
+        assert AGENT_NOT_READY in [{"key": t.key, "value": t.value, "effect": t.effect} for t in node.spec.taints]
+    kubeconfig = platform["work"] / "kubeconfig"
+    assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
+    user = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]
+    assert user["exec"]["command"] == "aws-iam-authenticator"  # eksctl's login, checked by the token webhook
+    whoami = subprocess.run([str(gobuild.ensure("kubernetes")["kubectl"]), "--kubeconfig", str(kubeconfig), "auth",
+                             "whoami", "-o", "json"], env=platform["env"], capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert json.loads(whoami.stdout)["status"]["userInfo"]["username"].startswith("arn:aws:sts::")
+
+
+def test_a_second_run_changes_nothing(platform, created, run_playbook):
+    again = run_role(platform, run_playbook, eks_cluster_nodegroups=[nodegroup("ng-1", 2)],
+                     eks_cluster_open_nodeport_icmp=True)
+    assert again.rc == 0, failure_message(again)
+    assert again.changed(HOST) == 0, again.stats
+
+
+def test_scale_and_a_new_nodegroup(platform, created, run_playbook):
+    grown = run_role(platform, run_playbook, eks_cluster_nodegroups=[
+        nodegroup("ng-1", 3, min_size=2, max_size=3), nodegroup("ng-2", 1, instance_type="t3.large")])
+    assert grown.rc == 0, failure_message(grown)
+    (outcome,) = host_results(grown, "Collect the result of eksctl")
+    assert [a["action"] for a in outcome["actions"]] == ["scale_nodegroup", "create_nodegroup"]
+    eks = aws_client(platform, "eks")
+    assert eks.describe_nodegroup(clusterName=NAME, nodegroupName="ng-1")["nodegroup"]["scalingConfig"] == \
+        {"minSize": 2, "maxSize": 3, "desiredSize": 3}
+    assert live_stacks(platform)[f"eksctl-{NAME}-nodegroup-ng-2"] == "CREATE_COMPLETE"
+    by_group = {}
+    for node in cluster_nodes(platform):
+        by_group.setdefault(node.metadata.labels["eks.amazonaws.com/nodegroup"], []).append(node)
+    assert {group: len(members) for group, members in by_group.items()} == {"ng-1": 3, "ng-2": 1}
+    assert by_group["ng-2"][0].metadata.labels["node.kubernetes.io/instance-type"] == "t3.large"
+
+
+def test_a_nodegroup_removed_from_the_config_is_deleted_as_the_module_says(platform, created, run_playbook):
+    shrunk = run_role(platform, run_playbook, eks_cluster_nodegroups=[nodegroup("ng-1", 3, min_size=2, max_size=3)])
+    (plan,) = host_results(shrunk, "Plan the changes (read-only; the whole run in check mode)")
+    (drift,) = [d for d in plan["drift"] if d["field"] == "nodegroups"]
+    command = f"eksctl delete nodegroup --cluster {NAME} --name ng-2"
+    assert command in drift["reason"]  # the module never deletes a node group itself
+    deleted = eksctl(platform, *command.split()[1:], "--region", REGION, "--wait")
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    assert f"eksctl-{NAME}-nodegroup-ng-2" not in live_stacks(platform)
+    kube.wait_for(lambda: len(cluster_nodes(platform)) == 3, "ng-2's node gone", timeout=30)
+    clean = run_role(platform, run_playbook, eks_cluster_nodegroups=[nodegroup("ng-1", 3, min_size=2, max_size=3)])
+    assert clean.rc == 0 and clean.changed(HOST) == 0, (clean.stats, failure_message(clean))
+
+
+def test_a_failing_nodegroup_stack_is_reported_and_left_for_the_user(platform, created, run_playbook):
+    stack = f"eksctl-{NAME}-nodegroup-ng-bad"
+    reason = "Nodegroup ng-bad failed to stabilize: [{Code: NodeCreationFailure,Message: Instances failed to join"
+    aws.fail_stack(platform["endpoint"], stack, "ManagedNodeGroup", reason)  # the sandbox's knob
+    groups = [nodegroup("ng-1", 3, min_size=2, max_size=3), nodegroup("ng-bad", 1)]
+    failed = run_role(platform, run_playbook, eks_cluster_nodegroups=groups)
+    assert failed.rc != 0
+    message = failure_message(failed)
+    assert "ng-bad" in message and stack in message, message
+    assert live_stacks(platform)[stack] == "ROLLBACK_COMPLETE"
+    assert "ng-bad" not in aws_client(platform, "eks").list_nodegroups(clusterName=NAME)["nodegroups"]
+    # What the user does: eksctl 0.225 creates its stacks with termination protection, which must be
+    # lifted before the stack can go (CloudFormation user guide, "Protect a stack from being deleted").
+    cfn = aws_client(platform, "cloudformation")
+    cfn.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
+    cfn.delete_stack(StackName=stack)
+    resumed = run_role(platform, run_playbook, eks_cluster_nodegroups=groups)
+    assert resumed.rc == 0, failure_message(resumed)
+    assert live_stacks(platform)[stack] == "CREATE_COMPLETE"
+
+
+def test_delete_leaves_nothing_behind(platform, created, run_playbook):
+    deleted = run_module(platform, run_playbook, state="absent")
+    assert deleted.rc == 0, failure_message(deleted)
+    assert host_results(deleted, "eksctl_cluster")[0]["changed"] is True
+    assert aws_client(platform, "eks").list_clusters()["clusters"] == []
+    assert live_stacks(platform) == {}
+    ec2 = aws_client(platform, "ec2")
+    assert [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
+    assert ec2.describe_addresses()["Addresses"] == []
+    running = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    assert running["Reservations"] == []
+    kube.wait_for(lambda: cluster_nodes(platform) == [], "the cluster's nodes gone", timeout=30)
+    gone = run_module(platform, run_playbook, state="absent")
+    assert gone.rc == 0 and host_results(gone, "eksctl_cluster")[0]["changed"] is False
+
+
+def test_a_failing_control_plane_stack_is_rolled_back_and_reported(platform, run_playbook):
+    """A second, short-lived cluster whose cluster stack fails: eksctl polls it after 30 s, finds it
+    ROLLBACK_COMPLETE and prints the CREATE_FAILED events (eksctl pkg/cfn/manager/waiters.go)."""
+    name = "real-bad"
+    reason = "Resource handler returned message: \"Cannot create cluster: subnets are in an unsupported AZ\""
+    aws.fail_stack(platform["endpoint"], f"eksctl-{name}-cluster", "ControlPlane", reason)
+    failed = run_module(platform, run_playbook, name=name, version="1.34",
+                        kubeconfig=str(platform["work"] / "bad.kubeconfig"), nodegroups=[nodegroup("ng-1", 1)])
+    assert failed.rc != 0
+    result = host_results(failed, "eksctl_cluster")[0]
+    assert f"eksctl failed to create cluster for EKS cluster {name}" in result["msg"]
+    assert "AWS::EKS::Cluster/ControlPlane: CREATE_FAILED" in json.dumps(result)
+    assert live_stacks(platform, name) == {f"eksctl-{name}-cluster": "ROLLBACK_COMPLETE"}
+    assert name not in aws_client(platform, "eks").list_clusters()["clusters"]
