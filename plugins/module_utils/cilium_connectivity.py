@@ -14,6 +14,7 @@ import os
 import re
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_table as table
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cli_tools import reported_version
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import (
@@ -206,8 +207,9 @@ def incomplete_run(result, report, deleted, kept):
 def run_module(module):
     """Entry point of the ``cilium_connectivity_test`` module."""
     params = module.params
-    if params["timeout"] <= 0:
-        raise ValidationError("timeout", "must be a positive number of seconds", value=params["timeout"])
+    inputs.timeout(params["timeout"], "timeout")
+    if params.get("junit_file"):
+        inputs.file_path(params["junit_file"], "junit_file")
     args = build_argv(params)
     if module.check_mode:
         return {"changed": False, "skipped": True, "namespaces_deleted": [], "namespaces_kept": [],

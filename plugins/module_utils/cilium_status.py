@@ -29,6 +29,7 @@ import time
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_table as table
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_unmanaged import find_unmanaged
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_predicates import (
@@ -604,6 +605,10 @@ def short(text, limit=300):
 def run_module(module):
     """Entry point of the ``cilium_status`` module."""
     params = module.params
+    inputs.dns_label(params["namespace"], "namespace")
+    for option in ("agent_daemonset", "operator_deployment"):
+        inputs.text(params[option], option, inputs.DNS1123_SUBDOMAIN, "a Kubernetes object name (lower-case "
+                    "letters, digits, '-' and '.', at most 253 characters)", 253)
     if params["timeout"] is not None and params["timeout"] < 0:
         raise ValidationError("timeout", "must be 0 or more seconds", value=params["timeout"])
     if params["crash_loop_restarts"] < 0:

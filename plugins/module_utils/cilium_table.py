@@ -110,7 +110,7 @@ def has(feature, version):
 def release(version, name="version"):
     """``Release(minor, version, tested)`` of a supported Cilium ``X.Y.Z``; ``ValidationError`` naming ``name``."""
     text = str(version or "").strip()
-    parsed = parse_version(text) if re.match(r"^v?\d+\.\d+\.\d+$", text) else None
+    parsed = parse_version(text) if re.fullmatch(r"v?\d+\.\d+\.\d+", text) else None
     if parsed is None:
         raise ValidationError(name, "not a Cilium release version", value=version,
                               accepted="X.Y.Z, e.g. %s" % DEFAULT_VERSION)

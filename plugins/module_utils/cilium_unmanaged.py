@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import datetime
 
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_predicates import (
     daemonset_rollout,
     deployment_rollout,
@@ -121,8 +122,8 @@ def run_module(module):
     from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sService
 
     params = module.params
-    if params["timeout"] <= 0:
-        raise ValidationError("timeout", "must be a positive number of seconds", value=params["timeout"])
+    inputs.timeout(params["timeout"], "timeout")
+    inputs.dns_label(params["cilium_namespace"], "cilium_namespace")
     result = restart_unmanaged(K8sService(module.k8s_client()), params["cilium_namespace"], params["timeout"],
                                check_mode=module.check_mode)
     for pod in result["bare_pods"]:

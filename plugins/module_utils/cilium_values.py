@@ -55,7 +55,7 @@ _FREE_FORM_SUFFIXES = ("Annotations", "Labels", "Selector", "Resources", "Affini
 # would set them again and restart the agents, on every run).
 KEPT_FROM_RELEASE = {"bandwidthManager": "bandwidth_manager"}
 
-_CLUSTER_NAME_RE = re.compile(r"^([a-z0-9][-a-z0-9]*)?[a-z0-9]$")
+_CLUSTER_NAME_RE = re.compile(r"([a-z0-9][-a-z0-9]*)?[a-z0-9]")  # full match
 _VALUES_KEY_RE = re.compile(r"^(\s*)([A-Za-z_][\w.-]*|\"[^\"]+\"|'[^']+'):(?:\s|$)")
 _COMMENTED_KEY_RE = re.compile(r"^(\s*)#\s?([A-Za-z_][\w-]*):(?:\s|$)")
 
@@ -206,7 +206,7 @@ def cluster_name_values(build):
         return {}
     if not isinstance(name, str) or not name:
         raise build.invalid("cluster_name", "must be a non-empty string", value=name)
-    if len(name) > 32 or not _CLUSTER_NAME_RE.match(name):
+    if len(name) > 32 or not _CLUSTER_NAME_RE.fullmatch(name):
         problem = ("Cilium cluster names are at most 32 lower-case alphanumerics and '-', starting and ending "
                    "with an alphanumeric (EKS allows longer names: set a shorter one here)")
         if table.has("cluster_name_checked", build.release.version):

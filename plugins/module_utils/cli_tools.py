@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from datetime import datetime
 
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import (
     CiliumEksError,
     CommandError,
@@ -46,7 +47,7 @@ VERSION_ARGS = {
 VERSION_TIMEOUT = 30
 
 _SEMVER = r"v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)(?:\+[0-9A-Za-z.-]+)?"
-_VERSION_RE = re.compile(r"^%s$" % _SEMVER)
+_VERSION_RE = re.compile(_SEMVER)  # full match
 
 # Kernel machine names -> Go/release architecture names.
 ARCHITECTURES = {
@@ -62,7 +63,7 @@ def normalize_version(version):
     """``0.225.0`` / ``v3.19.5+g4a19a5b`` -> ``v0.225.0`` / ``v3.19.5``; ``None`` if not a version."""
     if not isinstance(version, str):
         return None
-    match = _VERSION_RE.match(version.strip())
+    match = _VERSION_RE.fullmatch(version.strip())
     if not match:
         return None
     return "v" + match.group(1)
@@ -510,6 +511,7 @@ def _on_path(bin_dir):
 
 def tools_report(bin_dir, tools, versions=None, download_base_urls=None, os_name=None, arch=None):
     """Result of the ``cli_tool_info`` module (see its RETURN)."""
+    inputs.dir_path(bin_dir, "bin_dir")
     bin_dir = _bin_dir(bin_dir)
     host_os, host_arch = host_platform()
     os_name = os_name or host_os

@@ -12,6 +12,7 @@ built from the module when not given), so tests hand them one with recorded AWS 
 
 from __future__ import annotations
 
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.aws_client import region_from_env
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eks_service import (
     FAILED_STACK_STATUSES,
@@ -103,6 +104,9 @@ def ensure(module, manager=None):
         validate_region(region)
         return _absent(module, manager or ClusterManager(module, region), name)
     config = render_config(dict(params, region=region))
+    if params.get("kubeconfig"):
+        inputs.file_path(params["kubeconfig"], "kubeconfig")
+    inputs.timeout(params["timeout"], "timeout")
     return _present(module, manager or ClusterManager(module, config["metadata"]["region"]), config)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import re
 
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
 
 # The tag this collection puts on the clusters it creates; ``state: absent`` refuses clusters
@@ -22,18 +23,21 @@ OWNERSHIP_TAG = ("cloudnet.cilium_eks/managed", "true")
 # The taint that keeps application pods off a node until its Cilium agent runs (docs.cilium.io, "Installation
 # using Helm": node.cilium.io/agent-not-ready=true:NoExecute, removed by the agent when it is ready).
 CILIUM_TAINT = {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NoExecute"}
-TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+TAINT_EFFECTS = inputs.TAINT_EFFECTS
 AMI_FAMILIES = ("AmazonLinux2023", "AmazonLinux2", "Bottlerocket", "Ubuntu2004", "Ubuntu2204", "Ubuntu2404",
                 "UbuntuPro2204", "UbuntuPro2404", "WindowsServer2019CoreContainer",
                 "WindowsServer2019FullContainer", "WindowsServer2022CoreContainer", "WindowsServer2022FullContainer")
 DEFAULT_DESIRED = 2  # eksctl's default desiredCapacity
 
-CLUSTER_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,99}$")
-NODEGROUP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
-VERSION_RE = re.compile(r"^1\.(\d{2})$")
-INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|metal|\d*xlarge|metal-\d+xl)$")
-LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+# Full-match patterns (fullmatch: a trailing newline does not slip through). EKS cluster names: alphanumerics,
+# '-' and '_', starting with an alphanumeric, at most 100 (EKS API reference, CreateCluster "name"); eksctl puts
+# the name in CloudFormation stack names (eksctl-<name>-cluster), which allow only letters, digits and '-'
+# starting with a letter (CloudFormation API reference, CreateStack "StackName"): hence the stricter pattern.
+CLUSTER_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,99}")
+NODEGROUP_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
+VERSION_RE = re.compile(r"1\.(\d{2})")
+INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|metal|\d*xlarge|metal-\d+xl)")
 
 # A managed node group's keys: (the module's name, eksctl's ``managedNodeGroups`` name), in eksctl's order.
 NODEGROUP_KEYS = (("name", "name"), ("ami_family", "amiFamily"), ("instance_type", "instanceType"),
@@ -48,7 +52,7 @@ SIZES = ("desired_size", "min_size", "max_size")
 
 
 def validate_cluster_name(name, option="name"):
-    if not isinstance(name, str) or not CLUSTER_NAME_RE.match(name):
+    if not isinstance(name, str) or not CLUSTER_NAME_RE.fullmatch(name):
         raise ValidationError(option, "an EKS cluster name starts with a letter and has only letters, digits and "
                               "hyphens, at most 100 characters", accepted="e.g. basic-cilium", value=name)
     return name
@@ -58,7 +62,7 @@ def validate_region(region, option="region"):
     if not region:
         raise ValidationError(option, "no AWS region given and none in AWS_REGION/AWS_DEFAULT_REGION",
                               accepted="an AWS region name such as us-east-1 or eu-west-3")
-    if not isinstance(region, str) or not REGION_RE.match(region):
+    if not isinstance(region, str) or not REGION_RE.fullmatch(region):
         raise ValidationError(option, "not an AWS region name", accepted="e.g. us-east-1, eu-west-3, ap-southeast-2",
                               value=region)
     return region
@@ -66,7 +70,7 @@ def validate_region(region, option="region"):
 
 def validate_version(version, option="version", supported=None):
     version = str(version) if version is not None else None
-    if version is None or not VERSION_RE.match(version):
+    if version is None or not VERSION_RE.fullmatch(version):
         raise ValidationError(option, "a Kubernetes minor version is written 1.NN (quote it in YAML: \"1.33\")",
                               accepted=list(supported) if supported else "e.g. \"1.33\"", value=version)
     if supported and version not in supported:
@@ -75,18 +79,8 @@ def validate_version(version, option="version", supported=None):
 
 
 def validate_taint(taint, option):
-    if not isinstance(taint, dict) or not taint.get("key"):
-        raise ValidationError(option, "a taint is a dict with key, value (optional) and effect",
-                              accepted="{key: node.cilium.io/agent-not-ready, value: 'true', effect: NoExecute}",
-                              value=taint)
-    unknown = sorted(set(taint) - {"key", "value", "effect"})
-    if unknown:
-        raise ValidationError(option, "unknown taint field(s) %s" % ", ".join(unknown), accepted=["key", "value", "effect"])
-    if not LABEL_KEY_RE.match(str(taint["key"])):
-        raise ValidationError(option + ".key", "not a valid Kubernetes taint key", value=taint["key"])
-    if taint.get("effect") not in TAINT_EFFECTS:
-        raise ValidationError(option + ".effect", "not a taint effect", accepted=list(TAINT_EFFECTS),
-                              value=taint.get("effect"))
+    """One taint, checked as eksctl v0.225.0 pkg/utils/taints/taints.go Validate does (key, value, effect)."""
+    inputs.taint(taint, option)
     result = {"key": str(taint["key"])}
     if taint.get("value") not in (None, ""):
         result["value"] = str(taint["value"])
@@ -124,13 +118,12 @@ def _nodegroup_sizes(nodegroup, where):
     return {key: value for key, value in sizes.items() if value is not None}
 
 
-def _string_map(value, where, what, check_key=None):
-    """A dict of strings (labels, tags), keys checked with ``check_key`` when given."""
+def _string_map(value, where, what, check=None):
+    """A dict of strings (labels, tags), checked with ``check`` (an ``inputs`` rule function) when given."""
     if not isinstance(value, dict):
         raise ValidationError(where, "%s are a dict of strings" % what, value=value)
-    for key in value:
-        if check_key is not None and not check_key.match(str(key)):
-            raise ValidationError(where, "not a valid Kubernetes label key", value=key)
+    if check is not None:
+        check(value, where)
     return {str(k): str(v) for k, v in value.items()}
 
 
@@ -142,7 +135,7 @@ def _nodegroup_name(nodegroup, index, option):
     if unknown:
         raise ValidationError(where, "unknown field(s) %s" % ", ".join(unknown), accepted=list(NODEGROUP_FIELDS))
     name = nodegroup.get("name")
-    if not isinstance(name, str) or not NODEGROUP_NAME_RE.match(name):
+    if not isinstance(name, str) or not NODEGROUP_NAME_RE.fullmatch(name):
         raise ValidationError(where + ".name", "a node group name starts with a letter or digit and has only "
                               "letters, digits, hyphens and underscores, at most 63 characters", value=name)
     return name
@@ -155,7 +148,7 @@ def validate_nodegroup(nodegroup, index, option="nodegroups"):
     result = {"name": name}
     instance_type = nodegroup.get("instance_type")
     if instance_type is not None:
-        if not isinstance(instance_type, str) or not INSTANCE_TYPE_RE.match(instance_type):
+        if not isinstance(instance_type, str) or not INSTANCE_TYPE_RE.fullmatch(instance_type):
             raise ValidationError(where + ".instance_type", "not an EC2 instance type",
                                   accepted="<family><generation>.<size>, e.g. t3.medium, m6i.large, c7g.2xlarge",
                                   value=instance_type)
@@ -167,7 +160,7 @@ def validate_nodegroup(nodegroup, index, option="nodegroups"):
             raise ValidationError(where + ".volume_size", "an EBS root volume is 4 to 16384 GiB", value=volume)
         result["volume_size"] = volume
     if nodegroup.get("labels"):
-        result["labels"] = _string_map(nodegroup["labels"], where + ".labels", "labels", LABEL_KEY_RE)
+        result["labels"] = _string_map(nodegroup["labels"], where + ".labels", "labels", inputs.labels)
     taints = nodegroup.get("taints")
     if taints:
         if not isinstance(taints, list):
@@ -180,7 +173,7 @@ def validate_nodegroup(nodegroup, index, option="nodegroups"):
                                   value=family)
         result["ami_family"] = family
     if nodegroup.get("tags"):
-        result["tags"] = _string_map(nodegroup["tags"], where + ".tags", "tags")
+        result["tags"] = _string_map(nodegroup["tags"], where + ".tags", "tags", inputs.aws_tags)
     private = nodegroup.get("private_networking")
     if private is not None:
         # privateNetworking: the nodes go to the VPC's private subnets (NodeGroupBase.PrivateNetworking,
@@ -260,7 +253,7 @@ def _structured_config(params):
     if params.get("version") is not None:
         metadata["version"] = validate_version(params["version"])
     if params.get("tags"):
-        metadata["tags"] = {str(k): str(v) for k, v in params["tags"].items()}
+        metadata["tags"] = _string_map(params["tags"], "tags", "tags", inputs.aws_tags)
     config = {"apiVersion": "eksctl.io/v1alpha5", "kind": "ClusterConfig", "metadata": metadata,
               # Auto Mode off, said explicitly: eksctl 0.215 and 0.225 warn on every create that it "will be enabled by
               # default in an upcoming release ... To maintain current behavior, explicitly set

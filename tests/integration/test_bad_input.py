@@ -27,6 +27,18 @@ UNREACHABLE = "http://127.0.0.1:9"  # discard port: a download that a case shoul
 FORKS = "8"
 # Kinds whose objects change on their own (heartbeats, leader election, events): left out of the snapshot.
 CHURNING_KINDS = frozenset(("Lease", "Event"))
+# A user's own playbook including several roles, validating all of them first (docs/playbooks.md, "Validate
+# everything first"): each role's `validate` entry point, then each role's main entry point.
+EMBEDDED_ROLES = ("eks_cluster", "cilium_eni", "bandwidth_manager")
+EMBEDDED_PLAYBOOK = [{
+    "name": "A user's playbook: every role validated before the first change", "hosts": "eks_clusters",
+    "gather_facts": False,
+    "tasks": [{"name": f"Validate {role}", "ansible.builtin.include_role": {
+        "name": f"cloudnet.cilium_eks.{role}", "tasks_from": "validate"}} for role in EMBEDDED_ROLES]
+    + [{"name": f"Run {role}", "ansible.builtin.include_role": {"name": f"cloudnet.cilium_eks.{role}"}}
+       for role in EMBEDDED_ROLES],
+}]
+PLAYBOOKS = ("site", "render", "embedded")
 
 
 def _by_kind(kind):
@@ -40,7 +52,7 @@ def test_the_matrix_covers_every_role_module_and_site_yml():
     modules = {case["module"] for case in _by_kind("module")}
     assert roles == {"eks_cluster", "cilium_eni", "cilium_chaining", "bandwidth_manager", "tools"}
     assert modules == {path.stem for path in (REPO_ROOT / "plugins" / "modules").glob("*.py")}
-    assert _by_kind("playbook")
+    assert {case["playbook"] for case in _by_kind("playbook")} == set(PLAYBOOKS)
 
 
 # --- baselines: working inputs each case spoils one of -----------------------------------------------------------
@@ -74,6 +86,7 @@ def module_baseline(module, env, scratch, case_id):
         "cilium_values": {"mode": "eni", "cluster_name": SANDBOX},
         "cilium_status": {"wait": False, "timeout": 5},
         "cilium_restart_unmanaged": {"timeout": 60},
+        "cilium_release_repair": {"helm_path": env["CILIUM_EKS_HELM"], "wait_timeout": 0, "timeout": 60},
         "cilium_connectivity_test": {"timeout": 60, "junit_file": str(scratch / case_id / "junit.xml")},
         "cilium_bandwidth_test": {"limit": "10M", "tool": "iperf3", "duration": 2, "timeout": 30,
                                   "report_dir": str(scratch / case_id)},
@@ -178,11 +191,29 @@ def site_baseline(env, scratch, host):
     }
 
 
-def run_site_cases(run_playbook, env, scratch):
-    hosts = {case["id"]: dict(site_baseline(env, scratch, case["id"]), **case["vars"])
-             for case in _by_kind("playbook")}
-    inventory = write_inventory(scratch / "site-inventory.yml", "eks_clusters", hosts)
-    return run_playbook(REPO_ROOT / "playbooks" / "site.yml", inventory, env, args=("--forks", FORKS), timeout=600)
+def playbook_baseline(kind, env, scratch, host):
+    """Host variables of a playbook case: site.yml's working inventory (render.yml reads the same), or for the
+    embedded playbook the role baselines it includes, on a new cluster."""
+    if kind == "embedded":
+        variables = {}
+        for role in EMBEDDED_ROLES:
+            variables.update(role_baseline(role, env, scratch, host))
+        return variables
+    variables = site_baseline(env, scratch, host)
+    if kind == "render":
+        variables.update(render_dir=str(scratch / "rendered" / host), cilium_eks_render_dir=str(scratch / "rendered" / host))
+    return variables
+
+
+def run_playbook_cases(run_playbook, env, scratch, kind):
+    hosts = {case["id"]: dict(playbook_baseline(kind, env, scratch, case["id"]), **case["vars"])
+             for case in _by_kind("playbook") if case["playbook"] == kind}
+    inventory = write_inventory(scratch / f"{kind}-inventory.yml", "eks_clusters", hosts)
+    playbook = REPO_ROOT / "playbooks" / f"{kind}.yml"
+    if kind == "embedded":
+        playbook = scratch / "embedded.yml"
+        playbook.write_text(yaml.safe_dump(EMBEDDED_PLAYBOOK, sort_keys=False))
+    return run_playbook(playbook, inventory, env, args=("--forks", FORKS), timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +223,8 @@ def matrix(sandbox_factory, run_playbook, kubectl, helm, tmp_path_factory):
     env = dict(os.environ, **box.env)
     scratch = tmp_path_factory.mktemp("bad-input")
     before = sandbox_state(env, kubectl, helm)
-    results = [run_role_and_module_cases(run_playbook, env, scratch), run_site_cases(run_playbook, env, scratch)]
+    results = [run_role_and_module_cases(run_playbook, env, scratch)]
+    results += [run_playbook_cases(run_playbook, env, scratch, kind) for kind in PLAYBOOKS]
     after = sandbox_state(env, kubectl, helm)
     outcomes = {}
     for result in results:
@@ -209,8 +241,9 @@ def test_nothing_changed_in_aws_or_kubernetes(matrix):
     assert changed == []
 
 
-def test_no_tool_was_installed(matrix):
+def test_no_tool_was_installed_and_nothing_rendered(matrix):
     assert sorted(str(path) for path in matrix["scratch"].rglob("bin")) == []
+    assert sorted(str(path) for path in matrix["scratch"].glob("rendered/*/*")) == []
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])

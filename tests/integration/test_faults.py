@@ -2,7 +2,8 @@
 
 One sandbox with Cilium (installed by the cilium_eni role) takes the faults that do not conflict, in
 file order: a run interrupted while helm installs, a helm upgrade rejected by the API server, the API
-server restarted while cilium_status waits, AWS throttling and 5xx answered by the sandbox's EKS proxy.
+server restarted while cilium_status waits, a run interrupted while helm upgrades (repaired by the
+bandwidth_manager role run next), AWS throttling and 5xx answered by the sandbox's EKS proxy.
 A second, node-less sandbox takes an eksctl create that fails half-way (the eksctl contract double's
 ``EKSCTL_DOUBLE_FAIL`` knob); a third, with Cilium's Bandwidth Manager and a real shaped datapath,
 loses a node during the bandwidth test.
@@ -68,7 +69,7 @@ def eni_play(box, helm, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eni")
 
     def make(**extra):
-        variables = cilium_role_vars(ROLE, box, helm, VERSION, helm_timeout=HELM_TIMEOUT, **extra)
+        variables = cilium_role_vars(ROLE, box, helm, VERSION, **dict({"helm_timeout": HELM_TIMEOUT}, **extra))
         return write_play(tmp / f"{ROLE}.yml", ROLE, role=ROLE, variables=variables), local_inventory(tmp / "inv.ini")
 
     return make
@@ -76,19 +77,7 @@ def eni_play(box, helm, tmp_path_factory):
 
 def test_install_interrupted_mid_helm_is_repaired_by_the_next_run(box, eni_play, helm, run_playbook, tmp_path):
     play, inventory = eni_play()
-    running = start_playbook(play, inventory, box.env, tmp_path / "interrupted.json")
-    try:
-        wait_until(lambda: descendants(running.pid, "/helm", "upgrade") and release_secrets(box, "pending-install"),
-                   "helm install in flight", proc=running)
-        # The runner is lost while helm is at work: helm dies without its atomic clean-up, then Ctrl-C.
-        for pid in descendants(running.pid, "/helm", "upgrade"):
-            os.kill(pid, signal.SIGKILL)
-        os.killpg(running.pid, signal.SIGINT)
-        assert running.wait(timeout=60) != 0
-    finally:
-        if running.poll() is None:
-            os.killpg(running.pid, signal.SIGKILL)
-    wait_until(lambda: not descendants(running.pid, "AnsiballZ"), "no module left running", timeout=30)
+    interrupt_helm(box, play, inventory, tmp_path / "interrupted.json", "pending-install")
     assert [r["status"] for r in helm_json(helm, box.env, "history", "cilium")] == ["pending-install"]
 
     started = time.monotonic()
@@ -101,6 +90,23 @@ def test_install_interrupted_mid_helm_is_repaired_by_the_next_run(box, eni_play,
 
     again = run_playbook(play, inventory, box.env)
     assert again.rc == 0 and again.changed("sandbox") == 0, again
+
+
+def interrupt_helm(box, play, inventory, log, status):
+    """Start ``play``, wait until its helm run holds the release ``status``, then lose helm and press Ctrl-C: the
+    runner is lost while helm is at work, helm dies without its atomic clean-up."""
+    running = start_playbook(play, inventory, box.env, log)
+    try:
+        wait_until(lambda: descendants(running.pid, "/helm", "upgrade") and release_secrets(box, status),
+                   f"helm run in flight ({status})", proc=running)
+        for pid in descendants(running.pid, "/helm", "upgrade"):
+            os.kill(pid, signal.SIGKILL)
+        os.killpg(running.pid, signal.SIGINT)
+        assert running.wait(timeout=60) != 0
+    finally:
+        if running.poll() is None:
+            os.killpg(running.pid, signal.SIGKILL)
+    wait_until(lambda: not descendants(running.pid, "AnsiballZ"), "no module left running", timeout=30)
 
 
 def test_upgrade_rejected_by_the_api_server_keeps_the_running_release(box, eni_play, helm, run_playbook):
@@ -152,6 +158,38 @@ def test_api_server_restart_while_cilium_status_waits(box, api, run_playbook, tm
     summaries = [step["summary"] for step in result["status"]["progress"]]
     assert any("did not answer (connection refused" in line for line in summaries), summaries
     assert summaries[-1] == "healthy"
+
+
+def test_upgrade_interrupted_is_recognised_and_rolled_back_by_the_next_run(box, eni_play, helm, run_playbook,
+                                                                           tmp_path):
+    """Ctrl-C during a helm upgrade leaves pending-upgrade over the deployed revision. The next run, here the
+    bandwidth_manager role on its own, used to say there is no Cilium release (helm list hides pending ones); it
+    must say that an interrupted run left it, roll back to what ran before, and go on."""
+    before = [r["status"] for r in helm_json(helm, box.env, "history", "cilium")]
+    assert before[-1] == "deployed", before
+    play, inventory = eni_play(operator_replicas=2)
+    interrupt_helm(box, play, inventory, tmp_path / "interrupted.json", "pending-upgrade")
+    history = helm_json(helm, box.env, "history", "cilium")
+    assert history[-1]["status"] == "pending-upgrade", history
+    ran = history[-2]["revision"]
+
+    bwm = write_play(tmp_path / "bwm.yml", "bandwidth manager", role="bandwidth_manager", variables={
+        "bandwidth_manager_chart_path": cilium_role_vars(ROLE, box, helm, VERSION)[f"{ROLE}_chart_path"],
+        "bandwidth_manager_helm_path": str(helm), "bandwidth_manager_kubeconfig": box.kubeconfig,
+        "bandwidth_manager_helm_timeout": HELM_TIMEOUT, "bandwidth_manager_rollout_timeout": 300})
+    started = time.monotonic()
+    repaired = run_playbook(bwm, inventory, box.env)
+    print(f"bandwidth_manager after the interrupted upgrade: {time.monotonic() - started:.1f}s")
+    assert repaired.rc == 0, repaired
+    repair = repaired.task("Repair the Cilium release if an interrupted helm run left it behind, unless the Cilium "
+                           "role just read it", "sandbox")
+    assert repair["changed"] is True
+    assert ("left pending-upgrade by a helm run that did not finish: rolled back to revision %d" % ran) in repair["msg"]
+    after = helm_json(helm, box.env, "history", "cilium")  # helm rollback leaves the pending revision in history
+    assert after[-1]["status"] == "deployed" and after[-1]["revision"] > history[-1]["revision"], after
+
+    again = run_playbook(bwm, inventory, box.env)
+    assert again.rc == 0 and again.changed("sandbox") == 0, again
 
 
 def test_aws_throttling_and_5xx_are_retried_with_backoff(box, run_playbook, tmp_path):

@@ -56,4 +56,4 @@ def test_connectivity_missing_cli_is_named_before_the_cluster_is_read(capsys, tm
 
 def test_connectivity_rejects_zero_timeout(capsys, tmp_path):
     code, out = run(cilium_connectivity_test, {"timeout": 0, "kubeconfig": str(tmp_path / "absent")}, capsys)
-    assert code == 1 and out["msg"] == "Invalid `timeout` 0: must be a positive number of seconds"
+    assert code == 1 and out["msg"] == "Invalid `timeout` 0: must be a whole number of seconds, at least 1"
