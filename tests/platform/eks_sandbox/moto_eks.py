@@ -149,7 +149,10 @@ def _truthy(value) -> bool:
 
 
 def _cluster_security_group(ec2, name: str, vpc_id: str) -> str:
-    """The security group EKS creates for a cluster: EKS's tags only, members talk to each other freely."""
+    """The security group EKS creates for a cluster: EKS's tags only, members talk to each other freely
+    (EKS user guide, "View Amazon EKS security group requirements for clusters",
+    docs.aws.amazon.com/eks/latest/userguide/sec-group-reqs.html: name ``eks-cluster-sg-<cluster>-<id>``,
+    the ``aws:eks:cluster-name`` tag, all traffic allowed from the group itself)."""
     group_name = f"eks-cluster-sg-{name}-{random.randrange(10 ** 9, 10 ** 10)}"
     group = ec2.create_security_group(
         group_name,
@@ -168,6 +171,7 @@ def create_eks_cluster(name: str, properties: dict, account_id: str, region_name
     vpc = _lower_first(properties.get("ResourcesVpcConfig") or {})
     subnets = vpc.get("subnetIds") or []
     vpc_id = ec2.get_subnet(subnets[0]).vpc_id if subnets else None
+    # The defaults of the EKS API reference, CreateCluster: VpcConfigRequest, AccessConfigRequest, UpgradePolicyRequest.
     vpc.setdefault("endpointPublicAccess", True)
     vpc.setdefault("endpointPrivateAccess", False)
     vpc.setdefault("publicAccessCidrs", ["0.0.0.0/0"])
@@ -273,8 +277,9 @@ def create_eks_nodegroup(name: str, properties: dict, account_id: str, region_na
         scaling = {key: int(value) for key, value in scaling.items()}
     backend = eks_backends[account_id][region_name]
     cluster = backend.clusters.get(properties["ClusterName"])
-    # Without Version/ReleaseVersion (eksctl sets neither) EKS takes the cluster's version and the
-    # newest AMI release for it; moto would say 1.19.
+    # Without Version/ReleaseVersion (eksctl v0.225.0 sets neither unless the config names a releaseVersion:
+    # pkg/cfn/builder/managed_nodegroup.go:181-183) EKS takes the cluster's version and the newest AMI release
+    # for it (EKS API reference, CreateNodegroup: version, releaseVersion); moto would say 1.19.
     version = str(properties.get("Version") or (cluster.version if cluster else ""))
     release = properties.get("ReleaseVersion") or (node_release_version(version) if version else None)
     return backend.create_nodegroup(
@@ -337,6 +342,9 @@ class EksNodegroupResource(CloudFormationModel):
 # --------------------------------------------------------------------------------------------
 
 def _subnet_from_cloudformation(original):
+    """eksctl's public subnets carry ``MapPublicIpOnLaunch: true`` (eksctl v0.225.0 ``pkg/cfn/builder/vpc_ipv4.go``
+    :315) and it refuses new node groups in public subnets without it (``pkg/vpc/vpc.go``:608-620,
+    ``ValidateExistingPublicSubnets``)."""
     def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         subnet = original.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
         properties = cloudformation_json["Properties"]
