@@ -60,6 +60,7 @@ from moto.ec2.models.nat_gateways import NatGateway
 from moto.ec2.models.route_tables import Route, RouteTable
 from moto.ec2.models.subnets import Subnet, SubnetRouteTableAssociation
 from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
+from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
 from moto.eks.models import EKSBackend, eks_backends
 
 from .aws import node_release_version
@@ -497,6 +498,20 @@ def _update_termination_protection(self):
     return ActionResult({"StackId": stack.stack_id})
 
 
+def _assign_private_ip_addresses(self) -> ActionResult:
+    """EC2 AssignPrivateIpAddresses answering the addresses this call assigned, as EC2 does (API reference,
+    AssignPrivateIpAddresses response: "The private IP addresses assigned to the network interface"); moto lists
+    every address of the ENI. Cilium's operator sizes its result by the count it asked for and indexes the answer
+    (``pkg/aws/api/api.go``:937-953 at v1.20.2, ``pkg/aws/ec2/ec2.go``:883-899 at v1.19.7): moto's answer made it
+    panic "index out of range"."""
+    eni = self.ec2_backend.get_network_interface(self._get_param("NetworkInterfaceId"))
+    before = {item["PrivateIpAddress"] for item in eni.private_ip_addresses}
+    self.ec2_backend.assign_private_ip_addresses(eni.id, self._get_param("PrivateIpAddresses", []),
+                                                 self._get_int_param("SecondaryPrivateIpAddressCount", 0))
+    return ActionResult({"NetworkInterfaceId": eni.id, "AssignedPrivateIpAddresses": [
+        item for item in eni.private_ip_addresses if item["PrivateIpAddress"] not in before]})
+
+
 _INSTALLED = []
 
 
@@ -518,6 +533,7 @@ def install() -> None:
     EKSBackend.create_cluster = _create_cluster(EKSBackend.create_cluster)
     cfn_models.CloudFormationBackend.delete_stack = _delete_stack
     cfn_responses.CloudFormationResponse.update_termination_protection = _update_termination_protection
+    ElasticNetworkInterfaces.assign_private_ip_addresses = _assign_private_ip_addresses
     cfn_parsing.get_model_list.cache_clear()
     cfn_parsing.get_model_map.cache_clear()
     cfn_parsing.get_name_type_map.cache_clear()
