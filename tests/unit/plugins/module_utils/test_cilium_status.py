@@ -561,3 +561,34 @@ def test_status_result_fails_when_the_cli_disagrees_with_a_healthy_status():
                          CliRunner(recording("1.20.2/cli-status.json")))
     assert info.value.msg.startswith("Cilium is healthy by the agents' own status, but the Cilium CLI's `cilium "
                                      "status` disagrees:\n- the Cilium CLI counts cilium 2/2 ready, the API 3/3")
+
+
+class CrossCheckModule:
+    """What ``run_module`` uses of a module: its params, a temporary directory, the cilium runner, the client."""
+
+    def __init__(self, tmpdir, **params):
+        self.tmpdir = str(tmpdir)
+        self.params = dict({"timeout": 1, "wait": True, "namespace": "kube-system", "agent_daemonset": "cilium",
+                            "operator_deployment": "cilium-operator", "crash_loop_restarts": 3,
+                            "cli_cross_check": True, "kubeconfig": None, "context": None}, **params)
+
+    def runner(self, binary, path_option=None):
+        return CliRunner(recording("1.20.2/cli-status.json"))
+
+    def k8s_client(self):
+        return object()
+
+
+def test_the_cli_cross_check_reaches_the_cluster_of_the_host_and_token_options(tmp_path, monkeypatch):
+    """With ``host`` and ``api_key`` (AWX's Kubernetes credential) and no kubeconfig, the CLI must not fall back
+    to ~/.kube/config, which may be another cluster: it gets a kubeconfig written from those options."""
+    seen = {}
+    monkeypatch.setattr(cs, "status_result", lambda checker, params, runner: seen.update(params=params))
+    cs.run_module(CrossCheckModule(tmp_path, host="https://10.0.0.1:443", api_key="secret"))
+    written = seen["params"]["kubeconfig"]
+    assert written and os.path.dirname(written) == str(tmp_path) and os.stat(written).st_mode & 0o777 == 0o600
+    with open(written, encoding="utf-8") as handle:
+        text = handle.read()
+    assert "https://10.0.0.1:443" in text and "secret" in text
+    cs.run_module(CrossCheckModule(tmp_path, kubeconfig="/k"))
+    assert seen["params"]["kubeconfig"] == "/k"
