@@ -463,6 +463,8 @@ class CiliumStatusChecker:
                 try:
                     answer = self.k8s.exec(self.target.namespace, name, AGENT_CONTAINER, [binary] + args,
                                            self.exec_timeout)
+                except ValidationError:  # an exec that cannot be made as asked (impersonation): waiting won't help
+                    raise
                 except Exception as exc:  # pylint: disable=broad-except  # websocket/API errors: report, retry later
                     errors.append("exec `%s %s` failed: %s" % (binary, " ".join(args), exc))
                     continue

@@ -592,3 +592,24 @@ def test_the_cli_cross_check_reaches_the_cluster_of_the_host_and_token_options(t
     assert "https://10.0.0.1:443" in text and "secret" in text
     cs.run_module(CrossCheckModule(tmp_path, kubeconfig="/k"))
     assert seen["params"]["kubeconfig"] == "/k"
+
+
+class ExecK8s:
+    """A K8sService whose exec raises ``error``."""
+
+    def __init__(self, error):
+        self.error, self.calls = error, 0
+
+    def exec(self, namespace, pod, container, argv, timeout):
+        self.calls += 1
+        raise self.error
+
+
+def test_an_exec_that_cannot_be_made_as_asked_ends_the_check_while_others_are_retried():
+    """An impersonating client cannot exec (K8sService refuses): waiting out the timeout would not help."""
+    refused = ValidationError("impersonate_user", "cannot be applied to an exec into a pod")
+    with pytest.raises(ValidationError, match="impersonate_user"):
+        cs.CiliumStatusChecker(ExecK8s(refused)).ask_agent(agent_pod("cilium-aaaaa", NODES[0]))
+    blip = ExecK8s(OSError("connection reset"))
+    answer = cs.CiliumStatusChecker(blip).ask_agent(agent_pod("cilium-aaaaa", NODES[0]))
+    assert "connection reset" in answer["error"] and blip.calls == 2  # JSON, then text: reported
