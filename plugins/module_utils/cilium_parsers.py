@@ -252,7 +252,8 @@ def status_problems(status):
 
 # ------------------------------------------------------------------------------- the CLI's cilium status
 
-# The Cilium CLI's own report (cilium-cli/status/status.go of the CLI release the collection pins): per component
+# The Cilium CLI's own report (cilium-cli/status/status.go l.70-143 of the CLI pinned as versions.CILIUM_CLI, cilium
+# v1.20.0-pre.1.0.20260419120955-62bccdec3fb9; recorded: tests/recordings/cilium/1.20.2/cli-status.json): per component
 # (the agent DaemonSet ``cilium``, ``cilium-operator``, ``cilium-envoy``, ``hubble-relay``, ``clustermesh-apiserver``)
 # the pod counts (``pod_state``: Desired/Ready/Available/Unavailable) and the errors and warnings it found in their
 # pods (``errors``: component -> pod -> ``{"Errors": [...], "Warnings": [...], "Disabled": bool}``), the pods it
@@ -389,7 +390,8 @@ _ACTION_RE = re.compile(r"^\s+(?:🟥|❌)\s+(?P<body>.*)$")
 _ACTION_BODY_RE = re.compile(r"^(?P<name>\S+?): (?P<source>.+?) -> (?P<destination>\S+ \([^)]*\))(?:: (?P<message>.*))?$")
 _TRAILER_RE = re.compile(r"(?:^|: )\[(?P<ns>[^\]]+)\] (?P<failed>\d+) tests failed\s*$")
 # The report's lines that are not an action's detail: the test owners the CLI lists after each failed action
-# (cilium-cli/connectivity/check/logging.go ``LogOwners``: "    ⛑️ The following owners ..." then "        - @owner").
+# (cilium-cli/connectivity/check/logging.go l.106-115 ``LogOwners`` of that CLI: "    ⛑️ The following owners ..."
+# then "        - @owner").
 _OWNERS_RE = re.compile(r"^\s+(?:⛑️|⛑|- @)")
 
 
@@ -415,9 +417,10 @@ def parse_connectivity_report(text):
     "failed_tests": [{"name", "actions": [{"name", "test", "scenario", "source", "destination", "message"}]}]}``.
     ``result`` is None when no summary line was found (the run did not get to its report).
     An action's ``message`` is its whole failure message: the CLI prints it with ``%s`` after the action
-    (cilium-cli/connectivity/check/context.go ``report``: ``"  🟥 %s: %s"``), so a multi-line one (the JSON
-    objects of ``Found unexpected packet drops:``, cilium-cli/connectivity/tests/errors.go) goes on over the
-    next, unindented lines, up to the next test, action or owners line.
+    (cilium-cli/connectivity/check/context.go l.555 ``report`` of the CLI pinned as versions.CILIUM_CLI:
+    ``"  🟥 %s: %s"``), so a multi-line one (the JSON objects of ``Found unexpected packet drops:``,
+    cilium-cli/connectivity/tests/errors.go) goes on over the next, unindented lines, up to the next test, action
+    or owners line.
     """
     report = {"result": None, "test_namespace": None, "tests": None, "actions": None, "tests_failed": 0,
               "actions_failed": 0, "tests_skipped": None, "scenarios_skipped": None, "failed_tests": []}
