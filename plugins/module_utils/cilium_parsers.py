@@ -258,11 +258,6 @@ def status_problems(status):
 # the pod counts (``pod_state``: Desired/Ready/Available/Unavailable) and the errors and warnings it found in their
 # pods (``errors``: component -> pod -> ``{"Errors": [...], "Warnings": [...], "Disabled": bool}``), the pods it
 # counts as managed by Cilium (``pods_count``) and the chart version.
-CLI_COMPONENTS = {"Cilium": "cilium", "Operator": "cilium-operator", "Envoy DaemonSet": "cilium-envoy",
-                  "Hubble Relay": "hubble-relay", "ClusterMesh": "clustermesh-apiserver"}
-_CLI_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
-_CLI_COUNT_RE = re.compile(r"(Desired|Ready|Available|Unavailable): (\d+)")
-_CLI_PODS_RE = re.compile(r"^Cluster Pods:\s+(\d+)/(\d+) managed by Cilium")
 
 
 def _cli_component(state=None):
@@ -302,44 +297,6 @@ def parse_cli_status_json(text):
     pods = data.get("pods_count") or {}
     return {"components": components, "pods": {"all": pods.get("all", 0), "by_cilium": pods.get("by_cilium", 0)},
             "helm_chart_version": data.get("helm_chart_version"), "config_errors": data.get("config_errors") or []}
-
-
-def parse_cli_status_text(text):
-    """``cilium status`` of the CLI (its table, colours removed) -> the same keys as ``parse_cli_status_json``;
-    the counts come from the ``DaemonSet``/``Deployment`` rows, each component's summary from the top block."""
-    report = {"components": {}, "pods": {"all": 0, "by_cilium": 0}, "helm_chart_version": None, "config_errors": []}
-    section = None
-    for raw in (text or "").splitlines():
-        line = _CLI_ANSI_RE.sub("", raw).rstrip()
-        cells = [c for c in re.split(r"\s{2,}|\t", line.strip()) if c]
-        label = next((c for c in cells if c.rstrip(":") in CLI_COMPONENTS and c.endswith(":")), None)
-        if label and cells.index(label) + 1 < len(cells):
-            name = CLI_COMPONENTS[label.rstrip(":")]
-            report["components"].setdefault(name, _cli_component())["summary"] = cells[cells.index(label) + 1]
-            continue
-        match = _CLI_PODS_RE.match(line.strip())
-        if match:
-            report["pods"] = {"by_cilium": int(match.group(1)), "all": int(match.group(2))}
-            continue
-        if cells and cells[0] in ("Errors:", "Warnings:", "Configuration:"):
-            section, cells = cells[0], cells[1:]
-        elif cells and cells[0] in ("DaemonSet", "Deployment", "Containers:", "Cluster Pods:", "Image versions",
-                                    "Helm chart version:"):
-            section = None
-        if cells and cells[0] in ("DaemonSet", "Deployment") and len(cells) >= 2:
-            component = report["components"].setdefault(cells[1], _cli_component())
-            component["type"] = cells[0]
-            for key, value in _CLI_COUNT_RE.findall(line):
-                component[key.lower()] = int(value)
-        elif cells and cells[0] == "Helm chart version:" and len(cells) > 1:
-            report["helm_chart_version"] = cells[1]
-        elif section in ("Errors:", "Warnings:") and len(cells) >= 3:
-            kind = "errors" if section == "Errors:" else "warnings"
-            report["components"].setdefault(cells[0], _cli_component())[kind].append(
-                "%s: %s" % (cells[1], " ".join(cells[2:])))
-        elif section == "Configuration:" and cells:
-            report["config_errors"].append(" ".join(cells))
-    return report
 
 
 # ------------------------------------------------------------------------------------ agent crash logs

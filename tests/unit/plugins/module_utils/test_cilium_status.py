@@ -504,18 +504,14 @@ def settled(agents=2, operator=2):
     return status
 
 
-def test_the_cli_json_and_text_reports_agree_on_real_agents():
-    from_json = parsers.parse_cli_status_json(recording("1.20.2/cli-status.json"))
-    from_text = parsers.parse_cli_status_text(recording("1.20.2/cli-status.txt"))
-    for report in (from_json, from_text):
-        agent = report["components"]["cilium"]
-        assert (agent["type"], agent["desired"], agent["ready"], agent["available"]) == ("DaemonSet", 2, 2, 2)
-        assert agent["errors"] == [] and agent["summary"] == "OK"
-        assert report["components"]["cilium-operator"]["type"] == "Deployment"
-        assert report["helm_chart_version"] == "1.20.2"
-        assert report["pods"]["all"] >= report["pods"]["by_cilium"]
-    assert from_json["components"]["cilium-operator"] == from_text["components"]["cilium-operator"]
-    assert from_json["pods"] == from_text["pods"]
+def test_the_cli_json_report_of_real_agents():
+    report = parsers.parse_cli_status_json(recording("1.20.2/cli-status.json"))
+    agent = report["components"]["cilium"]
+    assert (agent["type"], agent["desired"], agent["ready"], agent["available"]) == ("DaemonSet", 2, 2, 2)
+    assert agent["errors"] == [] and agent["summary"] == "OK"
+    assert report["components"]["cilium-operator"]["type"] == "Deployment"
+    assert report["helm_chart_version"] == "1.20.2"
+    assert report["pods"]["all"] >= report["pods"]["by_cilium"]
 
 
 def test_the_cli_cross_check_passes_when_it_agrees():
