@@ -4,7 +4,8 @@
 
 """K8sService: which API call each verb and kind makes, the exit-code rule, and how failures are told apart.
 
-The calls themselves run against the sandbox's real kube-apiserver in tests/integration/test_k8s_service.py."""
+The calls themselves run against the sandbox's real kube-apiserver through the modules (tests/integration); the
+exec's authentication (a login-command user's token, impersonation refused) in tests/integration/test_cilium_status.py."""
 
 from __future__ import annotations
 
