@@ -480,6 +480,27 @@ def test_the_previous_log_is_read_once_per_crash_and_only_when_needed():
     assert checker.crash_logs([crashing_pod("cilium-ccccc", NODES[1], message=MASQUERADE_PANIC)]) == {}
 
 
+class ExecK8s:
+    """A K8sService whose exec raises ``error``."""
+
+    def __init__(self, error):
+        self.error, self.calls = error, 0
+
+    def exec(self, namespace, pod, container, argv, timeout):
+        self.calls += 1
+        raise self.error
+
+
+def test_an_exec_that_cannot_be_made_as_asked_ends_the_check_while_others_are_retried():
+    """An impersonating client cannot exec (K8sService refuses): waiting out the timeout would not help."""
+    refused = ValidationError("impersonate_user", "cannot be applied to an exec into a pod")
+    with pytest.raises(ValidationError, match="impersonate_user"):
+        cs.CiliumStatusChecker(ExecK8s(refused)).ask_agent(agent_pod("cilium-aaaaa", NODES[0]))
+    blip = ExecK8s(OSError("connection reset"))
+    answer = cs.CiliumStatusChecker(blip).ask_agent(agent_pod("cilium-aaaaa", NODES[0]))
+    assert "connection reset" in answer["error"] and blip.calls == 2  # JSON, then text: reported
+
+
 # ---------------------------------------------------------------------------------- the CLI cross-check
 
 
@@ -547,18 +568,6 @@ def test_a_cli_that_cannot_be_read_is_a_disagreement():
                                                         "be read: not the JSON of `cilium status -o json`")
 
 
-def test_status_result_fails_when_the_cli_disagrees_with_a_healthy_status():
-    class Settled(cs.CiliumStatusChecker):
-        def wait(self, timeout, wait=True, interval=cs.POLL_INTERVAL):
-            return settled(agents=3)
-
-    with pytest.raises(cs.CiliumNotHealthyError) as info:
-        cs.status_result(Settled(None), {"timeout": 1, "wait": True, "namespace": "kube-system"},
-                         CliRunner(recording("1.20.2/cli-status.json")))
-    assert info.value.msg.startswith("Cilium is healthy by the agents' own status, but the Cilium CLI's `cilium "
-                                     "status` disagrees:\n- the Cilium CLI counts cilium 2/2 ready, the API 3/3")
-
-
 class CrossCheckModule:
     """What ``run_module`` uses of a module: its params, a temporary directory, the cilium runner, the client."""
 
@@ -590,22 +599,13 @@ def test_the_cli_cross_check_reaches_the_cluster_of_the_host_and_token_options(t
     assert seen["params"]["kubeconfig"] == "/k"
 
 
-class ExecK8s:
-    """A K8sService whose exec raises ``error``."""
+def test_status_result_fails_when_the_cli_disagrees_with_a_healthy_status():
+    class Settled(cs.CiliumStatusChecker):
+        def wait(self, timeout, wait=True, interval=cs.POLL_INTERVAL):
+            return settled(agents=3)
 
-    def __init__(self, error):
-        self.error, self.calls = error, 0
-
-    def exec(self, namespace, pod, container, argv, timeout):
-        self.calls += 1
-        raise self.error
-
-
-def test_an_exec_that_cannot_be_made_as_asked_ends_the_check_while_others_are_retried():
-    """An impersonating client cannot exec (K8sService refuses): waiting out the timeout would not help."""
-    refused = ValidationError("impersonate_user", "cannot be applied to an exec into a pod")
-    with pytest.raises(ValidationError, match="impersonate_user"):
-        cs.CiliumStatusChecker(ExecK8s(refused)).ask_agent(agent_pod("cilium-aaaaa", NODES[0]))
-    blip = ExecK8s(OSError("connection reset"))
-    answer = cs.CiliumStatusChecker(blip).ask_agent(agent_pod("cilium-aaaaa", NODES[0]))
-    assert "connection reset" in answer["error"] and blip.calls == 2  # JSON, then text: reported
+    with pytest.raises(cs.CiliumNotHealthyError) as info:
+        cs.status_result(Settled(None), {"timeout": 1, "wait": True, "namespace": "kube-system"},
+                         CliRunner(recording("1.20.2/cli-status.json")))
+    assert info.value.msg.startswith("Cilium is healthy by the agents' own status, but the Cilium CLI's `cilium "
+                                     "status` disagrees:\n- the Cilium CLI counts cilium 2/2 ready, the API 3/3")
