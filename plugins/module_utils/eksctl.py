@@ -22,6 +22,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eks_service im
 )
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_config import (
     OWNERSHIP_TAG,
+    check_creatable,
     render_config,
     to_yaml,
     validate_cluster_name,
@@ -171,6 +172,9 @@ def _present(module, manager, config):
     _refuse_unfinished(observed, name, region)
     result_plan = plan(desired_from_config(config), observed, allow_upgrade=module.params.get("allow_upgrade"))
     actions, drift = result_plan["actions"], result_plan["drift"]
+    if any(a["action"] == "create_cluster" for a in actions):
+        check_creatable(config, "config.addonsConfig.disableDefaultAddons" if module.params.get("config")
+                        else "disable_default_addons")
     for item in drift:
         module.warn("EKS cluster %s: drift on %s%s: wanted %r, found %r (%s)" % (
             name, item["field"], " of node group %s" % item["nodegroup"] if item["nodegroup"] else "",
