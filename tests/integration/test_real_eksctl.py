@@ -213,6 +213,11 @@ def test_a_failing_nodegroup_stack_is_reported_and_left_for_the_user(platform, c
     where = f"--region {REGION} --stack-name {stack}"
     assert f"aws cloudformation update-termination-protection {where} --no-enable-termination-protection ; " \
            f"aws cloudformation delete-stack {where}" in message, message
+    blocked = run_role(platform, run_playbook, eks_cluster_nodegroups=groups)  # run again before following it
+    assert blocked.rc != 0
+    message = failure_message(blocked)
+    assert "left CloudFormation stack(s) behind that block eksctl" in message and stack in message, message
+    assert live_stacks(platform)[stack] == "ROLLBACK_COMPLETE"  # nothing deleted
     cfn = aws_client(platform, "cloudformation")
     cfn.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
     cfn.delete_stack(StackName=stack)
