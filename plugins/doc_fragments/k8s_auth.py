@@ -85,6 +85,9 @@ options:
     description:
       - User name to act as (C(Impersonate-User)).
       - Can also be set with C(K8S_AUTH_IMPERSONATE_USER).
+      - A module that runs commands in pods (the agents' C(cilium-dbg status), the bandwidth measurement) fails when
+        this or O(impersonate_groups) is set, because the kubernetes client does not send impersonation with an exec,
+        which would then run with the rights of the identity itself.
     type: str
   impersonate_groups:
     description:

@@ -15,8 +15,9 @@ description:
     workloads to restart so that their pods get their network from Cilium (ENI mode) or get Cilium chained behind
     the AWS VPC CNI (chaining mode).
   - A pod is unmanaged when it is not C(hostNetwork), is Running or Pending on a node whose Cilium agent is Ready,
-    and has no CiliumEndpoint of the same namespace and name, the rule C(cilium status) uses for
-    "Cluster Pods N/M managed by Cilium". Pods that got their network from Cilium keep their CiliumEndpoint when
+    and has no CiliumEndpoint of the same namespace and name (C(cilium status) counts the same pods against the
+    number of CiliumEndpoints for its line "Cluster Pods N/M managed by Cilium"; matching each pod to its endpoint
+    names them). Pods that got their network from Cilium keep their CiliumEndpoint when
     the agent restarts, so they are not restarted again. Pods on nodes without a Ready agent are left alone.
   - Returns C(restart), a sorted list of the Deployments, DaemonSets and StatefulSets to restart (each with
     C(kind), C(namespace) and C(name)), and C(bare_pods), the C(namespace/name) of unmanaged pods without a

@@ -100,16 +100,15 @@ class AwsClients:
         return self._clients[service]
 
     @contextlib.contextmanager
-    def _translated(self, service, operation, missing_ok=(), missing=None):
+    def _translated(self, service, operation, missing_ok=()):
         """Every botocore error of ``service``.``operation`` as an ``AwsError`` with advice; an error code in
-        ``missing_ok`` (e.g. ``ResourceNotFoundException``) sets ``missing[0]`` instead of raising."""
+        ``missing_ok`` (e.g. ``ResourceNotFoundException``) is swallowed instead."""
         api = _api_name(service, operation)
         try:
             yield
         except botocore.exceptions.ClientError as exc:
             code = error_code(exc)
-            if code in missing_ok and missing is not None:
-                missing[0] = True
+            if code in missing_ok:
                 return
             raise AwsError(api, self.region, code, exc.response.get("Error", {}).get("Message", str(exc))) from exc
         except botocore.exceptions.NoCredentialsError as exc:
@@ -126,8 +125,7 @@ class AwsClients:
         """``client(service).<operation>(**kwargs)`` with errors turned into ``AwsError``; None when the error
         code is one of ``missing_ok`` (the resource does not exist)."""
         client = self.client(service)
-        missing = [False]
-        with self._translated(service, operation, missing_ok, missing):
+        with self._translated(service, operation, missing_ok):
             return getattr(client, operation)(**kwargs)
         return None
 

@@ -30,7 +30,9 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.versions impor
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.waiter import Waiter
 
 CLI_LABEL = ("app.kubernetes.io/name", "cilium-cli")  # the CLI labels the namespaces it creates
-# Namespaces the CLI creates with fixed names besides --test-namespace (cilium-cli/connectivity/check/deployment.go).
+# Namespaces the CLI creates with fixed names besides --test-namespace: cilium-test-ccnp1/2 and cilium-test-ztunnel-*
+# (cilium-cli/connectivity/check/deployment.go l.954, l.1780, l.753-772 of the CLI pinned as versions.CILIUM_CLI,
+# cilium v1.20.0-pre.1.0.20260419120955-62bccdec3fb9).
 FIXED_TEST_NAMESPACES = re.compile(r"^cilium-test-(ccnp\d+|ztunnel-[a-z0-9-]+)$")
 NAMESPACE_GONE_TIMEOUT = 60
 REPORT_MODE = 0o644  # the JUnit report, readable by CI collectors like the collection's other reports

@@ -287,16 +287,12 @@ def status_problems(status):
 
 # ------------------------------------------------------------------------------- the CLI's cilium status
 
-# The Cilium CLI's own report (cilium-cli/status/status.go of the CLI release the collection pins): per component
+# The Cilium CLI's own report (cilium-cli/status/status.go l.70-143 of the CLI pinned as versions.CILIUM_CLI, cilium
+# v1.20.0-pre.1.0.20260419120955-62bccdec3fb9; recorded: tests/recordings/cilium/1.20.2/cli-status.json): per component
 # (the agent DaemonSet ``cilium``, ``cilium-operator``, ``cilium-envoy``, ``hubble-relay``, ``clustermesh-apiserver``)
 # the pod counts (``pod_state``: Desired/Ready/Available/Unavailable) and the errors and warnings it found in their
 # pods (``errors``: component -> pod -> ``{"Errors": [...], "Warnings": [...], "Disabled": bool}``), the pods it
 # counts as managed by Cilium (``pods_count``) and the chart version.
-CLI_COMPONENTS = {"Cilium": "cilium", "Operator": "cilium-operator", "Envoy DaemonSet": "cilium-envoy",
-                  "Hubble Relay": "hubble-relay", "ClusterMesh": "clustermesh-apiserver"}
-_CLI_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
-_CLI_COUNT_RE = re.compile(r"(Desired|Ready|Available|Unavailable): (\d+)")
-_CLI_PODS_RE = re.compile(r"^Cluster Pods:\s+(\d+)/(\d+) managed by Cilium")
 
 
 def _cli_component(state=None):
@@ -336,44 +332,6 @@ def parse_cli_status_json(text):
     pods = data.get("pods_count") or {}
     return {"components": components, "pods": {"all": pods.get("all", 0), "by_cilium": pods.get("by_cilium", 0)},
             "helm_chart_version": data.get("helm_chart_version"), "config_errors": data.get("config_errors") or []}
-
-
-def parse_cli_status_text(text):
-    """``cilium status`` of the CLI (its table, colours removed) -> the same keys as ``parse_cli_status_json``;
-    the counts come from the ``DaemonSet``/``Deployment`` rows, each component's summary from the top block."""
-    report = {"components": {}, "pods": {"all": 0, "by_cilium": 0}, "helm_chart_version": None, "config_errors": []}
-    section = None
-    for raw in (text or "").splitlines():
-        line = _CLI_ANSI_RE.sub("", raw).rstrip()
-        cells = [c for c in re.split(r"\s{2,}|\t", line.strip()) if c]
-        label = next((c for c in cells if c.rstrip(":") in CLI_COMPONENTS and c.endswith(":")), None)
-        if label and cells.index(label) + 1 < len(cells):
-            name = CLI_COMPONENTS[label.rstrip(":")]
-            report["components"].setdefault(name, _cli_component())["summary"] = cells[cells.index(label) + 1]
-            continue
-        match = _CLI_PODS_RE.match(line.strip())
-        if match:
-            report["pods"] = {"by_cilium": int(match.group(1)), "all": int(match.group(2))}
-            continue
-        if cells and cells[0] in ("Errors:", "Warnings:", "Configuration:"):
-            section, cells = cells[0], cells[1:]
-        elif cells and cells[0] in ("DaemonSet", "Deployment", "Containers:", "Cluster Pods:", "Image versions",
-                                    "Helm chart version:"):
-            section = None
-        if cells and cells[0] in ("DaemonSet", "Deployment") and len(cells) >= 2:
-            component = report["components"].setdefault(cells[1], _cli_component())
-            component["type"] = cells[0]
-            for key, value in _CLI_COUNT_RE.findall(line):
-                component[key.lower()] = int(value)
-        elif cells and cells[0] == "Helm chart version:" and len(cells) > 1:
-            report["helm_chart_version"] = cells[1]
-        elif section in ("Errors:", "Warnings:") and len(cells) >= 3:
-            kind = "errors" if section == "Errors:" else "warnings"
-            report["components"].setdefault(cells[0], _cli_component())[kind].append(
-                "%s: %s" % (cells[1], " ".join(cells[2:])))
-        elif section == "Configuration:" and cells:
-            report["config_errors"].append(" ".join(cells))
-    return report
 
 
 # ------------------------------------------------------------------------------------ agent crash logs
@@ -424,7 +382,8 @@ _ACTION_RE = re.compile(r"^\s+(?:🟥|❌)\s+(?P<body>.*)$")
 _ACTION_BODY_RE = re.compile(r"^(?P<name>\S+?): (?P<source>.+?) -> (?P<destination>\S+ \([^)]*\))(?:: (?P<message>.*))?$")
 _TRAILER_RE = re.compile(r"(?:^|: )\[(?P<ns>[^\]]+)\] (?P<failed>\d+) tests failed\s*$")
 # The report's lines that are not an action's detail: the test owners the CLI lists after each failed action
-# (cilium-cli/connectivity/check/logging.go ``LogOwners``: "    ⛑️ The following owners ..." then "        - @owner").
+# (cilium-cli/connectivity/check/logging.go l.106-115 ``LogOwners`` of that CLI: "    ⛑️ The following owners ..."
+# then "        - @owner").
 _OWNERS_RE = re.compile(r"^\s+(?:⛑️|⛑|- @)")
 
 
@@ -450,9 +409,10 @@ def parse_connectivity_report(text):
     "failed_tests": [{"name", "actions": [{"name", "test", "scenario", "source", "destination", "message"}]}]}``.
     ``result`` is None when no summary line was found (the run did not get to its report).
     An action's ``message`` is its whole failure message: the CLI prints it with ``%s`` after the action
-    (cilium-cli/connectivity/check/context.go ``report``: ``"  🟥 %s: %s"``), so a multi-line one (the JSON
-    objects of ``Found unexpected packet drops:``, cilium-cli/connectivity/tests/errors.go) goes on over the
-    next, unindented lines, up to the next test, action or owners line.
+    (cilium-cli/connectivity/check/context.go l.555 ``report`` of the CLI pinned as versions.CILIUM_CLI:
+    ``"  🟥 %s: %s"``), so a multi-line one (the JSON objects of ``Found unexpected packet drops:``,
+    cilium-cli/connectivity/tests/errors.go) goes on over the next, unindented lines, up to the next test, action
+    or owners line.
     """
     report = {"result": None, "test_namespace": None, "tests": None, "actions": None, "tests_failed": 0,
               "actions_failed": 0, "tests_skipped": None, "scenarios_skipped": None, "failed_tests": []}

@@ -32,6 +32,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_unmanaged import find_unmanaged
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import cli_kubeconfig
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_predicates import (
     container_image,
     container_running,
@@ -469,6 +470,8 @@ class CiliumStatusChecker:
                 try:
                     answer = self.k8s.exec(self.target.namespace, name, AGENT_CONTAINER, [binary] + args,
                                            self.exec_timeout)
+                except ValidationError:  # an exec that cannot be made as asked (impersonation): waiting won't help
+                    raise
                 except Exception as exc:  # pylint: disable=broad-except  # websocket/API errors: report, retry later
                     errors.append("exec `%s %s` failed: %s" % (binary, " ".join(args), exc))
                     continue
@@ -624,7 +627,11 @@ def run_module(module):
         nodes=params.get("nodes"), expect=expect, sample_agents=params.get("sample_agents") or 0,
         crash_loop_restarts=params["crash_loop_restarts"],
     )
-    runner = module.runner("cilium", path_option="cilium_path") if params.get("cli_cross_check") else None
+    runner = None
+    if params.get("cli_cross_check"):
+        runner = module.runner("cilium", path_option="cilium_path")
+        # the CLI reaches the cluster the API client reaches: host and token options too, not only `kubeconfig`
+        params = dict(params, kubeconfig=cli_kubeconfig(params, module.tmpdir))
     return status_result(checker, params, runner)
 
 

@@ -6,8 +6,11 @@
 
 ``unmanaged_workloads(pods, agent_pods, endpoints, replicasets)`` is the pure part (the ``cilium_unmanaged`` filter
 returns it): a pod is unmanaged when it is not ``hostNetwork``, is Running or Pending on a node whose Cilium agent
-is Ready, and has no CiliumEndpoint of the same namespace and name, the rule ``cilium status`` uses for "Cluster
-Pods N/M managed by Cilium" (cilium-cli status/k8s.go). ``restart_unmanaged(k8s, ...)`` reads the pods, the
+is Ready, and has no CiliumEndpoint of the same namespace and name. ``cilium status`` counts "Cluster Pods N/M
+managed by Cilium" as M = the pods not ``hostNetwork`` and Running or Pending, N = the CiliumEndpoints
+(cilium-cli/status/k8s.go l.195-229 ``podCount`` of the CLI pinned as versions.CILIUM_CLI); matching each pod to
+its endpoint, and leaving out Cilium's own pods and the nodes whose agent is not Ready yet (it will create their
+endpoints), are this collection's, so that a pod is named. ``restart_unmanaged(k8s, ...)`` reads the pods, the
 CiliumEndpoints and the ReplicaSets in one go, patches ``kubectl.kubernetes.io/restartedAt`` on each workload and
 waits for its rollout: the ``cilium_restart_unmanaged`` module.
 """

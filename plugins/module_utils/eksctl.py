@@ -23,6 +23,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eks_service im
 )
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_config import (
     OWNERSHIP_TAG,
+    check_creatable,
     render_config,
     to_yaml,
     validate_cluster_name,
@@ -156,16 +157,17 @@ def _refuse_leftovers(manager, name, observed, actions):
     if not blocking:
         return
     in_progress = any(s["status"].endswith("_IN_PROGRESS") for s in blocking)
+    advice = _delete_advice(blocking, name, region, observed is not None)
     raise CreateFailedError(
         "An earlier create of EKS cluster %s in %s left CloudFormation stack(s) behind that block eksctl: %s. This "
         "module never deletes what you did not ask it to delete. Look at the failures below, then remove the stack(s) "
         "with: %s ; and run again" % (
             name, region, ", ".join("%s (%s)" % (s["name"], s["status"]) for s in blocking),
-            " ; ".join(_delete_advice(blocking, name, region, observed is not None)))
+            " ; ".join(advice))
         + (". Stacks still *_IN_PROGRESS may belong to an eksctl run that is still going: wait for it, and delete them "
            "only if none is running" if in_progress else ""),
         cluster=name, region=region, stacks=blocking, stack_failures=manager.stack_failures(blocking),
-        delete_commands=_delete_advice(blocking, name, region, observed is not None))
+        delete_commands=advice)
 
 
 def _present(module, manager, config):
@@ -175,6 +177,9 @@ def _present(module, manager, config):
     _refuse_unfinished(observed, name, region)
     result_plan = plan(desired_from_config(config), observed, allow_upgrade=module.params.get("allow_upgrade"))
     actions, drift = result_plan["actions"], result_plan["drift"]
+    if any(a["action"] == "create_cluster" for a in actions):
+        check_creatable(config, "config.addonsConfig.disableDefaultAddons" if module.params.get("config")
+                        else "disable_default_addons")
     for item in drift:
         module.warn("EKS cluster %s: drift on %s%s: wanted %r, found %r (%s)" % (
             name, item["field"], " of node group %s" % item["nodegroup"] if item["nodegroup"] else "",

@@ -287,6 +287,21 @@ def _check_private_subnets_have_a_nat_gateway(nodegroups, vpc):
                               "outside it" % ", ".join(private), accepted=["Single", "HighlyAvailable"], value=gateway)
 
 
+def check_creatable(config, option="disable_default_addons"):
+    """Raise when ``eksctl create cluster`` would refuse ``config`` before any AWS call: node groups in a cluster created
+    without the default add-ons, unless Auto Mode is on or the ``vpc-cni`` add-on is listed (``validateBareCluster``,
+    pkg/ctl/cmdutils/configfile.go at eksctl v0.225.0 l.489, run for ``create cluster`` only; recorded in
+    tests/recordings/eksctl/create_cluster_disable_default_addons_with_mng_0.225.stderr.log)."""
+    if not (config.get("addonsConfig") or {}).get("disableDefaultAddons") or not config.get("managedNodeGroups"):
+        return
+    if (config.get("autoModeConfig") or {}).get("enabled") or any(
+            isinstance(addon, dict) and addon.get("name") == "vpc-cni" for addon in config.get("addons") or []):
+        return
+    raise ValidationError(option, "eksctl refuses managed node groups when it creates a cluster without the default "
+                          "add-ons (no VPC CNI) and Auto Mode is off", accepted="the default add-ons, the vpc-cni "
+                          "add-on in addons, or a first run without node groups (add them once the CNI is installed)")
+
+
 def render_config(params, ownership_tag=True):
     """The eksctl ``ClusterConfig`` for the module options ``params``.
 

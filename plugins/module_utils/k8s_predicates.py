@@ -90,8 +90,10 @@ def crash_loop(pod, name):
     """``{restarts, exit_code, reason, message, finished_at}`` of container ``name`` when the kubelet holds it in
     ``CrashLoopBackOff`` (it exited and waits its back-off before the next start), from its last termination; None
     otherwise. ``message`` is the termination message: with ``terminationMessagePolicy: FallbackToLogsOnError``
-    (Cilium's chart sets it on the agent) the kubelet puts the tail of the log there when the container failed
-    (kubernetes pkg/kubelet/kuberuntime/kuberuntime_container.go, ``getTerminationMessage``: 80 lines, 2048 bytes)."""
+    (Cilium's chart sets it on the agent: install/kubernetes/cilium/templates/cilium-agent/daemonset.yaml l.310 at
+    v1.20.2, l.305 at v1.19.7) the kubelet puts the tail of the log there when the container failed (kubernetes
+    v1.34.4 pkg/kubelet/kuberuntime/kuberuntime_container.go l.559 ``getTerminationMessage``, limits in
+    pkg/kubelet/container/runtime.go l.789-794: 80 lines, 2048 bytes)."""
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
         if cs.get("name") != name:
             continue
@@ -107,7 +109,8 @@ def crash_loop(pod, name):
 
 def current_daemonset_pod(pod, ds):
     """Is this pod of the DaemonSet's current template? The DaemonSet controller labels its pods with the
-    template's generation (``pod-template-generation``, kubernetes pkg/controller/daemon/util/daemonset_util.go);
+    template's generation (``pod-template-generation``, kubernetes v1.34.4 pkg/controller/daemon/util/daemonset_util.go
+    l.116 and l.168);
     a pod without the label counts as current. An old pod is replaced by the rollout, so its crashes may end."""
     label = ((pod.get("metadata") or {}).get("labels") or {}).get("pod-template-generation")
     generation = ((ds or {}).get("metadata") or {}).get("generation")

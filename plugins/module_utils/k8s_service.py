@@ -13,6 +13,7 @@ than the request. One rule each, written once:
   API error raises ``K8sApiError`` with the status and the object named;
 * exec: ``exec(...)`` returns ``ExecResult(rc, stdout, stderr, message)``: ``rc`` 0 on success, the command's exit
   code when the runtime gives one, None when the command failed without one; ``ExecTimeoutError`` after ``timeout``;
+  refused (``ValidationError``) when the client impersonates, which the exec websocket cannot carry;
 * watch: ``wake_on_change(kind, ...)`` returns the ``pause`` a ``waiter.Waiter`` takes, returning early when the
   object (or list) changes.
 
@@ -29,7 +30,7 @@ import re
 import time
 from urllib.parse import quote
 
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import classify_failure, import_kubernetes
 
 # kind -> (API group path, resource, namespaced).
@@ -107,6 +108,20 @@ def bearer_token(configuration):
     explicit ``api_key`` options and older clients under ``'authorization'``: read both, as the client's own
     ``auth_settings`` does. Without this the exec reaches the API server as ``system:anonymous`` (403)."""
     return configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+
+
+def refuse_impersonated_exec(api_client):
+    """``ValidationError`` when the client impersonates (``impersonate_user``/``impersonate_groups``): the exec
+    websocket of the kubernetes client sends only the ``authorization`` header of the headers it is given
+    (kubernetes 37.0.1 ``kubernetes/stream/ws_client.py`` ``create_websocket``; kubernetes-client/python#2510), so
+    the command would run as the kubeconfig's own identity, with rights the impersonated one may not have."""
+    headers = sorted(h for h in api_client.default_headers if h.lower().startswith("impersonate-"))
+    if headers:
+        option = "impersonate_user" if "Impersonate-User" in headers else "impersonate_groups"
+        raise ValidationError(option, "cannot be applied to an exec into a pod (the kubernetes client's websocket "
+                                      "does not send %s), so the command would run unimpersonated" % ", ".join(headers),
+                              accepted="no impersonation for a module that execs into pods; give it a kubeconfig or "
+                                       "token of that identity instead")
 
 
 class K8sService:
@@ -230,6 +245,7 @@ class K8sService:
         """Run ``argv`` in a container: ``ExecResult(rc, stdout, stderr, message)`` (see ``exit_code``)."""
         from kubernetes.stream.ws_client import ERROR_CHANNEL, websocket_call
 
+        refuse_impersonated_exec(self.api_client)
         configuration = self.api_client.configuration
         token = bearer_token(configuration)
         query = [("command", list(argv)), ("container", container), ("stdin", "false"), ("stdout", "true"),

@@ -14,8 +14,9 @@ description:
     yet and restarts their Deployments, DaemonSets and StatefulSets the way C(kubectl rollout restart) does (the pod
     template's C(kubectl.kubernetes.io/restartedAt) annotation), then waits for their rollouts.
   - A pod is unmanaged when it is not C(hostNetwork), is Running or Pending on a node whose Cilium agent is Ready,
-    and has no CiliumEndpoint of the same namespace and name (the rule of C(cilium status) "Cluster Pods N/M managed
-    by Cilium"). Pods keep their CiliumEndpoint when the agent restarts, so a second run restarts nothing.
+    and has no CiliumEndpoint of the same namespace and name (C(cilium status) counts the same pods against the
+    number of CiliumEndpoints for its line "Cluster Pods N/M managed by Cilium"; matching each pod to its endpoint
+    names them). Pods keep their CiliumEndpoint when the agent restarts, so a second run restarts nothing.
   - Unmanaged pods without a controller are not touched; they are returned (and warned about).
 author:
   - cloudnet.cilium_eks contributors (@cloudnet)

@@ -111,7 +111,8 @@ options:
     description:
       - Once healthy, also find the pods Cilium does not manage yet and return them in RV(unmanaged). These are
         the pods not C(hostNetwork), Running or Pending on a node whose agent is Ready, without a CiliumEndpoint
-        (the rule of the C(cilium status) line "Cluster Pods N/M managed by Cilium"). Three more lists (pods,
+        (C(cilium status) counts the same pods against the number of CiliumEndpoints for its line "Cluster Pods
+        N/M managed by Cilium"; matching each pod to its endpoint names them). Three more lists (pods,
         CiliumEndpoints, ReplicaSets), no exec.
       - M(cloudnet.cilium_eks.cilium_restart_unmanaged) restarts their workloads; a play can skip it when this
         finds none.

@@ -169,7 +169,9 @@ def start_sandbox(sandbox_factory, name, **spec):
 
 
 def start_empty_platform(sandbox_factory, name):
-    """A sandbox with no node and no EKS record (the eksctl double creates them), plus its own moto + proxy."""
+    """A sandbox with no node and no EKS record (the eksctl double creates them), plus its own moto + proxy.
+    The double is superseded by the real eksctl (``sandbox_factory(name, seed=False)``, test_real_eksctl.py):
+    see eksctl_double.py before adding a user."""
     box = sandbox_factory(name, nodes=0, aws=False, vpc_cni=False)
     state = sandbox.aws_state(name)
     moto = aws.MotoServer(state=state).start()

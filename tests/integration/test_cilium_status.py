@@ -176,6 +176,73 @@ def test_status_ok(box, run_playbook, tmp_path, core):
     assert status["endpoints"] == len(ceps["items"]) >= 2
 
 
+def login_command_kubeconfig(box, core, tmp_path, name="it-status-reader"):
+    """A kubeconfig of the sandbox's API server whose user logs in with a command printing an ExecCredential, as
+    eksctl's (aws-iam-authenticator / ``aws eks get-token``) do; the token is a ServiceAccount's that may read pods
+    and exec into them and read their logs in kube-system, and nothing else."""
+    rbac = client.RbacAuthorizationV1Api(core.api_client)
+    core.create_namespaced_service_account("kube-system", client.V1ServiceAccount(
+        metadata=client.V1ObjectMeta(name=name)))
+    rbac.create_namespaced_role("kube-system", client.V1Role(metadata=client.V1ObjectMeta(name=name), rules=[
+        client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "list"]),
+        client.V1PolicyRule(api_groups=[""], resources=["pods/exec"], verbs=["get", "create"]),
+        client.V1PolicyRule(api_groups=[""], resources=["pods/log"], verbs=["get"])]))
+    rbac.create_namespaced_role_binding("kube-system", client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name=name), role_ref=client.V1RoleRef(
+            api_group="rbac.authorization.k8s.io", kind="Role", name=name),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", name=name, namespace="kube-system")]))
+    token = core.create_namespaced_service_account_token(name, "kube-system", client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))).status.token
+    with open(box.kubeconfig, encoding="utf-8") as handle:
+        admin = yaml.safe_load(handle)
+    credential = json.dumps({"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+                             "status": {"token": token}})
+    admin["users"] = [{"name": "login", "user": {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": sys.executable,
+        "args": ["-c", "print(%r)" % credential], "interactiveMode": "Never"}}}]
+    admin["contexts"] = [{"name": "login", "context": {"cluster": admin["clusters"][0]["name"], "user": "login"}}]
+    admin["current-context"] = "login"
+    path = tmp_path / "login-kubeconfig"
+    path.write_text(yaml.safe_dump(admin))
+    return str(path), name
+
+
+def test_exec_with_a_login_command_user_sends_its_token(box, core, tmp_path):
+    """The agents are asked with the token a login-command user gets (eksctl's kubeconfigs on EKS): without it
+    the exec reaches this RBAC API server as system:anonymous and gets 403 (fixed in 4de6168)."""
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import get_api_client
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sService
+
+    kubeconfig, _account = login_command_kubeconfig(box, core, tmp_path)
+    service = K8sService(get_api_client(kubeconfig))
+    pod = agent_pods(core)[0]
+    answer = service.exec("kube-system", pod.metadata.name, "cilium-agent", ["cilium-dbg", "status", "-o", "json"], 30)
+    assert answer.rc == 0, answer
+    assert json.loads(answer.stdout)["cluster"]["self"] == f"{NAME}/{pod.spec.node_name}"
+    # The log of a crashed agent goes through the ordinary request path: the same token (a 403 would raise; this
+    # sandbox serves no container logs, so the API server's answer is "none").
+    assert service.logs("kube-system", pod.metadata.name, "cilium-agent", previous=True, tail_lines=10) is None
+
+
+def test_an_impersonating_exec_is_refused_rather_than_run_as_the_kubeconfigs_identity(box, core, monkeypatch):
+    """impersonate_user is not carried by the exec websocket: impersonating an identity that may do nothing, the
+    ordinary requests are refused but the exec ran with the admin kubeconfig's rights. It is refused instead."""
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import k8s_service
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import get_api_client
+
+    nobody = "system:serviceaccount:kube-system:no-such-account"
+    service = k8s_service.K8sService(get_api_client(box.kubeconfig, impersonate_user=nobody))
+    pod = agent_pods(core)[0].metadata.name
+    with pytest.raises(k8s_service.K8sApiError, match="403"):
+        service.list("Pod", "kube-system")  # impersonated, and that identity may not
+    with pytest.raises(ValidationError, match="impersonate_user"):
+        service.exec("kube-system", pod, "cilium-agent", ["cilium-dbg", "status"], 30)
+    monkeypatch.setattr(k8s_service, "refuse_impersonated_exec", lambda api_client: None)
+    answer = service.exec("kube-system", pod, "cilium-agent", ["cilium-dbg", "status"], 30)
+    assert answer.rc == 0 and "Cilium:" in answer.stdout  # what the refusal prevents: run unimpersonated, as admin
+
+
 def test_status_in_check_mode_with_expectations_met(box, run_playbook, tmp_path):
     result, out = run_status(run_playbook, tmp_path, box, {"expect": {"ipam_mode": "eni", "bandwidth_manager": True,
                                                                       "congestion_control": "bbr"}}, check=True)

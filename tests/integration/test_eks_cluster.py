@@ -2,8 +2,9 @@
 
 Everything the user gets runs for real (ansible-playbook, the role, the modules, boto3 against the
 sandbox's EKS proxy + moto, kubernetes.core against kwok); only the eksctl binary is the contract
-double (tests/platform/eks_sandbox/eksctl_double.py, first on PATH), because real eksctl cannot be
-had here. The double registers clusters and node groups in moto and kwok Nodes in the sandbox.
+double (tests/platform/eks_sandbox/eksctl_double.py, first on PATH), which registers clusters and node
+groups in moto and kwok Nodes in the sandbox without eksctl's 150 s of waits. What eksctl itself prints
+and leaves behind when a stack fails is tested against the real eksctl v0.225.0, in test_real_eksctl.py.
 """
 import stat
 import sys
@@ -199,40 +200,3 @@ def test_delete_refuses_a_cluster_this_collection_did_not_create(platform, run_p
                           inventory, platform["env"])
     assert forced.task("eksctl_cluster", HOST)["changed"] is True, forced
     assert "foreign" not in clusters(platform)
-
-
-def test_failed_create_is_reported_and_the_next_runs_resume(platform, run_playbook, inventory, tmp_path):
-    name = "half-made"
-    params = dict(name=name, region=REGION, version="1.33", kubeconfig=str(tmp_path / "kubeconfig"),
-                  nodegroups=[{"name": "ng-1", "instance_type": "t3.medium", "desired_size": 2}])
-    failing_env = dict(platform["env"], EKSCTL_DOUBLE_FAIL="create-nodegroup")
-    failed = run_playbook(module_playbook(tmp_path, **params), inventory, failing_env)
-    assert failed.rc != 0
-    result = failed.task("eksctl_cluster", HOST)
-    assert "eksctl failed to create cluster for EKS cluster half-made" in result["msg"]
-    assert "AWS::EKS::Nodegroup/ManagedNodeGroup: CREATE_FAILED" in result["msg"]
-    assert "NodeCreationFailure" in result["msg"]
-    assert f"Left behind: eksctl-{name}-nodegroup-ng-1" in result["msg"]
-    assert result["delete_commands"] == [
-        f"aws cloudformation delete-stack --region {REGION} --stack-name eksctl-{name}-nodegroup-ng-1"]
-    assert result["failed_resources"][0]["logical_id"] == "ManagedNodeGroup"
-    assert name in clusters(platform)  # the control plane was made; nothing was deleted
-    assert _client(platform, "eks").list_nodegroups(clusterName=name)["nodegroups"] == []
-
-    blocked = run_playbook(module_playbook(tmp_path, **params), inventory, platform["env"])
-    assert blocked.rc != 0
-    message = blocked.task("eksctl_cluster", HOST)["msg"]
-    assert "left CloudFormation stack(s) behind that block eksctl" in message
-    assert "never deletes what you did not ask it to delete" in message
-    assert f"eksctl-{name}-nodegroup-ng-1" in stacks(platform, name)
-
-    # The user follows the advice.
-    _client(platform, "cloudformation").delete_stack(StackName=f"eksctl-{name}-nodegroup-ng-1")
-    resumed = run_playbook(module_playbook(tmp_path, **params), inventory, platform["env"])
-    assert resumed.rc == 0, resumed
-    result = resumed.task("eksctl_cluster", HOST)
-    assert [a["action"] for a in result["actions"]] == ["create_nodegroup"]
-    assert [ng["name"] for ng in result["nodegroups"]] == ["ng-1"]
-    assert len(nodes(platform, name)) == 2
-    final = run_playbook(module_playbook(tmp_path, **params), inventory, platform["env"])
-    assert final.task("eksctl_cluster", HOST)["changed"] is False

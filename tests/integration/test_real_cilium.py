@@ -262,6 +262,54 @@ def test_bandwidth_manager_puts_the_annotation_in_the_bpf_map(installed, box, co
     assert [str(endpoint), "Egress", "0", "10M"] in rows, listing
 
 
+def _crash_looping_agent(core):
+    """An agent pod of the current rollout whose container crash-loops (restarted at least once), or None."""
+    for pod in core.list_namespaced_pod("kube-system", label_selector="k8s-app=cilium").items:
+        if pod.metadata.deletion_timestamp is None and any(
+                c.state.waiting and c.state.waiting.reason == "CrashLoopBackOff" and c.last_state.terminated
+                for c in pod.status.container_statuses or []):
+            return pod
+    return None
+
+
+def test_bbr_and_host_routing_as_the_real_agent_treats_them(installed, box, core, env, helm, kubectl):
+    """What the real 1.20.2 agent does with BBR, for cilium_table's BBR rules (not shown by the replay):
+
+    * legacy host routing set in cilium-config (what the chart sets in CNI chaining mode,
+      templates/cilium-configmap.yaml at v1.20.2 l.419-422; bpf.hostLegacyRouting here): the agent refuses BBR for
+      pods and crash-loops (pkg/datapath/linux/bandwidth/bandwidth.go at v1.20.2 l.229-230);
+    * bbrHostNamespaceOnly lifts that refusal (the same line);
+    * without kube-proxy replacement the agent falls back to legacy host routing itself
+      (pkg/kpr/initializer/kube_proxy_replacement.go at v1.20.2 l.46-58), but only after the bandwidth manager's
+      probe: it starts and reports BBR over legacy host routing, which BBR for pods does not work through
+      (Documentation/network/kubernetes/bandwidth-manager.rst at v1.20.2 l.248-252). No crash warns about it.
+    """
+    chart = str(charts.ensure_chart(VERSION))
+    bbr = ("--set", "bandwidthManager.enabled=true", "--set", "bandwidthManager.bbr=true")
+    helm_run(helm, env, "upgrade", "cilium", chart, *ENI_VALUES, *bbr)
+    rollout(kubectl, env)
+    agent = agents(core)[0].metadata.name
+    status = run_kubectl(kubectl, env, "-n", "kube-system", "exec", agent, "--", "cilium-dbg", "status").stdout
+    words = " ".join(status.split())  # the columns' width depends on the longest label
+    assert "BandwidthManager: EDT with BPF [BBR] [eth0]" in words, status
+    assert "Routing: Network: Native Host: Legacy" in words, status
+
+    helm_run(helm, env, "upgrade", "cilium", chart, *ENI_VALUES, *bbr, "--set", "bpf.hostLegacyRouting=true")
+    run_kubectl(kubectl, env, "-n", "kube-system", "rollout", "restart", "ds/cilium")
+    pod = kube.wait_for(lambda: _crash_looping_agent(core), "an agent in CrashLoopBackOff", timeout=180)
+    previous = run_kubectl(kubectl, env, "-n", "kube-system", "logs", pod.metadata.name, "-c", "cilium-agent",
+                           "--previous").stdout
+    assert "BBR setup requires BPF host routing" in previous, previous[-2000:]
+
+    helm_run(helm, env, "upgrade", "cilium", chart, *ENI_VALUES, *bbr, "--set", "bpf.hostLegacyRouting=true",
+             "--set", "bandwidthManager.bbrHostNamespaceOnly=true")
+    rollout(kubectl, env)
+    kube.wait_for(lambda: all_ready(core), "agents Ready with BBR for the host namespace only", timeout=180)
+    helm_run(helm, env, "upgrade", "cilium", chart, *ENI_VALUES)
+    rollout(kubectl, env)
+    assert all_ready(core)
+
+
 def test_killing_the_agent_process_restarts_it_and_ready_follows(installed, box, core):
     pod = agents(core)[0]
     pid = agent_pid(box, pod)

@@ -658,7 +658,6 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             upstream.close()
         if response.status == 200 and self.command != "HEAD":
             data = proxy.rewrite(urlsplit(self.path).path, data)
-            data = trim_assigned_private_ips(self.headers.get("Content-Type", ""), body, data)
         self.send_response_only(response.status, response.reason)
         for key, value in headers:
             if key.lower() not in HOP_BY_HOP:
@@ -685,34 +684,6 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
         if not self.server.proxy.quiet:
             super().log_message(format, *args)
-
-
-_ASSIGNED_SET = re.compile(rb"(<assignedPrivateIpAddressesSet>)(.*?)(</assignedPrivateIpAddressesSet>)", re.S)
-_ITEM = re.compile(rb"<item>.*?</item>", re.S)
-
-
-def trim_assigned_private_ips(content_type: str, request: bytes, data: bytes) -> bytes:
-    """Fix moto's EC2 AssignPrivateIpAddresses answer: it lists every private IP of the ENI, where EC2 lists only
-    the ones that call assigned (API reference, AssignPrivateIpAddresses response: "The private IP addresses
-    assigned to the network interface"). Cilium's operator sizes its result by the request and indexes the
-    answer (pkg/aws/ec2/ec2.go AssignPrivateIpAddresses at v1.19.7/v1.20.2) and panics on moto's
-    ("index out of range"). moto appends new addresses at the end, so the last N items are this call's (N: the
-    SecondaryPrivateIpAddressCount asked for); with explicit PrivateIpAddress.N, those addresses are kept."""
-    if "application/x-www-form-urlencoded" not in content_type:
-        return data
-    form = parse_qs(request.decode("utf-8", "replace"))
-    if form.get("Action") != ["AssignPrivateIpAddresses"]:
-        return data
-    asked = {v for k, values in form.items() if re.fullmatch(r"PrivateIpAddress\.\d+", k) for v in values}
-    count = int((form.get("SecondaryPrivateIpAddressCount") or ["0"])[0] or 0)
-
-    def keep(match):
-        items = _ITEM.findall(match[2])
-        chosen = [i for i in items if any(f"<privateIpAddress>{a}<".encode() in i for a in asked)] if asked \
-            else (items[-count:] if count else [])
-        return match[1] + b"".join(chosen) + match[3]
-
-    return _ASSIGNED_SET.sub(keep, data)
 
 
 class _ProxyHTTPServer(ThreadingHTTPServer):

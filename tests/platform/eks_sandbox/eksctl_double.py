@@ -1,8 +1,16 @@
 """eksctl CONTRACT DOUBLE -- a stand-in for the real eksctl, for tests only. It is NOT eksctl.
 
-Real eksctl cannot be had on the development machine (the Go module proxy refuses
-github.com/eksctl-io/eksctl), so the collection's eksctl modules are tested against this double,
-put first on PATH through the executable shim ``eksctl_shim/eksctl``. It implements the subset of
+Superseded: the platform now builds and runs the real eksctl v0.225.0 (``gobuild``, ``moto_eks``;
+tests/integration/test_real_eksctl.py drives create, re-run, scale, node group failure, failed delete,
+delete and a failed control plane with it). What still runs this double, through
+``helpers.start_empty_platform``: tests/integration/test_eks_cluster.py and test_faults.py's half-way
+create. It models an older eksctl: its placeholder stacks carry no termination protection, which eksctl
+0.225 sets (``pkg/cfn/manager/api.go``:125), so the clean-up advice asserted through it differs from what the
+real eksctl leads to. Do not extend it; move what those tests assert onto the real eksctl.
+
+It was written when the Go module proxy refused github.com/eksctl-io/eksctl; the collection's eksctl
+modules were tested against it, put first on PATH through the executable shim ``eksctl_shim/eksctl``.
+It implements the subset of
 the eksctl CLI the ``eksctl_cluster`` module calls, prints eksctl's log line forms (taken from the
 real outputs in tests/recordings/eksctl, see SOURCES.md there), exits like eksctl (0, or 1 with
 ``Error: ...`` on stderr), and acts on the local platform:

@@ -5,8 +5,9 @@ host's ``net.ipv4.tcp_allowed_congestion_control`` (kernel: ``tcp_set_congestion
 CAP_NET_ADMIN in the *initial* user namespace otherwise, net/ipv4/tcp_cong.c). Hosts whose default is
 ``bbr`` list ``reno bbr`` only, and the Cilium agent with the Bandwidth Manager on (not BBR) sets
 ``net.ipv4.tcp_congestion_control=cubic`` in its node's namespace and cilium-cni does it in each pod's
-(``pkg/datapath/linux/bandwidth``, ``plugins/cilium-cni``): ``operation not permitted``, the agent does
-not start. So ``cubic`` is added to the allowed list while a real-Cilium sandbox runs.
+(v1.20.2 ``pkg/datapath/linux/bandwidth/bandwidth.go``:286, ``plugins/cilium-cni/cmd/cmd.go``:507):
+``operation not permitted``, the agent does not start. So ``cubic`` is added to the allowed list while a
+real-Cilium sandbox runs.
 
 Several sandboxes (and several ``$CILIUM_EKS_STATE`` folders) share the host, so the change is a lease
 under ``/run/cloudnet-cilium-eks``: the first holder records the original value, the last one to

@@ -60,6 +60,7 @@ from moto.ec2.models.nat_gateways import NatGateway
 from moto.ec2.models.route_tables import Route, RouteTable
 from moto.ec2.models.subnets import Subnet, SubnetRouteTableAssociation
 from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
+from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
 from moto.eks.models import EKSBackend, eks_backends
 
 from .aws import node_release_version
@@ -149,7 +150,10 @@ def _truthy(value) -> bool:
 
 
 def _cluster_security_group(ec2, name: str, vpc_id: str) -> str:
-    """The security group EKS creates for a cluster: EKS's tags only, members talk to each other freely."""
+    """The security group EKS creates for a cluster: EKS's tags only, members talk to each other freely
+    (EKS user guide, "View Amazon EKS security group requirements for clusters",
+    docs.aws.amazon.com/eks/latest/userguide/sec-group-reqs.html: name ``eks-cluster-sg-<cluster>-<id>``,
+    the ``aws:eks:cluster-name`` tag, all traffic allowed from the group itself)."""
     group_name = f"eks-cluster-sg-{name}-{random.randrange(10 ** 9, 10 ** 10)}"
     group = ec2.create_security_group(
         group_name,
@@ -168,6 +172,7 @@ def create_eks_cluster(name: str, properties: dict, account_id: str, region_name
     vpc = _lower_first(properties.get("ResourcesVpcConfig") or {})
     subnets = vpc.get("subnetIds") or []
     vpc_id = ec2.get_subnet(subnets[0]).vpc_id if subnets else None
+    # The defaults of the EKS API reference, CreateCluster: VpcConfigRequest, AccessConfigRequest, UpgradePolicyRequest.
     vpc.setdefault("endpointPublicAccess", True)
     vpc.setdefault("endpointPrivateAccess", False)
     vpc.setdefault("publicAccessCidrs", ["0.0.0.0/0"])
@@ -273,8 +278,9 @@ def create_eks_nodegroup(name: str, properties: dict, account_id: str, region_na
         scaling = {key: int(value) for key, value in scaling.items()}
     backend = eks_backends[account_id][region_name]
     cluster = backend.clusters.get(properties["ClusterName"])
-    # Without Version/ReleaseVersion (eksctl sets neither) EKS takes the cluster's version and the
-    # newest AMI release for it; moto would say 1.19.
+    # Without Version/ReleaseVersion (eksctl v0.225.0 sets neither unless the config names a releaseVersion:
+    # pkg/cfn/builder/managed_nodegroup.go:181-183) EKS takes the cluster's version and the newest AMI release
+    # for it (EKS API reference, CreateNodegroup: version, releaseVersion); moto would say 1.19.
     version = str(properties.get("Version") or (cluster.version if cluster else ""))
     release = properties.get("ReleaseVersion") or (node_release_version(version) if version else None)
     return backend.create_nodegroup(
@@ -337,6 +343,9 @@ class EksNodegroupResource(CloudFormationModel):
 # --------------------------------------------------------------------------------------------
 
 def _subnet_from_cloudformation(original):
+    """eksctl's public subnets carry ``MapPublicIpOnLaunch: true`` (eksctl v0.225.0 ``pkg/cfn/builder/vpc_ipv4.go``
+    :315) and it refuses new node groups in public subnets without it (``pkg/vpc/vpc.go``:608-620,
+    ``ValidateExistingPublicSubnets``)."""
     def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         subnet = original.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
         properties = cloudformation_json["Properties"]
@@ -489,6 +498,20 @@ def _update_termination_protection(self):
     return ActionResult({"StackId": stack.stack_id})
 
 
+def _assign_private_ip_addresses(self) -> ActionResult:
+    """EC2 AssignPrivateIpAddresses answering the addresses this call assigned, as EC2 does (API reference,
+    AssignPrivateIpAddresses response: "The private IP addresses assigned to the network interface"); moto lists
+    every address of the ENI. Cilium's operator sizes its result by the count it asked for and indexes the answer
+    (``pkg/aws/api/api.go``:937-953 at v1.20.2, ``pkg/aws/ec2/ec2.go``:883-899 at v1.19.7): moto's answer made it
+    panic "index out of range"."""
+    eni = self.ec2_backend.get_network_interface(self._get_param("NetworkInterfaceId"))
+    before = {item["PrivateIpAddress"] for item in eni.private_ip_addresses}
+    self.ec2_backend.assign_private_ip_addresses(eni.id, self._get_param("PrivateIpAddresses", []),
+                                                 self._get_int_param("SecondaryPrivateIpAddressCount", 0))
+    return ActionResult({"NetworkInterfaceId": eni.id, "AssignedPrivateIpAddresses": [
+        item for item in eni.private_ip_addresses if item["PrivateIpAddress"] not in before]})
+
+
 _INSTALLED = []
 
 
@@ -510,6 +533,7 @@ def install() -> None:
     EKSBackend.create_cluster = _create_cluster(EKSBackend.create_cluster)
     cfn_models.CloudFormationBackend.delete_stack = _delete_stack
     cfn_responses.CloudFormationResponse.update_termination_protection = _update_termination_protection
+    ElasticNetworkInterfaces.assign_private_ip_addresses = _assign_private_ip_addresses
     cfn_parsing.get_model_list.cache_clear()
     cfn_parsing.get_model_map.cache_clear()
     cfn_parsing.get_name_type_map.cache_clear()

@@ -6,9 +6,10 @@ Here :class:`NodegroupReconciler` does both halves: for every ACTIVE node group 
 or terminates moto EC2 instances and creates or deletes the matching kwok Nodes
 (``ec2_nodes.launch_instance_nodes``: providerID ``aws:///<az>/<instance>``, InternalIP = the
 instance's private IP), so that ``eksctl create nodegroup``/``scale nodegroup`` (which wait for
-Ready nodes labelled ``eks.amazonaws.com/nodegroup``, eksctl ``pkg/eks/nodegroup.go``
-``WaitForNodes``) and everything reading nodes see what EKS would give. Nodes of node groups or
-clusters that are gone are deleted with their instances (EKS terminates them on DeleteNodegroup).
+Ready nodes labelled ``eks.amazonaws.com/nodegroup``: eksctl v0.225.0 ``pkg/eks/client.go``:178
+``WaitForNodes``, the label ``pkg/apis/eksctl.io/v1alpha5/types.go``:316) and everything reading
+nodes see what EKS would give. Nodes of node groups or clusters that are gone are deleted with their
+instances (EKS terminates them on DeleteNodegroup).
 
 It runs as a thread of the EKS proxy process; :meth:`wake` (called after every request that can
 change a node group) makes it act at once, and it also looks every ``interval`` seconds. It reads
@@ -48,7 +49,11 @@ def plan(desired: dict, nodes: dict) -> dict:
 
     Returns ``{"launch": {key: count}, "remove": [node names]}``: missing nodes to launch per node
     group, and the nodes to remove (newest first past the desired size; all of a node group that
-    no longer exists)."""
+    no longer exists). Newest first is this platform's choice, for a stable order: an Auto Scaling
+    group's default termination policy balances AZs, then takes the oldest launch template, then
+    the instance closest to its next billing hour (EC2 Auto Scaling user guide, "Configure termination
+    policies for Amazon EC2 Auto Scaling",
+    docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-termination-policies.html)."""
     launch, remove = {}, []
     for key, size in desired.items():
         have = nodes.get(key, [])

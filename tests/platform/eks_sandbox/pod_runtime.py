@@ -31,7 +31,10 @@ from pathlib import Path
 
 from . import gobuild, linux_ns, pod_spec, versions
 
-BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0  # kubelet's container restart back-off
+# kubelet's container restart (and image pull) back-off, Kubernetes v1.34.4: 10 s doubling (pkg/kubelet/kubelet.go:216
+# backOffPeriod), at most 300 s (pkg/kubelet/apis/config/v1beta1/defaults.go:46 MaxContainerBackOff; kubelet.go:171
+# MaxImageBackOff), reset after twice that without a failure (client-go util/flowcontrol/backoff.go:186 hasExpired).
+BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
 TERMINATION_MESSAGE_LINES, TERMINATION_MESSAGE_BYTES = 80, 2048  # FallbackToLogsOnError keeps this much
 TOKEN_SECONDS = 86400  # the pod's service account token; requested for a day (the kubelet rotates hourly)
 # Cilium's init containers (install/kubernetes/cilium/templates/cilium-agent/daemonset.yaml, v1.20.2) and

@@ -1,8 +1,9 @@
 """The sandbox's VPC as a kernel network: one network namespace per node, joined by a "VPC" namespace.
 
 Real Cilium agents need a node to run on: interfaces named and addressed like an EC2 instance's, whose
-MACs are the MACs of the instance's ENIs in moto (the agent and the operator match ENIs to links by MAC,
-``pkg/datapath/linux/linux_defaults``/``pkg/aws/eni``), and a network delivering packets to those ENIs.
+MACs are the MACs of the instance's ENIs in moto (the operator reads each ENI's MAC from EC2,
+``pkg/aws/api/api.go``:479 at v1.20.2, and the agent sets up the link of each ENI by that MAC,
+``pkg/ipam/eni.go``:293-327), and a network delivering packets to those ENIs.
 This module builds that on this machine's kernel, inside namespaces only (no host interface, route or
 sysctl is touched):
 

@@ -41,6 +41,17 @@ def test_paginated_errors_are_converted_too(clients):
     assert "kept throttling after 8 attempts" in caught.value.msg
 
 
+def test_an_error_code_given_as_missing_ok_answers_none_and_others_still_raise(clients):
+    with Stubber(clients.client("eks")) as stub:
+        stub.add_client_error("describe_cluster", service_error_code="ResourceNotFoundException",
+                              service_message="No cluster found for name: c.")
+        stub.add_client_error("describe_cluster", service_error_code="AccessDeniedException", service_message="no")
+        assert clients.call("eks", "describe_cluster", missing_ok=("ResourceNotFoundException",), name="c") is None
+        with pytest.raises(aws_client.AwsError) as caught:
+            clients.call("eks", "describe_cluster", missing_ok=("ResourceNotFoundException",), name="c")
+    assert caught.value.code == "AccessDeniedException"
+
+
 def test_retries_use_botocores_standard_mode_with_backoff(clients):
     assert clients.config.retries == {"mode": "standard", "total_max_attempts": aws_client.MAX_ATTEMPTS}
     assert clients.client("eks").meta.config.retries["mode"] == "standard"

@@ -480,6 +480,27 @@ def test_the_previous_log_is_read_once_per_crash_and_only_when_needed():
     assert checker.crash_logs([crashing_pod("cilium-ccccc", NODES[1], message=MASQUERADE_PANIC)]) == {}
 
 
+class ExecK8s:
+    """A K8sService whose exec raises ``error``."""
+
+    def __init__(self, error):
+        self.error, self.calls = error, 0
+
+    def exec(self, namespace, pod, container, argv, timeout):
+        self.calls += 1
+        raise self.error
+
+
+def test_an_exec_that_cannot_be_made_as_asked_ends_the_check_while_others_are_retried():
+    """An impersonating client cannot exec (K8sService refuses): waiting out the timeout would not help."""
+    refused = ValidationError("impersonate_user", "cannot be applied to an exec into a pod")
+    with pytest.raises(ValidationError, match="impersonate_user"):
+        cs.CiliumStatusChecker(ExecK8s(refused)).ask_agent(agent_pod("cilium-aaaaa", NODES[0]))
+    blip = ExecK8s(OSError("connection reset"))
+    answer = cs.CiliumStatusChecker(blip).ask_agent(agent_pod("cilium-aaaaa", NODES[0]))
+    assert "connection reset" in answer["error"] and blip.calls == 2  # JSON, then text: reported
+
+
 # ---------------------------------------------------------------------------------- the CLI cross-check
 
 
@@ -504,18 +525,14 @@ def settled(agents=2, operator=2):
     return status
 
 
-def test_the_cli_json_and_text_reports_agree_on_real_agents():
-    from_json = parsers.parse_cli_status_json(recording("1.20.2/cli-status.json"))
-    from_text = parsers.parse_cli_status_text(recording("1.20.2/cli-status.txt"))
-    for report in (from_json, from_text):
-        agent = report["components"]["cilium"]
-        assert (agent["type"], agent["desired"], agent["ready"], agent["available"]) == ("DaemonSet", 2, 2, 2)
-        assert agent["errors"] == [] and agent["summary"] == "OK"
-        assert report["components"]["cilium-operator"]["type"] == "Deployment"
-        assert report["helm_chart_version"] == "1.20.2"
-        assert report["pods"]["all"] >= report["pods"]["by_cilium"]
-    assert from_json["components"]["cilium-operator"] == from_text["components"]["cilium-operator"]
-    assert from_json["pods"] == from_text["pods"]
+def test_the_cli_json_report_of_real_agents():
+    report = parsers.parse_cli_status_json(recording("1.20.2/cli-status.json"))
+    agent = report["components"]["cilium"]
+    assert (agent["type"], agent["desired"], agent["ready"], agent["available"]) == ("DaemonSet", 2, 2, 2)
+    assert agent["errors"] == [] and agent["summary"] == "OK"
+    assert report["components"]["cilium-operator"]["type"] == "Deployment"
+    assert report["helm_chart_version"] == "1.20.2"
+    assert report["pods"]["all"] >= report["pods"]["by_cilium"]
 
 
 def test_the_cli_cross_check_passes_when_it_agrees():
@@ -549,6 +566,37 @@ def test_a_cli_that_cannot_be_read_is_a_disagreement():
     assert status["healthy"] is False
     assert status["cli"]["disagreements"][0].startswith("`cilium status -o json --namespace kube-system` could not "
                                                         "be read: not the JSON of `cilium status -o json`")
+
+
+class CrossCheckModule:
+    """What ``run_module`` uses of a module: its params, a temporary directory, the cilium runner, the client."""
+
+    def __init__(self, tmpdir, **params):
+        self.tmpdir = str(tmpdir)
+        self.params = dict({"timeout": 1, "wait": True, "namespace": "kube-system", "agent_daemonset": "cilium",
+                            "operator_deployment": "cilium-operator", "crash_loop_restarts": 3,
+                            "cli_cross_check": True, "kubeconfig": None, "context": None}, **params)
+
+    def runner(self, binary, path_option=None):
+        return CliRunner(recording("1.20.2/cli-status.json"))
+
+    def k8s_client(self):
+        return object()
+
+
+def test_the_cli_cross_check_reaches_the_cluster_of_the_host_and_token_options(tmp_path, monkeypatch):
+    """With ``host`` and ``api_key`` (AWX's Kubernetes credential) and no kubeconfig, the CLI must not fall back
+    to ~/.kube/config, which may be another cluster: it gets a kubeconfig written from those options."""
+    seen = {}
+    monkeypatch.setattr(cs, "status_result", lambda checker, params, runner: seen.update(params=params))
+    cs.run_module(CrossCheckModule(tmp_path, host="https://10.0.0.1:443", api_key="secret"))
+    written = seen["params"]["kubeconfig"]
+    assert written and os.path.dirname(written) == str(tmp_path) and os.stat(written).st_mode & 0o777 == 0o600
+    with open(written, encoding="utf-8") as handle:
+        text = handle.read()
+    assert "https://10.0.0.1:443" in text and "secret" in text
+    cs.run_module(CrossCheckModule(tmp_path, kubeconfig="/k"))
+    assert seen["params"]["kubeconfig"] == "/k"
 
 
 def test_status_result_fails_when_the_cli_disagrees_with_a_healthy_status():

@@ -124,6 +124,19 @@ def test_real_instance_types_are_accepted(instance_type):
     assert eksctl.validate_nodegroup({"name": "a", "instance_type": instance_type}, 0)["instance_type"] == instance_type
 
 
+def test_a_cluster_without_the_default_addons_is_creatable_with_node_groups_only_with_a_cni_eksctl_installs():
+    # eksctl v0.225.0 validateBareCluster (pkg/ctl/cmdutils/configfile.go l.489); the refusal, verbatim:
+    # tests/recordings/eksctl/create_cluster_disable_default_addons_with_mng_0.225.stderr.log
+    bare = eksctl.render_config(dict(BLOG_PARAMS, disable_default_addons=True))
+    with pytest.raises(ValidationError) as caught:
+        eksctl.check_creatable(bare)
+    assert caught.value.name == "disable_default_addons" and "Auto Mode is off" in caught.value.msg
+    eksctl.check_creatable(dict(bare, managedNodeGroups=[]))
+    eksctl.check_creatable(dict(bare, addons=[{"name": "vpc-cni"}]))
+    eksctl.check_creatable(dict(bare, autoModeConfig={"enabled": True}))
+    eksctl.check_creatable(eksctl.render_config(BLOG_PARAMS))
+
+
 def test_supported_versions_are_enforced_when_given():
     assert eksctl.validate_version("1.33", supported=["1.33"]) == "1.33"
     with pytest.raises(ValidationError) as caught:

@@ -4,7 +4,8 @@
 
 """K8sService: which API call each verb and kind makes, the exit-code rule, and how failures are told apart.
 
-The calls themselves run against the sandbox's real kube-apiserver in tests/integration/test_k8s_service.py."""
+The calls themselves run against the sandbox's real kube-apiserver through the modules (tests/integration); the
+exec's authentication (a login-command user's token, impersonation refused) in tests/integration/test_cilium_status.py."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import urllib3
 from kubernetes.client.rest import ApiException
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import k8s_service
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import ValidationError
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import get_api_client
 
 KUBECONFIG = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
@@ -180,3 +182,55 @@ def test_exec_sends_the_token_ordinary_requests_send(monkeypatch, user, expected
         service.exec("kube-system", "cilium-x", "cilium-agent", ["cilium-dbg", "status"], timeout=5)
     assert sent.get("authorization") == expected
     assert service.api_client.configuration.auth_settings()["BearerToken"]["value"] == expected
+
+
+def _exec_request_headers(**options):
+    """The header lines (lower-cased names) of the handshake of an exec made with ``get_api_client(**options)``, as
+    a local socket receives them."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    seen = {}
+
+    def answer():
+        conn, _addr = server.accept()
+        seen["request"] = conn.recv(65536).decode("latin-1")
+        conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    service = k8s_service.K8sService(get_api_client(host="http://127.0.0.1:%d" % server.getsockname()[1], **options))
+    with pytest.raises(Exception):
+        service.exec("kube-system", "cilium-x", "cilium-agent", ["cilium-dbg", "status"], timeout=5)
+    thread.join(5)
+    server.close()
+    return {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip()
+            for line in seen["request"].split("\r\n")[1:] if ":" in line}
+
+
+def test_the_exec_websocket_of_the_kubernetes_client_drops_impersonation(monkeypatch):
+    """Why an impersonating exec is refused: the client's websocket sends only ``authorization``. If a client
+    version sends Impersonate-* on exec, this fails and ``refuse_impersonated_exec`` can go."""
+    monkeypatch.setattr(k8s_service, "refuse_impersonated_exec", lambda api_client: None)
+    headers = _exec_request_headers(api_key="t", impersonate_user="limited")
+    assert headers["authorization"] == "Bearer t" and "impersonate-user" not in headers
+
+
+@pytest.mark.parametrize("options, option", [
+    ({"impersonate_user": "limited"}, "impersonate_user"),
+    ({"impersonate_groups": ["readers"]}, "impersonate_groups"),
+])
+def test_an_impersonating_exec_is_refused_before_any_connection(monkeypatch, options, option):
+    """Run unimpersonated, the command would have the kubeconfig identity's rights, not the impersonated one's."""
+    from kubernetes.stream import ws_client
+
+    calls = []
+    monkeypatch.setattr(ws_client, "websocket_call", lambda *args, **kwargs: calls.append(args))
+    service = k8s_service.K8sService(get_api_client(KUBECONFIG, **options))
+    with pytest.raises(ValidationError, match="Invalid `%s`: cannot be applied to an exec into a pod" % option):
+        service.exec("kube-system", "cilium-x", "cilium-agent", ["cilium-dbg", "status"], timeout=5)
+    assert calls == []

@@ -319,8 +319,12 @@ def test_interrupted_caller_kills_the_command_group(tmp_path, signame):
     import subprocess
 
     pid_file = tmp_path / "pid"
+    # The caller sets the dispositions a module started from a terminal has, whatever this pytest inherited:
+    # a pytest started in the background by a non-interactive shell ignores SIGINT, and the child would too.
     caller = """
-        import sys
+        import signal, sys
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.runner import run_command
         run_command([sys.executable, "-c", "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); "
                      "time.sleep(60)", sys.argv[1]])
