@@ -604,9 +604,11 @@ RULES = (
     # --- BBR (docs/running-on-real-eks.md, "BBR")
     Rule("bbr-needs-bpf-host-routing", "bandwidthManager.bbr", ("eni",), "1.14", None, _bbr_without_bpf_host_routing,
          "BBR for pods needs BPF host routing, which the agent runs only with kube-proxy replacement on and without "
-         "iptables masquerading (otherwise it falls back to legacy host routing and refuses BBR: 'BPF bandwidth "
-         "manager's BBR setup requires BPF host routing'). Turn kube-proxy replacement on with egress vpc or "
-         "bpf-masquerade, " + _BBR_HOST_ONLY,
+         "iptables masquerading. Otherwise it falls back to legacy host routing, where BBR does not reach pods, and "
+         "nothing warns: the 1.20.2 agent starts and reports 'EDT with BPF [BBR]' all the same (its bandwidth manager "
+         "is set up before the fall-back). Turn kube-proxy replacement on with egress vpc or bpf-masquerade, "
+         + _BBR_HOST_ONLY,
+         "test_real_cilium.py test_bbr_and_host_routing_as_the_real_agent_treats_them (real 1.20.2 agent); "
          "pkg/datapath/linux/bandwidth/bandwidth.go at v1.20.2 l.227-231 (at v1.17.17 l.151-155); "
          "pkg/kpr/initializer/kube_proxy_replacement.go at v1.20.2 l.45-59 (daemon/cmd/kube_proxy_replacement.go "
          "at v1.17.17 l.351-372); Documentation/network/kubernetes/bandwidth-manager.rst at v1.20.2 l.248-252"),

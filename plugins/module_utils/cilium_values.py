@@ -309,12 +309,10 @@ STEPS = (cluster_name_values, cluster_id_values, datapath_values, kube_proxy_rep
 
 def check_rules(build, values, extra_paths):
     """``cilium_table.RULES`` on the final values: the error names the option or ``extra_values`` behind the key."""
-    options = {key: option for option, key in PLAIN_OPTIONS.items()}
-    options.update(OPTION_KEYS)
     for rule in table.conflicts(values, build.mode, build.release.version):
         if _touches(extra_paths, rule.key):
             raise build.invalid("extra_values", "sets %s: %s" % (rule.key, rule.problem))
-        option = options.get(rule.key, "extra_values")
+        option = OPTION_KEYS.get(rule.key, "extra_values")  # PLAIN_OPTIONS' keys are among them
         raise build.invalid(option, rule.problem, value=build.options.get(option, get_path(values, rule.key)))
 
 

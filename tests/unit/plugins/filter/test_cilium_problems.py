@@ -22,7 +22,7 @@ def test_accepted_settings_have_no_problem():
 
 
 def test_bbr_for_pods_without_bpf_host_routing_is_refused():
-    """Without kube-proxy replacement the agent runs legacy host routing and refuses BBR (bandwidth.go)."""
+    """Without kube-proxy replacement the agent runs legacy host routing, where BBR does not reach pods."""
     problems = cilium_problems({"mode": "eni", "values": {"bandwidthManager": {"bbr": True}}},
                                {"bandwidthManager.bbr": "cilium_eks_bbr"})
     assert len(problems) == 1 and "BBR for pods needs BPF host routing" in problems[0]

@@ -477,3 +477,9 @@ def test_a_downgrade_or_a_jump_is_refused_naming_the_version_variable():
     with pytest.raises(ValidationError, match="skips 1.14"):
         cv.plan_upgrade({"version": "1.20.2"}, {"chart": "cilium-1.13.4", "status": "failed"}, names)
     assert cv.plan_upgrade({"version": "1.19.7"}, {"chart": "cilium-1.20.2", "status": "uninstalled"}, names) is None
+
+
+def test_every_plain_option_key_names_its_option_in_option_keys():
+    """check_rules names the option behind a refused key from OPTION_KEYS alone."""
+    for option, key in cv.PLAIN_OPTIONS.items():
+        assert cv.OPTION_KEYS[key] == option
