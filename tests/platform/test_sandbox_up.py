@@ -18,3 +18,39 @@ def test_a_failed_start_is_taken_down(monkeypatch):
     with pytest.raises(cluster.SandboxError, match="address already in use"):
         sandbox.up(sandbox.SandboxSpec(name="half-up", aws=False))
     assert downs == ["half-up"]
+
+
+def test_two_clusters_created_at_the_same_moment_get_their_own_ports(tmp_path, monkeypatch):
+    """kwokctl picks ports by counting down from 32767; two creates at once must not pick the same ones."""
+    import threading
+
+    import yaml
+
+    from eks_sandbox import gobuild
+    reason = next(filter(None, (gobuild.unavailable_reason(tool) for tool in sandbox.KWOK_TOOLS)), None)
+    if reason:
+        pytest.skip(reason)
+    monkeypatch.setenv("CILIUM_EKS_STATE", str(tmp_path / "state"))
+    binaries = sandbox._binaries()  # pylint: disable=protected-access
+    names = ["race-a", "race-b"]
+    errors = []
+
+    def create(name):
+        try:
+            cluster.create(name, tmp_path / name / "kubeconfig", binaries)
+        except cluster.SandboxError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(name,)) for name in names]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        assert errors == []
+        servers = {yaml.safe_load((tmp_path / name / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"]
+                   for name in names}
+        assert len(servers) == 2, servers
+    finally:
+        for name in names:
+            cluster.delete(name, binaries)

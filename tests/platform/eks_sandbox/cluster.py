@@ -5,6 +5,8 @@ and kwok-controller as local processes, every one bound to 127.0.0.1, with RBAC 
 kube-system add-ons of a fresh EKS cluster are then created through the real API server.
 """
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -243,10 +245,31 @@ def create(name: str, kubeconfig: Path, binaries: dict, egress_proxy_socket: Pat
                                                           token_webhook_file=webhook_file, stages=stages)))
     shims = write_exec_shims()
     kubeconfig.parent.mkdir(parents=True, exist_ok=True)
-    _kwokctl(binaries, ["create", "cluster", "--name", name, "--config", str(cfg_path),
-                        "--kubeconfig", str(kubeconfig), "--wait", "120s", "--quiet-pull"],
-             env=kwokctl_env(shims))
+    with _one_create_at_a_time():
+        _kwokctl(binaries, ["create", "cluster", "--name", name, "--config", str(cfg_path),
+                            "--kubeconfig", str(kubeconfig), "--wait", "120s", "--quiet-pull"],
+                 env=kwokctl_env(shims))
     kubeconfig.chmod(0o600)
+
+
+CREATE_LOCK = Path("/run/cloudnet-cilium-eks/kwokctl-create.lock")
+
+
+@contextlib.contextmanager
+def _one_create_at_a_time():
+    """Hold a host-wide lock while kwokctl creates a cluster. kwokctl gives each component the first free port
+    counting down from 32767 (GetUnusedPort, pkg/utils/net/unused_port.go at kwok v0.8.0 l.33-45), and checks it
+    by listening once: two creates at the same moment (two sandboxes, two state folders, two checkouts) pick the
+    same ports, and the second cluster's kwokctl then talks to the first's API server (seen: "x509: certificate
+    signed by unknown authority ... kwok-ca", "failed to init crds ... resource not handled"). Once ``--wait``
+    returns, the ports are bound and the next create skips them."""
+    CREATE_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(CREATE_LOCK, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def delete(name: str, binaries: dict, grace: float = 15) -> list:
