@@ -37,8 +37,6 @@ CLUSTER_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,99}")
 NODEGROUP_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 VERSION_RE = re.compile(r"1\.(\d{2})")
-# Kubernetes object names (RFC 1123 subdomain; a namespace is the stricter label, checked by the API server).
-DNS_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|metal|\d*xlarge|metal-\d+xl)")
 
 # A managed node group's keys: (the module's name, eksctl's ``managedNodeGroups`` name), in eksctl's order.
@@ -310,9 +308,10 @@ def without_nodegroups(config):
 
 
 def validate_daemonset_ref(ref, option="cni_daemonset"):
-    """``namespace/name`` of a DaemonSet, both Kubernetes names (RFC 1123 labels / subdomains)."""
+    """``namespace/name`` of a DaemonSet: a DNS-1123 label and a DNS-1123 subdomain (``inputs``' patterns)."""
     parts = ref.split("/") if isinstance(ref, str) else []
-    if len(parts) != 2 or not all(DNS_SUBDOMAIN_RE.fullmatch(part) for part in parts):
+    if len(parts) != 2 or len(parts[0]) > 63 or len(parts[1]) > 253 or not (
+            inputs.full_match(inputs.DNS1123_LABEL, parts[0]) and inputs.full_match(inputs.DNS1123_SUBDOMAIN, parts[1])):
         raise ValidationError(option, "a DaemonSet is named namespace/name", accepted="e.g. kube-system/cilium",
                               value=ref)
     return tuple(parts)

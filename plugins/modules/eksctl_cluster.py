@@ -304,7 +304,8 @@ drift:
             "reason": "immutable for a managed node group: create a new node group with the new value and delete the old one"}]
 deferred_nodegroups:
   description:
-    - Node groups not created in this run because the cluster has no CNI yet (see O(disable_default_addons)): all of
+    - >-
+      Node groups not created in this run because the cluster has no CNI yet (see O(disable_default_addons)): all of
       them when the cluster is created, the missing ones while the O(cni_daemonset) DaemonSet does not exist. Install
       the CNI and run again to create them.
   returned: always
