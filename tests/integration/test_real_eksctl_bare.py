@@ -22,7 +22,7 @@ REGION = "us-east-1"
 NAME = "bare-cni"
 PLAN = "Plan the changes (read-only; the whole run in check mode)"
 EKSCTL_RESULT = "Collect the result of eksctl"
-HELM = "Helm install or upgrade of the Cilium release, atomic, in mode eni"
+HELM = "Helm install or upgrade of the Cilium release"  # its name ends with the mode
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +52,9 @@ def eks(platform):
         .client("eks", endpoint_url=platform["box"].aws_env["AWS_ENDPOINT_URL"])
 
 
-def task_index(result, name):
-    """Position of each run of task ``name`` (a role's task also without its ``role : `` prefix) in the run."""
-    return [i for i, task in enumerate(result.task_names()) if task == name or task.endswith(" : " + name)]
+def task_index(result, prefix):
+    """Position in the run of each task whose name (without a role prefix) starts with ``prefix``."""
+    return [i for i, task in enumerate(result.task_names()) if task.split(" : ")[-1].startswith(prefix)]
 
 
 def results_of(result, prefix):
