@@ -48,6 +48,15 @@ class ClusterManager:
                       for n in names}
         return cluster, nodegroups
 
+    # -- Kubernetes read ----------------------------------------------------------------------------
+    @staticmethod
+    def daemonset_exists(kubeconfig, namespace, name):
+        """Whether DaemonSet ``namespace/name`` exists in the cluster ``kubeconfig`` reaches."""
+        from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import get_api_client
+        from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sService
+
+        return K8sService(get_api_client(kubeconfig=kubeconfig)).get("DaemonSet", name, namespace) is not None
+
     def list_clusters(self):
         return sorted(self.aws.paginate("eks", "list_clusters", "clusters"))
 

@@ -12,6 +12,8 @@ built from the module when not given), so tests hand them one with recorded AWS 
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.aws_client import region_from_env
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eks_service import (
@@ -23,14 +25,17 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eks_service im
 )
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_config import (
     OWNERSHIP_TAG,
-    check_creatable,
+    bare_cluster,
     render_config,
     to_yaml,
     validate_cluster_name,
+    validate_daemonset_ref,
     validate_region,
+    without_nodegroups,
 )
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_output import describe_failure, parse_failures
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_plan import (
+    defer_nodegroups,
     desired_from_config,
     nodegroups_summary,
     observed_config,
@@ -108,10 +113,11 @@ def ensure(module, manager=None):
     if params.get("kubeconfig"):
         inputs.file_path(params["kubeconfig"], "kubeconfig")
     inputs.timeout(params["timeout"], "timeout")
+    validate_daemonset_ref(params["cni_daemonset"])
     return _present(module, manager or ClusterManager(module, config["metadata"]["region"]), config)
 
 
-def _result(manager, config, observed, changed, actions, drift, kubeconfig=None):
+def _result(manager, config, observed, changed, actions, drift, kubeconfig=None, deferred=()):
     desired = desired_from_config(config) if config else None
     name = (desired or observed or {}).get("name")
     result = {
@@ -125,6 +131,7 @@ def _result(manager, config, observed, changed, actions, drift, kubeconfig=None)
         "nodegroups": nodegroups_summary(observed),
         "actions": actions,
         "drift": drift,
+        "deferred_nodegroups": list(deferred),
         "kubeconfig": kubeconfig,
         "commands": manager.commands,
     }
@@ -175,11 +182,11 @@ def _present(module, manager, config):
     cluster, nodegroups = manager.describe(name)
     observed = observed_from_aws(cluster, nodegroups)
     _refuse_unfinished(observed, name, region)
-    result_plan = plan(desired_from_config(config), observed, allow_upgrade=module.params.get("allow_upgrade"))
-    actions, drift = result_plan["actions"], result_plan["drift"]
-    if any(a["action"] == "create_cluster" for a in actions):
-        check_creatable(config, "config.addonsConfig.disableDefaultAddons" if module.params.get("config")
-                        else "disable_default_addons")
+    desired = desired_from_config(config)
+    result_plan = plan(desired, observed, allow_upgrade=module.params.get("allow_upgrade"))
+    drift = result_plan["drift"]
+    actions, deferred = defer_nodegroups(result_plan["actions"], desired, bare_cluster(config),
+                                         lambda: _cni_installed(module, manager))
     for item in drift:
         module.warn("EKS cluster %s: drift on %s%s: wanted %r, found %r (%s)" % (
             name, item["field"], " of node group %s" % item["nodegroup"] if item["nodegroup"] else "",
@@ -205,11 +212,21 @@ def _present(module, manager, config):
         if kubeconfig and observed:
             kubeconfig_changed = manager.write_kubeconfig(name, kubeconfig)
             changed = kubeconfig_changed or changed
-    result = _result(manager, config, observed, changed, actions, drift, kubeconfig)
+    result = _result(manager, config, observed, changed, actions, drift, kubeconfig, deferred)
     result.update(diff=diff, kubeconfig_changed=kubeconfig_changed,
                   kubeconfig_mode=file_mode(kubeconfig) if kubeconfig else None,
                   kubeconfig_login=_checked_login(module, kubeconfig))
     return result
+
+
+def _cni_installed(module, manager):
+    """Whether the CNI's DaemonSet (``cni_daemonset``) exists, read through ``kubeconfig``; False without one (the
+    node groups then wait for a run that has it: the kubeconfig is written at the end of this one)."""
+    kubeconfig = module.params.get("kubeconfig")
+    if not kubeconfig or not os.path.exists(os.path.expanduser(kubeconfig)):
+        return False
+    namespace, name = validate_daemonset_ref(module.params["cni_daemonset"])
+    return manager.daemonset_exists(kubeconfig, namespace, name)
 
 
 def _checked_login(module, kubeconfig):
@@ -224,7 +241,9 @@ def _apply(manager, config, config_yaml, action):
     name, region = config["metadata"]["name"], manager.region
     kind, wait = action["action"], manager.timeout_flag()
     if kind == "create_cluster":
-        manager.run_eksctl(["create", "cluster", "--write-kubeconfig=false"] + wait, config_yaml=config_yaml)
+        # A cluster without a CNI is created without its node groups (eksctl_config.bare_cluster).
+        manager.run_eksctl(["create", "cluster", "--write-kubeconfig=false"] + wait,
+                           config_yaml=to_yaml(without_nodegroups(config)) if bare_cluster(config) else config_yaml)
     elif kind == "upgrade_cluster":
         manager.run_eksctl(["upgrade", "cluster", "--name", name, "--region", region, "--version", action["to"],
                             "--approve"] + wait)

@@ -287,19 +287,34 @@ def _check_private_subnets_have_a_nat_gateway(nodegroups, vpc):
                               "outside it" % ", ".join(private), accepted=["Single", "HighlyAvailable"], value=gateway)
 
 
-def check_creatable(config, option="disable_default_addons"):
-    """Raise when ``eksctl create cluster`` would refuse ``config`` before any AWS call: node groups in a cluster created
-    without the default add-ons, unless Auto Mode is on or the ``vpc-cni`` add-on is listed (``validateBareCluster``,
-    pkg/ctl/cmdutils/configfile.go at eksctl v0.225.0 l.489, run for ``create cluster`` only; recorded in
-    tests/recordings/eksctl/create_cluster_disable_default_addons_with_mng_0.225.stderr.log)."""
-    if not (config.get("addonsConfig") or {}).get("disableDefaultAddons") or not config.get("managedNodeGroups"):
-        return
-    if (config.get("autoModeConfig") or {}).get("enabled") or any(
-            isinstance(addon, dict) and addon.get("name") == "vpc-cni" for addon in config.get("addons") or []):
-        return
-    raise ValidationError(option, "eksctl refuses managed node groups when it creates a cluster without the default "
-                          "add-ons (no VPC CNI) and Auto Mode is off", accepted="the default add-ons, the vpc-cni "
-                          "add-on in addons, or a first run without node groups (add them once the CNI is installed)")
+def bare_cluster(config):
+    """Whether eksctl creates ``config`` as a cluster without a CNI: default add-ons disabled, Auto Mode off and no
+    ``vpc-cni`` add-on listed (the condition of ``validateBareCluster``, pkg/ctl/cmdutils/configfile.go at eksctl
+    v0.225.0 l.489-503). eksctl then refuses managed node groups in ``create cluster`` (recorded in
+    tests/recordings/eksctl/create_cluster_disable_default_addons_with_mng_0.225.stderr.log), and ``create nodegroup``
+    waits until the new nodes are Ready (``WaitForNodes``, pkg/eks/client.go l.178, called from
+    pkg/actions/nodegroup/create.go l.323-330), which on EKS needs the CNI first: the node groups of such a cluster are
+    created once the CNI is installed, as Cilium's own EKS CI does (.github/actions/setup-eks-cluster/action.yml and
+    setup-eks-nodegroup/action.yml at cilium v1.20.2)."""
+    if not (config.get("addonsConfig") or {}).get("disableDefaultAddons"):
+        return False
+    return not (config.get("autoModeConfig") or {}).get("enabled") and not any(
+        isinstance(addon, dict) and addon.get("name") == "vpc-cni" for addon in config.get("addons") or [])
+
+
+def without_nodegroups(config):
+    """``config`` without its managed node groups: what ``create cluster`` gets for a bare cluster."""
+    return {key: value for key, value in config.items() if key != "managedNodeGroups"}
+
+
+def validate_daemonset_ref(ref, option="cni_daemonset"):
+    """``namespace/name`` of a DaemonSet: a DNS-1123 label and a DNS-1123 subdomain (``inputs``' patterns)."""
+    parts = ref.split("/") if isinstance(ref, str) else []
+    if len(parts) != 2 or len(parts[0]) > 63 or len(parts[1]) > 253 or not (
+            inputs.full_match(inputs.DNS1123_LABEL, parts[0]) and inputs.full_match(inputs.DNS1123_SUBDOMAIN, parts[1])):
+        raise ValidationError(option, "a DaemonSet is named namespace/name", accepted="e.g. kube-system/cilium",
+                              value=ref)
+    return tuple(parts)
 
 
 def render_config(params, ownership_tag=True):

@@ -180,6 +180,21 @@ def plan(desired, observed, allow_upgrade=False):
     return {"actions": actions, "drift": drift}
 
 
+def defer_nodegroups(actions, desired, bare, cni_installed):
+    """``(actions, deferred node group names)``: in a ``bare`` cluster (``eksctl_config.bare_cluster``) the node
+    groups wait for the CNI. A cluster being created gets none (eksctl refuses them there); missing node groups of an
+    existing one are created only when ``cni_installed()`` (called only then) says the CNI is there, because
+    ``eksctl create nodegroup`` waits for Ready nodes, which a node without a CNI never becomes."""
+    if not bare:
+        return actions, []
+    if any(a["action"] == "create_cluster" for a in actions):
+        return actions, list(desired["nodegroups"])
+    creating = [a for a in actions if a["action"] == "create_nodegroup"]
+    if not creating or cni_installed():
+        return actions, []
+    return [a for a in actions if a not in creating], [a["nodegroup"] for a in creating]
+
+
 def observed_config(observed, region):
     """A ClusterConfig-like view of what exists (the ``before`` of ``--diff``)."""
     if observed is None:

@@ -118,9 +118,22 @@ options:
   disable_default_addons:
     description:
       - Create the cluster without the default add-ons (VPC CNI, kube-proxy, CoreDNS), i.e.
-        C(addonsConfig.disableDefaultAddons), for a cluster whose CNI (Cilium) is installed afterwards.
+        C(addonsConfig.disableDefaultAddons), for a cluster whose CNI (Cilium) is installed afterwards. List the
+        add-ons to keep in O(addons) (for example C(coredns) and C(kube-proxy)).
+      - Without the C(vpc-cni) add-on and with Auto Mode off, such a cluster has no CNI, and its node groups are
+        B(deferred) (RV(deferred_nodegroups)), because eksctl refuses node groups when it creates it and
+        C(eksctl create nodegroup) waits for Ready nodes, which need a CNI. The first run creates the control plane
+        only; a later run creates the node groups once the CNI's DaemonSet O(cni_daemonset) exists, read through
+        O(kubeconfig). Cilium's own EKS CI creates its clusters the same way.
     type: bool
     default: false
+  cni_daemonset:
+    description:
+      - C(namespace/name) of the DaemonSet whose existence says the CNI is installed, in a cluster without a CNI
+        (see O(disable_default_addons)). Read through O(kubeconfig); without a kubeconfig the node groups stay
+        deferred.
+    type: str
+    default: kube-system/cilium
   tags:
     description:
       - AWS tags of the cluster (C(metadata.tags)). C(cloudnet.cilium_eks/managed=true) is always added.
@@ -199,14 +212,20 @@ EXAMPLES = r"""
   async: 3600
   poll: 30
 
-- name: A cluster without the default add-ons (Cilium will be the CNI)
+- name: A cluster without the VPC CNI, keeping CoreDNS and kube-proxy (Cilium will be the CNI)
   cloudnet.cilium_eks.eksctl_cluster:
     name: cilium-only
     region: eu-west-3
     disable_default_addons: true
+    addons:
+      - name: coredns
+      - name: kube-proxy
     nodegroups:
       - name: ng-1
         instance_type: m6i.large
+    kubeconfig: "{{ playbook_dir }}/kubeconfig-cilium-only"
+  register: bare
+  # First run: bare.deferred_nodegroups == ["ng-1"]. Install Cilium, then run this task again: it creates ng-1.
 
 - name: Scale ng-1 to 4 nodes
   cloudnet.cilium_eks.eksctl_cluster:
@@ -283,6 +302,16 @@ drift:
   elements: dict
   sample: [{"field": "instance_type", "nodegroup": "ng-1", "desired": "t3.large", "actual": "t3.medium",
             "reason": "immutable for a managed node group: create a new node group with the new value and delete the old one"}]
+deferred_nodegroups:
+  description:
+    - >-
+      Node groups not created in this run because the cluster has no CNI yet (see O(disable_default_addons)): all of
+      them when the cluster is created, the missing ones while the O(cni_daemonset) DaemonSet does not exist. Install
+      the CNI and run again to create them.
+  returned: always
+  type: list
+  elements: str
+  sample: ["ng-1"]
 kubeconfig:
   description: Path of the kubeconfig written (mode 0600), null when O(kubeconfig) is not set.
   returned: always
@@ -348,6 +377,7 @@ def build_module():
             iam_oidc=dict(type="bool", default=False),
             addons=dict(type="list", elements="dict"),
             disable_default_addons=dict(type="bool", default=False),
+            cni_daemonset=dict(type="str", default="kube-system/cilium"),
             tags=dict(type="dict"),
             config=dict(type="dict"),
             allow_upgrade=dict(type="bool", default=False),

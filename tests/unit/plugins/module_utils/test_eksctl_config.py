@@ -124,17 +124,31 @@ def test_real_instance_types_are_accepted(instance_type):
     assert eksctl.validate_nodegroup({"name": "a", "instance_type": instance_type}, 0)["instance_type"] == instance_type
 
 
-def test_a_cluster_without_the_default_addons_is_creatable_with_node_groups_only_with_a_cni_eksctl_installs():
-    # eksctl v0.225.0 validateBareCluster (pkg/ctl/cmdutils/configfile.go l.489); the refusal, verbatim:
-    # tests/recordings/eksctl/create_cluster_disable_default_addons_with_mng_0.225.stderr.log
-    bare = eksctl.render_config(dict(BLOG_PARAMS, disable_default_addons=True))
+def test_a_cluster_without_the_default_addons_and_without_a_cni_eksctl_installs_is_bare():
+    # eksctl v0.225.0 validateBareCluster's condition (pkg/ctl/cmdutils/configfile.go l.489-503); its refusal of node
+    # groups there, verbatim: tests/recordings/eksctl/create_cluster_disable_default_addons_with_mng_0.225.stderr.log
+    bare = eksctl.render_config(dict(BLOG_PARAMS, disable_default_addons=True,
+                                     addons=[{"name": "coredns"}, {"name": "kube-proxy"}]))
+    assert eksctl.bare_cluster(bare) is True
+    assert eksctl.bare_cluster(dict(bare, addons=[{"name": "vpc-cni"}])) is False
+    assert eksctl.bare_cluster(dict(bare, autoModeConfig={"enabled": True})) is False
+    assert eksctl.bare_cluster(eksctl.render_config(BLOG_PARAMS)) is False
+    created = eksctl.without_nodegroups(bare)
+    assert "managedNodeGroups" not in created and "managedNodeGroups" in bare
+    assert created["addons"] == [{"name": "coredns"}, {"name": "kube-proxy"}]
+    assert created["addonsConfig"] == {"disableDefaultAddons": True}
+
+
+@pytest.mark.parametrize("ref", ["kube-system/cilium", "cni/calico-node"])
+def test_a_daemonset_is_named_namespace_slash_name(ref):
+    assert eksctl.validate_daemonset_ref(ref) == tuple(ref.split("/"))
+
+
+@pytest.mark.parametrize("ref", ["cilium", "kube-system/", "a/b/c", "Kube-System/cilium", None])
+def test_a_bad_daemonset_name_is_refused_naming_the_option(ref):
     with pytest.raises(ValidationError) as caught:
-        eksctl.check_creatable(bare)
-    assert caught.value.name == "disable_default_addons" and "Auto Mode is off" in caught.value.msg
-    eksctl.check_creatable(dict(bare, managedNodeGroups=[]))
-    eksctl.check_creatable(dict(bare, addons=[{"name": "vpc-cni"}]))
-    eksctl.check_creatable(dict(bare, autoModeConfig={"enabled": True}))
-    eksctl.check_creatable(eksctl.render_config(BLOG_PARAMS))
+        eksctl.validate_daemonset_ref(ref)
+    assert caught.value.name == "cni_daemonset"
 
 
 def test_supported_versions_are_enforced_when_given():

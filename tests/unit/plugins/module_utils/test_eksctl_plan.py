@@ -69,6 +69,30 @@ def test_plan_adds_a_new_nodegroup_and_reports_an_unknown_one():
     assert "never deletes node groups" in result["drift"][-1]["reason"]
 
 
+def _never_asked():
+    raise AssertionError("the CNI must not be looked for here")
+
+
+def test_node_groups_of_a_bare_cluster_wait_for_the_cni():
+    desired = _desired()
+    created = [{"action": "create_cluster"}]
+    assert eksctl_plan.defer_nodegroups(created, desired, True, _never_asked) == (created, ["ng-1"])
+    missing = eksctl_plan.plan(desired, _observed(nodegroups=[]))["actions"]
+    assert missing == [{"action": "create_nodegroup", "nodegroup": "ng-1"}]
+    assert eksctl_plan.defer_nodegroups(missing, desired, True, lambda: False) == ([], ["ng-1"])
+    assert eksctl_plan.defer_nodegroups(missing, desired, True, lambda: True) == (missing, [])
+
+
+def test_node_groups_of_a_cluster_with_a_cni_are_never_deferred():
+    desired = _desired()
+    missing = [{"action": "create_nodegroup", "nodegroup": "ng-1"}]
+    assert eksctl_plan.defer_nodegroups(missing, desired, False, _never_asked) == (missing, [])
+    assert eksctl_plan.defer_nodegroups([{"action": "create_cluster"}], desired, False, _never_asked) == (
+        [{"action": "create_cluster"}], [])
+    scale = [{"action": "scale_nodegroup", "nodegroup": "ng-1"}]
+    assert eksctl_plan.defer_nodegroups(scale, desired, True, _never_asked) == (scale, [])
+
+
 def test_plan_upgrades_only_when_allowed_and_one_minor_at_a_time():
     observed = _observed(cluster=_cluster(version="1.32"))
     refused = eksctl_plan.plan(_desired(), observed)

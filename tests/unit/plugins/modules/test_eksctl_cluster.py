@@ -175,6 +175,9 @@ def run_case(case, tmp_path, capsys, monkeypatch):
         (tmp_path / "kubeconfig").write_text(case["kubeconfig_before"])
         (tmp_path / "kubeconfig").chmod(0o600)
     aws = RecordedAws(case.get("aws"), log)
+    read = []  # the DaemonSets the module looked for (``daemonsets``: those that exist)
+    monkeypatch.setattr(ClusterManager, "daemonset_exists", staticmethod(lambda _kubeconfig, namespace, name: (
+        read.append("%s/%s" % (namespace, name)) or "%s/%s" % (namespace, name) in case.get("daemonsets", []))))
     args = dict(case["input"], eksctl_path=str(fake), _ansible_check_mode=case.get("check_mode", False))
     with patch_module_args(args):
         module = eksctl_cluster.build_module()
@@ -184,6 +187,7 @@ def run_case(case, tmp_path, capsys, monkeypatch):
         with pytest.raises(SystemExit):
             module.run(lambda m: eksctl.ensure(m, ClusterManager(m, region, aws=aws)))
     result = json.loads(capsys.readouterr().out)
+    result["daemonsets_read"] = read
     result["warned"] = warned  # what module.warn was given (Ansible de-duplicates its own warnings per process)
     return result, json.loads(log.read_text()) if log.exists() else []
 
@@ -195,6 +199,7 @@ def test_eksctl_cluster_case(case, tmp_path, capsys, monkeypatch):
     assert [call["argv"] for call in calls] == [call["argv"] for call in case["eksctl"]], result.get("msg")
     for call, expected in zip(calls, case["eksctl"]):
         assert expected.get("config_contains", "") in (call["config"] or "")
+        assert not expected.get("config_lacks") or expected["config_lacks"] not in call["config"]
     assert bool(result.get("failed")) is bool(case.get("failed")), result.get("msg")
     for path, value in (case.get("output") or {}).items():
         assert _at(result, path) == value, path
