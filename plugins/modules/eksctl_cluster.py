@@ -33,6 +33,9 @@ description:
     C(cloudnet.cilium_eks.eks_cluster) role does this and prints the CloudFormation status while it waits).
 author:
   - cloudnet.cilium_eks contributors (@cloudnet)
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
 options:
   state:
     description: Whether the cluster should exist.
@@ -49,6 +52,7 @@ options:
       - AWS region. Defaults to C(metadata.region) of O(config), then C(AWS_REGION), then C(AWS_DEFAULT_REGION).
         There is no built-in default region.
     type: str
+    aliases: [aws_region]
   version:
     description:
       - Kubernetes minor version of the control plane, for example C("1.33") (quote it in YAML).
@@ -159,8 +163,15 @@ options:
     type: int
     default: 3600
 notes:
-  - AWS credentials and the endpoint come from the environment like any boto3/eksctl program (C(AWS_PROFILE),
-    C(AWS_ACCESS_KEY_ID)..., C(AWS_ENDPOINT_URL)).
+  - The AWS options are amazon.aws's, with the same aliases and environment variables; set them once for a play with
+    C(module_defaults) on C(group/cloudnet.cilium_eks.aws), which also reaches amazon.aws's modules. Unset, the usual
+    chain applies (C(AWS_PROFILE), C(AWS_ACCESS_KEY_ID)..., C(AWS_ENDPOINT_URL), an instance role).
+  - eksctl gets the same options through its environment (C(AWS_PROFILE), C(AWS_ACCESS_KEY_ID),
+    C(AWS_SECRET_ACCESS_KEY), C(AWS_SESSION_TOKEN), C(AWS_REGION), C(AWS_ENDPOINT_URL), C(AWS_CA_BUNDLE)), never on its
+    command line. With O(profile), eksctl writes C(AWS_PROFILE) into the kubeconfig's login command; with keys, the
+    clients that use the kubeconfig later need the same keys in their environment.
+  - eksctl has no switch to skip certificate checks, so O(validate_certs=false) applies to the module's own AWS
+    calls only; give O(aws_ca_bundle) for a private CA instead.
   - Check mode reports the planned RV(actions) without running any eksctl command that changes something.
   - Supports C(--diff) (the rendered ClusterConfig against what exists).
 requirements:
@@ -229,6 +240,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+resource_actions:
+  description: The AWS API calls the module made (C(service:Operation)), with O(debug_botocore_endpoint_logs=true).
+  returned: when O(debug_botocore_endpoint_logs=true)
+  type: list
+  elements: str
+  sample: ["eks:DescribeCluster", "cloudformation:DescribeStacks"]
 name:
   description: Cluster name.
   returned: always
@@ -338,10 +355,10 @@ NODEGROUP_SPEC = dict(
 def build_module():
     """The module with its argument spec (the unit tests build it the same way)."""
     return CiliumEksModule(
+        aws=True,
         argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
             name=dict(type="str"),
-            region=dict(type="str"),
             version=dict(type="str"),
             nodegroups=dict(type="list", elements="dict", default=[], options=NODEGROUP_SPEC),
             vpc=dict(type="dict"),
