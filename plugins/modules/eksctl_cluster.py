@@ -17,9 +17,13 @@ description:
   - C(state=present) creates the cluster when it does not exist (C(eksctl create cluster -f)), adds missing node
     groups (C(eksctl create nodegroup -f --include)), scales node groups (C(eksctl scale nodegroup)) and, only with
     O(allow_upgrade=true), upgrades the control plane one minor version per run (C(eksctl upgrade cluster)).
-  - What eksctl cannot change in place (instance type, volume size, AMI family, labels, taints, cluster tags,
-    node groups not in the configuration, a lower version) is listed in RV(drift) and warned about, never ignored
-    and never "fixed" by deleting anything.
+  - Creation-only settings are applied when the cluster or node group is created and never changed afterwards:
+    cluster O(tags), O(vpc), O(iam_oidc), O(addons), O(disable_default_addons), the other sections of O(config), and
+    a node group's C(instance_type), C(volume_size), C(ami_family), C(private_networking), C(labels), C(taints) and
+    C(tags). A difference on an existing cluster is listed in RV(drift) with C(creation_only=true) (the
+    C(cloudnet.cilium_eks.eks_cluster) role shows it in its plan), not warned about on every run.
+  - Other differences eksctl cannot fix (node groups not in the configuration, a lower version, an upgrade without
+    O(allow_upgrade)) are listed in RV(drift) and warned about, never ignored and never "fixed" by deleting anything.
   - A create that failed half-way is reported with eksctl's diagnosis and the failed CloudFormation stack events;
     the next run resumes from what exists, or says exactly which stacks to delete. The module never deletes what
     it was not asked to delete.
@@ -128,6 +132,7 @@ options:
   tags:
     description:
       - AWS tags of the cluster (C(metadata.tags)). C(cloudnet.cilium_eks/managed=true) is always added.
+      - Creation only. eksctl does not change the tags of an existing cluster; a difference is listed in RV(drift).
     type: dict
   config:
     description:
@@ -294,12 +299,17 @@ actions:
   sample: [{"action": "scale_nodegroup", "nodegroup": "ng-1", "desired_size": 3, "min_size": 2, "max_size": 3,
             "from": {"desired_size": 2, "min_size": 2, "max_size": 2}}]
 drift:
-  description: Differences eksctl cannot fix in place; each is also a warning.
+  description:
+    - Differences eksctl cannot fix in place, each with C(field), C(nodegroup), C(desired), C(actual), C(reason) and
+      C(creation_only).
+    - C(creation_only=true) for a setting applied at creation only (see the description); the others are also
+      warnings.
   returned: always
   type: list
   elements: dict
   sample: [{"field": "instance_type", "nodegroup": "ng-1", "desired": "t3.large", "actual": "t3.medium",
-            "reason": "immutable for a managed node group: create a new node group with the new value and delete the old one"}]
+            "reason": "set when the node group is created; to change it, create a node group with the new value and delete
+            the old one", "creation_only": true}]
 kubeconfig:
   description: Path of the kubeconfig written (mode 0600), null when O(kubeconfig) is not set.
   returned: always
