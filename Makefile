@@ -19,7 +19,7 @@ export PYTHONPATH := $(CURDIR)/tests/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SANDBOX := $(PY) -m eks_sandbox
 
-.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration integration-real molecule build bench bench-cold lock clean docs docs-lint role-docs
+.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration integration-real molecule build bench bench-cold lock clean docs docs-lint role-docs ee
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -100,6 +100,12 @@ bench: platform ## benchmarks on the sandbox (no-op cost, readiness, scale, many
 
 bench-cold: deps ## time a cold platform build (fresh tool, Go module and Go build caches)
 	$(PY) bench/cold_platform_build.py
+
+ee: deps ## execution environment build context in build/ee/context (collection tarball + ansible-builder create)
+	rm -rf build/ee && mkdir -p build/ee
+	$(VENV)/bin/ansible-galaxy collection build --output-path build/ee .
+	$(VENV)/bin/ansible-builder create --file execution-environment.yml --context build/ee/context
+	@echo "next: podman build -t cilium-eks-ee:$$(awk '/^version:/ {print $$2}' galaxy.yml) build/ee/context"
 
 lock: ## re-resolve requirements-dev.in into requirements-dev.lock
 	rm -rf build/lockvenv && $(PYTHON) -m venv build/lockvenv
