@@ -17,10 +17,10 @@ description:
   - C(state=present) creates the cluster when it does not exist (C(eksctl create cluster -f)), adds missing node
     groups (C(eksctl create nodegroup -f --include)), scales node groups (C(eksctl scale nodegroup)) and, only with
     O(allow_upgrade=true), upgrades the control plane one minor version per run (C(eksctl upgrade cluster)).
-  - Creation-only settings are applied when the cluster or node group is created and never changed afterwards:
-    cluster O(tags), O(vpc), O(iam_oidc), O(addons), O(disable_default_addons), the other sections of O(config), and
-    a node group's C(instance_type), C(volume_size), C(ami_family), C(private_networking), C(labels), C(taints) and
-    C(tags). A difference on an existing cluster is listed in RV(drift) with C(creation_only=true) (the
+  - Creation-only settings are applied when the cluster or node group is created and never changed afterwards;
+    they are cluster O(tags), O(vpc), O(iam_oidc), O(addons), O(disable_default_addons), the other sections of
+    O(config), and a node group's C(instance_type), C(volume_size), C(ami_family), C(private_networking), C(labels),
+    C(taints) and C(tags). A difference on an existing cluster is listed in RV(drift) with C(creation_only=true) (the
     C(cloudnet.cilium_eks.eks_cluster) role shows it in its plan), not warned about on every run.
   - Other differences eksctl cannot fix (node groups not in the configuration, a lower version, an upgrade without
     O(allow_upgrade)) are listed in RV(drift) and warned about, never ignored and never "fixed" by deleting anything.

@@ -31,7 +31,7 @@ def test_eks_cluster_without_a_name_creates_nothing(run_playbook, tmp_path):
 
 DEV_ONLY = ("tests/", "extensions/", "docs/site/", "changelogs/fragments/", "requirements-dev.in",
             "requirements-dev.lock", ".ansible-lint", "ansible.cfg", "inventories/sandbox/", "site.yml", "bench/",
-            "scripts/", "Makefile")
+            "scripts/", "Makefile", "execution-environment.yml")
 
 
 def test_the_tarball_ships_no_dev_only_files(tmp_path):
