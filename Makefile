@@ -19,7 +19,7 @@ export PYTHONPATH := $(CURDIR)/tests/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SANDBOX := $(PY) -m eks_sandbox
 
-.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration integration-real molecule build bench bench-cold lock clean docs docs-lint role-docs ee
+.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration integration-real molecule build bench bench-cold lock clean docs docs-lint role-docs ee changelog
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -74,9 +74,14 @@ molecule: platform ## molecule scenarios (extensions/molecule), each on its own 
 role-docs: deps ## regenerate docs/roles/*.md and the README role table from roles/*/meta/argument_specs.yml
 	$(PY) scripts/gen_role_docs.py
 
-docs-lint: deps ## antsibull-docs lint of the plugin and role docs; role docs up to date
+docs-lint: deps ## antsibull-docs lint of the plugin and role docs; role docs and CHANGELOG up to date
 	$(VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs .
 	$(PY) scripts/gen_role_docs.py --check
+	$(VENV)/bin/antsibull-changelog lint
+	$(PY) scripts/gen_changelog.py --check
+
+changelog: deps ## regenerate CHANGELOG.rst/.md from changelogs/ (antsibull-changelog; after adding a fragment)
+	$(PY) scripts/gen_changelog.py
 
 DOCSITE := build/docsite
 docs: deps ## the documentation site (antsibull-docs + Sphinx, offline) in build/docsite/html
