@@ -90,7 +90,7 @@ def test_a_group_profile_reaches_eksctl_and_its_kubeconfig(platform, run_playboo
 
 def test_the_modules_fail_without_the_group_and_without_aws_variables(platform, run_playbook):
     """The same playbook without module_defaults: nothing reaches AWS (the environment has no AWS variable)."""
-    result, calls, _ = run(platform, run_playbook, "bare", {})
+    result, calls, _kubeconfig = run(platform, run_playbook, "bare", {})
     assert result.rc != 0
     assert "region" in result.failure_message(HOST)
     assert calls == []

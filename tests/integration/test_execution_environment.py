@@ -77,7 +77,7 @@ def test_builder_creates_a_context_that_installs_the_collection_where_the_final_
     tarball = context / "_build" / "collections" / f"cloudnet-cilium_eks-{VERSION}.tar.gz"
     assert tarball.is_file()
     steps = stages((context / "Containerfile").read_text())
-    assert f"COPY --from=galaxy /usr/share/ansible /usr/share/ansible" in steps["final"]
+    assert "COPY --from=galaxy /usr/share/ansible /usr/share/ansible" in steps["final"]
     (install,) = [line for line in steps["galaxy"] if "cloudnet-cilium_eks-*.tar.gz" in line]
     assert f"--collections-path {KEPT}" in install
 

@@ -110,8 +110,8 @@ def test_the_module_options_reach_boto3_and_eksctl_and_the_secret_stays_off_argv
         module = eksctl_cluster.build_module()
     manager = ClusterManager(module, "eu-west-1")
     credentials = manager.aws.session.get_credentials()
-    assert (credentials.access_key, credentials.secret_key, credentials.token) == ("AKIDOPTION", "s3cret-option",
-                                                                                    "t0ken")
+    assert (credentials.access_key, credentials.secret_key, credentials.token) == (
+        "AKIDOPTION", "s3cret-option", "t0ken")
     eks = manager.aws.client("eks")
     assert eks.meta.endpoint_url == "http://127.0.0.1:9" and eks.meta.region_name == "eu-west-1"
     with Stubber(eks) as stub:
