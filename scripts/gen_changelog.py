@@ -11,7 +11,6 @@ The output depends only on changelogs/, galaxy.yml and the plugins' short descri
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -66,20 +65,19 @@ def stale_files(root):
             if not (Path(root) / name).exists() or (Path(root) / name).read_text() != text]
 
 
+def write(root):
+    written = []
+    for name, text in render(root).items():
+        (Path(root) / name).write_text(text)
+        written.append(name)
+    return written
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a file is stale")
-    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="collection root (default: this repository)")
-    args = parser.parse_args(argv)
-    if args.check:
-        stale = stale_files(args.root)
-        for name in stale:
-            print(f"{name}: out of date with changelogs/; run: python scripts/gen_changelog.py", file=sys.stderr)
-        return 1 if stale else 0
-    for name, text in render(args.root).items():
-        (args.root / name).write_text(text)
-        print(f"wrote {name}")
-    return 0
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import generated_files  # beside this script
+
+    return generated_files.main(__doc__, stale_files, write, "changelogs/", argv)
 
 
 if __name__ == "__main__":
