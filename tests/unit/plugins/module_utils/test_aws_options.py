@@ -73,6 +73,14 @@ def test_boto3_gets_keys_endpoint_and_ca_bundle_as_amazon_aws_passes_them():
         {"profile_name": "team"}, {"endpoint_url": None, "verify": False})
 
 
+def test_aws_config_is_merged_over_the_collections_retries():
+    clients = aws_client.AwsClients("us-east-1", params={"aws_config": {"connect_timeout": 7}})
+    assert clients.config.connect_timeout == 7
+    assert clients.config.retries == {"mode": "standard", "total_max_attempts": aws_client.MAX_ATTEMPTS}
+    mine = aws_client.AwsClients("us-east-1", params={"aws_config": {"retries": {"total_max_attempts": 2}}})
+    assert mine.config.retries == {"total_max_attempts": 2}  # the user's aws_config wins, as in amazon.aws
+
+
 def test_a_profile_and_keys_together_are_refused_as_amazon_aws_does():
     with pytest.raises(CiliumEksError, match="either `profile` or `access_key`"):
         aws_client.connection({"profile": "team", "access_key": "AKID", "secret_key": "x"})
