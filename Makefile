@@ -19,7 +19,7 @@ export PYTHONPATH := $(CURDIR)/tests/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SANDBOX := $(PY) -m eks_sandbox
 
-.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration integration-real molecule build bench bench-cold lock clean docs docs-lint role-docs
+.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration integration-real molecule build bench bench-cold lock clean docs docs-lint role-docs ee changelog
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -74,9 +74,17 @@ molecule: platform ## molecule scenarios (extensions/molecule), each on its own 
 role-docs: deps ## regenerate docs/roles/*.md and the README role table from roles/*/meta/argument_specs.yml
 	$(PY) scripts/gen_role_docs.py
 
-docs-lint: deps ## antsibull-docs lint of the plugin and role docs; role docs up to date
-	$(VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs .
+docs-lint: deps ## antsibull-docs lint of the plugin and role docs; role docs and CHANGELOG up to date
+	# `all`: the linter reads the dependencies where they are installed (.collections) instead of copying them, which
+	# it does with `git ls-files` from inside this repository, getting nothing: amazon.aws's doc fragments would be
+	# missing for eksctl_cluster(_info).
+	$(VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs all .
 	$(PY) scripts/gen_role_docs.py --check
+	$(VENV)/bin/antsibull-changelog lint
+	$(PY) scripts/gen_changelog.py --check
+
+changelog: deps ## regenerate CHANGELOG.rst/.md from changelogs/ (antsibull-changelog; after adding a fragment)
+	$(PY) scripts/gen_changelog.py
 
 DOCSITE := build/docsite
 docs: deps ## the documentation site (antsibull-docs + Sphinx, offline) in build/docsite/html
@@ -100,6 +108,12 @@ bench: platform ## benchmarks on the sandbox (no-op cost, readiness, scale, many
 
 bench-cold: deps ## time a cold platform build (fresh tool, Go module and Go build caches)
 	$(PY) bench/cold_platform_build.py
+
+ee: deps ## execution environment build context in build/ee/context (collection tarball + ansible-builder create)
+	rm -rf build/ee && mkdir -p build/ee
+	$(VENV)/bin/ansible-galaxy collection build --output-path build/ee .
+	$(VENV)/bin/ansible-builder create --file execution-environment.yml --context build/ee/context
+	@echo "next: podman build -t cilium-eks-ee:$$(awk '/^version:/ {print $$2}' galaxy.yml) build/ee/context"
 
 lock: ## re-resolve requirements-dev.in into requirements-dev.lock
 	rm -rf build/lockvenv && $(PYTHON) -m venv build/lockvenv

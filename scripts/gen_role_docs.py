@@ -10,7 +10,6 @@ between the ``role-table`` markers. The output depends only on the argument spec
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -271,19 +270,10 @@ def write(root):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a file is stale")
-    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="collection root (default: this repository)")
-    args = parser.parse_args(argv)
-    if args.check:
-        stale = stale_files(args.root)
-        for path in stale:
-            print(f"{path}: out of date with roles/*/meta/argument_specs.yml; run: python scripts/gen_role_docs.py",
-                  file=sys.stderr)
-        return 1 if stale else 0
-    for path in write(args.root):
-        print(f"wrote {path}")
-    return 0
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import generated_files  # beside this script
+
+    return generated_files.main(__doc__, stale_files, write, "roles/*/meta/argument_specs.yml", argv)
 
 
 if __name__ == "__main__":

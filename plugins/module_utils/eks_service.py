@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.aws_client import AwsClients, AwsError
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.aws_client import AwsClients, AwsError, eksctl_env
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_output import failed_stack_events
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CommandError, tail
 
@@ -32,7 +32,7 @@ class ClusterManager:
     def __init__(self, module, region, aws=None):
         self.module = module
         self.region = region
-        self.aws = aws or AwsClients(region)
+        self.aws = aws or AwsClients(region, params=module.params, calls=getattr(module, "aws_calls", None))
         self.commands = []
         self._eksctl = None
 
@@ -93,7 +93,8 @@ class ClusterManager:
     def eksctl(self):
         if self._eksctl is None:
             timeout = self.wait_timeout
-            self._eksctl = self.module.runner("eksctl", timeout=timeout + KILL_GRACE if timeout else None)
+            self._eksctl = self.module.runner("eksctl", timeout=timeout + KILL_GRACE if timeout else None,
+                                              env=eksctl_env(self.module.params, self.region))
         return self._eksctl
 
     @property

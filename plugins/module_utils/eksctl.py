@@ -187,10 +187,11 @@ def _present(module, manager, config):
     drift = result_plan["drift"]
     actions, deferred = defer_nodegroups(result_plan["actions"], desired, bare_cluster(config),
                                          lambda: _cni_installed(module, manager))
-    for item in drift:
-        module.warn("EKS cluster %s: drift on %s%s: wanted %r, found %r (%s)" % (
-            name, item["field"], " of node group %s" % item["nodegroup"] if item["nodegroup"] else "",
-            item["desired"], item["actual"], item["reason"]))
+    for item in drift:  # creation-only settings are listed in drift (and the role's plan), never warned about
+        if not item["creation_only"]:
+            module.warn("EKS cluster %s: drift on %s%s: wanted %r, found %r (%s)" % (
+                name, item["field"], " of node group %s" % item["nodegroup"] if item["nodegroup"] else "",
+                item["desired"], item["actual"], item["reason"]))
     config_yaml = to_yaml(config)
     diff = {"before": to_yaml(observed_config(observed, region)) if observed else "",
             "after": config_yaml, "before_header": "%s (EKS, %s)" % (name, region),

@@ -98,8 +98,22 @@ def _minor(version):
     return int(match.group(1)) if match else None
 
 
-def _drift(field, want, have, reason, nodegroup=None):
-    return {"field": field, "nodegroup": nodegroup, "desired": want, "actual": have, "reason": reason}
+def _drift(field, want, have, reason, nodegroup=None, creation_only=False):
+    """One difference eksctl cannot fix. ``creation_only``: a setting applied when the cluster or node group is
+    created and never changed afterwards (reported in the plan, not warned about on every run)."""
+    return {"field": field, "nodegroup": nodegroup, "desired": want, "actual": have, "reason": reason,
+            "creation_only": creation_only}
+
+
+# Creation-only settings. eksctl v0.225.0 has no command that changes them on what exists: ``eksctl update nodegroup``
+# sends only ``updateConfig`` (pkg/actions/nodegroup/update.go), no command calls eks:TagResource on a cluster
+# (pkg/ctl/update, pkg/ctl/utils), and the EKS API takes instance types, disk size and AMI type at CreateNodegroup
+# only (UpdateNodegroupConfig: labels, taints, scalingConfig, updateConfig; EKS API reference).
+_NODEGROUP_CREATION_ONLY = ("set when the node group is created; to change it, create a node group with the new value "
+                            "and delete the old one")
+_LABELS_CREATION_ONLY = "set when the node group is created; this module does not change it (eksctl set labels)"
+_TAINTS_CREATION_ONLY = "set when the node group is created; this module does not change it (recreate the node group)"
+_TAGS_CREATION_ONLY = "set when the cluster is created; eksctl does not change cluster tags (the EKS TagResource API does)"
 
 
 def version_plan(desired, observed, allow_upgrade):
@@ -136,15 +150,13 @@ def nodegroup_drift(name, ng, current):
     drift = []
     for field in ("instance_type", "volume_size", "ami_family"):
         if ng.get(field) is not None and current.get(field) is not None and ng[field] != current[field]:
-            drift.append(_drift(field, ng[field], current[field], "immutable for a managed node group: create a "
-                                "new node group with the new value and delete the old one", name))
+            drift.append(_drift(field, ng[field], current[field], _NODEGROUP_CREATION_ONLY, name, True))
     for key, value in sorted(ng["labels"].items()):
         if current["labels"].get(key) != value:
-            drift.append(_drift("labels.%s" % key, value, current["labels"].get(key),
-                                "node group labels are not updated by this module (eksctl set labels / recreate)", name))
+            drift.append(_drift("labels.%s" % key, value, current["labels"].get(key), _LABELS_CREATION_ONLY, name,
+                                True))
     if ng["taints"] != current["taints"]:
-        drift.append(_drift("taints", ng["taints"], current["taints"],
-                            "node group taints are not updated by this module (recreate the node group)", name))
+        drift.append(_drift("taints", ng["taints"], current["taints"], _TAINTS_CREATION_ONLY, name, True))
     return drift
 
 
@@ -161,8 +173,8 @@ def plan(desired, observed, allow_upgrade=False):
     actions, drift = version_plan(desired, observed, allow_upgrade)
     for key, value in sorted(desired.get("tags", {}).items()):
         if observed["tags"].get(key) != value:
-            drift.append(_drift("tags.%s" % key, value, observed["tags"].get(key),
-                                "eksctl does not update cluster tags in place (use the EKS TagResource API or recreate)"))
+            drift.append(_drift("tags.%s" % key, value, observed["tags"].get(key), _TAGS_CREATION_ONLY,
+                                creation_only=True))
     for name, ng in desired["nodegroups"].items():
         current = observed["nodegroups"].get(name)
         if current is None:

@@ -31,17 +31,36 @@ class CiliumEksModule(AnsibleModule):
     """AnsibleModule with ``run(fn)``, ``runner(binary)`` and, when ``k8s_auth=True``, ``k8s_client()``.
 
     ``k8s_auth=True`` merges ``k8s_auth_argument_spec()`` (kubernetes.core's connection options) into
-    ``argument_spec``. The module's ``timeout`` option, if it has one, is the runners' default timeout.
+    ``argument_spec``; ``aws=True`` merges amazon.aws's AWS options (``aws_client.aws_argument_spec()``) and, as
+    amazon.aws does, returns ``resource_actions`` when ``debug_botocore_endpoint_logs`` is on. The module's
+    ``timeout`` option, if it has one, is the runners' default timeout.
     """
 
-    def __init__(self, argument_spec=None, k8s_auth=False, **kwargs):
+    def __init__(self, argument_spec=None, k8s_auth=False, aws=False, **kwargs):
         argument_spec = dict(argument_spec or {})
         if k8s_auth:
             from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import k8s_auth_argument_spec
 
             for name, spec in k8s_auth_argument_spec().items():
                 argument_spec.setdefault(name, spec)
+        if aws:
+            from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.aws_client import aws_argument_spec
+
+            for name, spec in aws_argument_spec().items():
+                argument_spec.setdefault(name, spec)
         super().__init__(argument_spec=argument_spec, **kwargs)
+        # AWS API calls made (``service:Operation``), returned as ``resource_actions`` when asked.
+        self.aws_calls = [] if aws and self.params.get("debug_botocore_endpoint_logs") else None
+
+    def exit_json(self, **kwargs):
+        super().exit_json(**self._with_resource_actions(kwargs))
+
+    def fail_json(self, msg, **kwargs):
+        super().fail_json(msg, **self._with_resource_actions(kwargs))
+
+    def _with_resource_actions(self, result):
+        calls = getattr(self, "aws_calls", None)  # unset while AnsibleModule checks the arguments
+        return dict(result, resource_actions=sorted(set(calls))) if calls is not None else result
 
     def run(self, fn):
         """Call ``fn(self)``; exit with its result dict, or fail cleanly on ``CiliumEksError``.

@@ -17,9 +17,13 @@ description:
   - C(state=present) creates the cluster when it does not exist (C(eksctl create cluster -f)), adds missing node
     groups (C(eksctl create nodegroup -f --include)), scales node groups (C(eksctl scale nodegroup)) and, only with
     O(allow_upgrade=true), upgrades the control plane one minor version per run (C(eksctl upgrade cluster)).
-  - What eksctl cannot change in place (instance type, volume size, AMI family, labels, taints, cluster tags,
-    node groups not in the configuration, a lower version) is listed in RV(drift) and warned about, never ignored
-    and never "fixed" by deleting anything.
+  - Creation-only settings are applied when the cluster or node group is created and never changed afterwards;
+    they are cluster O(tags), O(vpc), O(iam_oidc), O(addons), O(disable_default_addons), the other sections of
+    O(config), and a node group's C(instance_type), C(volume_size), C(ami_family), C(private_networking), C(labels),
+    C(taints) and C(tags). A difference on an existing cluster is listed in RV(drift) with C(creation_only=true) (the
+    C(cloudnet.cilium_eks.eks_cluster) role shows it in its plan), not warned about on every run.
+  - Other differences eksctl cannot fix (node groups not in the configuration, a lower version, an upgrade without
+    O(allow_upgrade)) are listed in RV(drift) and warned about, never ignored and never "fixed" by deleting anything.
   - A create that failed half-way is reported with eksctl's diagnosis and the failed CloudFormation stack events;
     the next run resumes from what exists, or says exactly which stacks to delete. The module never deletes what
     it was not asked to delete.
@@ -33,6 +37,9 @@ description:
     C(cloudnet.cilium_eks.eks_cluster) role does this and prints the CloudFormation status while it waits).
 author:
   - cloudnet.cilium_eks contributors (@cloudnet)
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
 options:
   state:
     description: Whether the cluster should exist.
@@ -49,6 +56,7 @@ options:
       - AWS region. Defaults to C(metadata.region) of O(config), then C(AWS_REGION), then C(AWS_DEFAULT_REGION).
         There is no built-in default region.
     type: str
+    aliases: [aws_region]
   version:
     description:
       - Kubernetes minor version of the control plane, for example C("1.33") (quote it in YAML).
@@ -137,6 +145,7 @@ options:
   tags:
     description:
       - AWS tags of the cluster (C(metadata.tags)). C(cloudnet.cilium_eks/managed=true) is always added.
+      - Creation only. eksctl does not change the tags of an existing cluster; a difference is listed in RV(drift).
     type: dict
   config:
     description:
@@ -172,8 +181,15 @@ options:
     type: int
     default: 3600
 notes:
-  - AWS credentials and the endpoint come from the environment like any boto3/eksctl program (C(AWS_PROFILE),
-    C(AWS_ACCESS_KEY_ID)..., C(AWS_ENDPOINT_URL)).
+  - The AWS options are amazon.aws's, with the same aliases and environment variables; set them once for a play with
+    C(module_defaults) on C(group/cloudnet.cilium_eks.aws), which also reaches amazon.aws's modules. Unset, the usual
+    chain applies (C(AWS_PROFILE), C(AWS_ACCESS_KEY_ID)..., C(AWS_ENDPOINT_URL), an instance role).
+  - eksctl gets the same options through its environment (C(AWS_PROFILE), C(AWS_ACCESS_KEY_ID),
+    C(AWS_SECRET_ACCESS_KEY), C(AWS_SESSION_TOKEN), C(AWS_REGION), C(AWS_ENDPOINT_URL), C(AWS_CA_BUNDLE)), never on its
+    command line. With O(profile), eksctl writes C(AWS_PROFILE) into the kubeconfig's login command; with keys, the
+    clients that use the kubeconfig later need the same keys in their environment.
+  - eksctl has no switch to skip certificate checks, so O(validate_certs=false) applies to the module's own AWS
+    calls only; give O(aws_ca_bundle) for a private CA instead.
   - Check mode reports the planned RV(actions) without running any eksctl command that changes something.
   - Supports C(--diff) (the rendered ClusterConfig against what exists).
 requirements:
@@ -248,6 +264,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+resource_actions:
+  description: The AWS API calls the module made (C(service:Operation)), with O(debug_botocore_endpoint_logs=true).
+  returned: when O(debug_botocore_endpoint_logs=true)
+  type: list
+  elements: str
+  sample: ["eks:DescribeCluster", "cloudformation:DescribeStacks"]
 name:
   description: Cluster name.
   returned: always
@@ -296,12 +318,17 @@ actions:
   sample: [{"action": "scale_nodegroup", "nodegroup": "ng-1", "desired_size": 3, "min_size": 2, "max_size": 3,
             "from": {"desired_size": 2, "min_size": 2, "max_size": 2}}]
 drift:
-  description: Differences eksctl cannot fix in place; each is also a warning.
+  description:
+    - Differences eksctl cannot fix in place, each with C(field), C(nodegroup), C(desired), C(actual), C(reason) and
+      C(creation_only).
+    - C(creation_only=true) for a setting applied at creation only (see the description); the others are also
+      warnings.
   returned: always
   type: list
   elements: dict
   sample: [{"field": "instance_type", "nodegroup": "ng-1", "desired": "t3.large", "actual": "t3.medium",
-            "reason": "immutable for a managed node group: create a new node group with the new value and delete the old one"}]
+            "reason": "set when the node group is created; to change it, create a node group with the new value and delete
+            the old one", "creation_only": true}]
 deferred_nodegroups:
   description:
     - >-
@@ -367,10 +394,10 @@ NODEGROUP_SPEC = dict(
 def build_module():
     """The module with its argument spec (the unit tests build it the same way)."""
     return CiliumEksModule(
+        aws=True,
         argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
             name=dict(type="str"),
-            region=dict(type="str"),
             version=dict(type="str"),
             nodegroups=dict(type="list", elements="dict", default=[], options=NODEGROUP_SPEC),
             vpc=dict(type="dict"),

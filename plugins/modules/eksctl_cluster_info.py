@@ -17,6 +17,8 @@ author:
   - cloudnet.cilium_eks contributors (@cloudnet)
 extends_documentation_fragment:
   - cloudnet.cilium_eks.attributes.read_only
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
 options:
   name:
     description: Cluster to describe. Lists the clusters of the region when omitted.
@@ -24,12 +26,15 @@ options:
   region:
     description: AWS region. Defaults to C(AWS_REGION), then C(AWS_DEFAULT_REGION); there is no built-in default.
     type: str
+    aliases: [aws_region]
   stacks:
     description: Also return eksctl's CloudFormation stacks of the cluster and their failed events.
     type: bool
     default: false
 notes:
-  - AWS credentials and the endpoint come from the environment (C(AWS_PROFILE), C(AWS_ENDPOINT_URL)...).
+  - The AWS options are amazon.aws's, with the same aliases and environment variables; set them once for a play with
+    C(module_defaults) on C(group/cloudnet.cilium_eks.aws). Unset, the usual chain applies (C(AWS_PROFILE),
+    C(AWS_ACCESS_KEY_ID)..., C(AWS_ENDPOINT_URL), an instance role).
 requirements:
   - boto3 (Python package)
 seealso:
@@ -51,6 +56,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+resource_actions:
+  description: The AWS API calls made (C(service:Operation)), with O(debug_botocore_endpoint_logs=true).
+  returned: when O(debug_botocore_endpoint_logs=true)
+  type: list
+  elements: str
+  sample: ["eks:DescribeCluster", "eks:ListNodegroups"]
 region:
   description: AWS region.
   returned: always
@@ -112,9 +123,9 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.module_base im
 def build_module():
     """The module with its argument spec (the unit tests build it the same way)."""
     return CiliumEksModule(
+        aws=True,
         argument_spec=dict(
             name=dict(type="str"),
-            region=dict(type="str"),
             stacks=dict(type="bool", default=False),
         ),
         supports_check_mode=True,

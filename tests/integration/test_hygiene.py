@@ -10,6 +10,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+import yaml
+
 from helpers import local_inventory, write_play
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +33,7 @@ def test_eks_cluster_without_a_name_creates_nothing(run_playbook, tmp_path):
 
 DEV_ONLY = ("tests/", "extensions/", "docs/site/", "changelogs/fragments/", "requirements-dev.in",
             "requirements-dev.lock", ".ansible-lint", "ansible.cfg", "inventories/sandbox/", "site.yml", "bench/",
-            "scripts/", "Makefile")
+            "scripts/", "Makefile", "execution-environment.yml")
 
 
 def test_the_tarball_ships_no_dev_only_files(tmp_path):
@@ -47,3 +49,14 @@ def test_the_tarball_ships_no_dev_only_files(tmp_path):
                     "plugins/modules/cilium_status.py", "docs/embedding.md", "inventories/aws.example/hosts.yml",
                     "requirements.txt", "bindep.txt"):
         assert shipped in names
+
+
+def test_the_changelog_is_generated_from_the_fragments():
+    """ux-review #7 (Changelog): the fragments had no CHANGELOG made from them. CHANGELOG.rst and .md are
+    antsibull-changelog's output for galaxy.yml's version (scripts/gen_changelog.py); a fragment added without
+    `make changelog` fails here."""
+    checked = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_changelog.py"), "--check"],
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert checked.returncode == 0, checked.stderr
+    version = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
+    assert f"v{version}\n" in (REPO / "CHANGELOG.rst").read_text()

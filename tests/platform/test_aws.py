@@ -372,6 +372,19 @@ def test_standard_retries_ride_out_fewer_faults_than_attempts(sandbox):
         proxy.stop()
 
 
+def test_the_proxy_records_which_access_key_and_client_made_each_call(sandbox):
+    proxy = aws.EksApiProxy(sandbox["moto_endpoint"], quiet=True).start()
+    try:
+        session = boto3.session.Session(aws_access_key_id="AKIDRECORDED", aws_secret_access_key="x",
+                                        region_name=REGION)
+        session.client("eks", endpoint_url=proxy.url).describe_cluster(name=CLUSTER)
+        assert aws.callers(proxy.url) == [{"access_key": "AKIDRECORDED", "operation": "eks:DescribeCluster",
+                                           "client": "Boto3"}]
+        assert aws.callers(proxy.url, clear=True) and aws.callers(proxy.url) == []
+    finally:
+        proxy.stop()
+
+
 def test_operation_names_of_rest_and_query_requests():
     signed = {"Authorization": "AWS4-HMAC-SHA256 Credential=testing/20250601/us-east-1/eks/aws4_request, ..."}
     assert aws.operation_of("GET", "/clusters/demo", signed, b"") == "eks:DescribeCluster"

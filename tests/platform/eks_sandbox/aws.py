@@ -504,6 +504,7 @@ EKS_OPERATIONS = [
     ("POST", re.compile(r"^/tags/.+$"), "TagResource"),
     ("DELETE", re.compile(r"^/tags/.+$"), "UntagResource"),
 ] + list(eks_api.EksApi.ROUTES)
+_KEY_RE = re.compile(r"Credential=([^/,\s]+)/")
 _SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 # Error codes by protocol: REST/JSON services (EKS) and the query ones (EC2, IAM, STS, CloudFormation).
 FAULT_CODES = {429: ("ThrottlingException", "Throttling"), 500: ("ServerException", "InternalFailure"),
@@ -583,6 +584,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 self._send_json(*proxy.admin(self.command, path[len(ADMIN_PATH):], body))
                 return
             operation = operation_of(self.command, self.path, self.headers, body)
+            proxy.record_caller(self.headers, operation)
             if self._inject_fault(operation):
                 return
             region = region_of(self.headers)
@@ -763,6 +765,7 @@ class EksApiProxy:
         self.clusters: dict = {}
         self.platform: dict = {}
         self.faults = Faults()
+        self.callers: list = []  # (access key id, operation, client) of the latest signed calls
         self.moto = MotoClient(upstream)
         self.eks_api = eks_api.EksApi(self.moto.describe_cluster, self.moto.set_version, self.moto.sts,
                                       clock=self.clock)
@@ -808,6 +811,11 @@ class EksApiProxy:
                 return 200, {"upstream": self.upstream.geturl(), "clusters": dict(self.clusters),
                              "platform": dict(self.platform),
                              "reconciler": self.reconciler_status()}
+            if parts == ["callers"]:
+                seen = list(self.callers)
+                if method == "DELETE":
+                    self.callers.clear()
+                return 200, {"callers": seen}
             if parts == ["faults"]:
                 if method == "PUT":
                     return 200, self.faults.add(json.loads(body or b"{}"))
@@ -860,6 +868,19 @@ class EksApiProxy:
         """After a forwarded or answered call: wake the node group reconciler when it may have work."""
         if self.reconciler is not None and operation in self.NODEGROUP_CHANGES:
             self.reconciler.wake(region)
+
+    CALLERS_KEPT = 2000
+
+    def record_caller(self, headers, operation: str) -> None:
+        """Who made a signed call: the access key id of its SigV4 credential scope and the client (the first
+        product of its User-Agent: ``Boto3``, ``aws-sdk-go-v2`` for eksctl...), so a test can tell which credentials
+        each client used. Moto itself accepts any key."""
+        key = _KEY_RE.search(headers.get("Authorization", ""))
+        if key:
+            agent = (headers.get("User-Agent") or "?").split("/", 1)[0].split(" ", 1)[0]
+            with self._lock:
+                self.callers.append({"access_key": key.group(1), "operation": operation, "client": agent})
+                del self.callers[:-self.CALLERS_KEPT]
 
     def take_fault(self, operation: str):
         """The fault rule that answers this call instead of moto, if any (see :class:`Faults`)."""
@@ -917,6 +938,14 @@ def inject_faults(proxy_endpoint: str, operation: str = None, count: int = 1, st
     with _OPENER.open(request, timeout=ADMIN_TIMEOUT) as answer:
         answer.read()
     return fault_report(proxy_endpoint)
+
+
+def callers(proxy_endpoint: str, clear: bool = False) -> list:
+    """The calls the proxy saw (``access_key``, ``operation``, ``client``), oldest first; ``clear`` empties the record
+    after reading it."""
+    request = urllib.request.Request(f"{proxy_endpoint}{ADMIN_PATH}/callers", method="DELETE" if clear else "GET")
+    with _OPENER.open(request, timeout=ADMIN_TIMEOUT) as answer:
+        return json.loads(answer.read())["callers"]
 
 
 def fail_stack(endpoint: str, stack: str = None, logical_id: str = None, reason: str = None,

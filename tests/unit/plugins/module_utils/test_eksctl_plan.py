@@ -117,6 +117,10 @@ def test_plan_reports_what_eksctl_cannot_change():
     assert drift[("labels.role", "ng-1")]["desired"] == "worker"
     assert drift[("taints", "ng-1")]["actual"] == []
     assert drift[("tags.team", None)]["actual"] is None
+    # What is set at creation only is said so; a refused downgrade is real drift.
+    assert {key for key, d in drift.items() if d["creation_only"]} == {
+        ("instance_type", "ng-1"), ("labels.role", "ng-1"), ("taints", "ng-1"), ("tags.team", None)}
+    assert drift[("tags.team", None)]["reason"].startswith("set when the cluster is created")
 
 
 def test_observed_volume_size_is_unknown_with_a_launch_template():
