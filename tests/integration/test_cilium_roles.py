@@ -121,24 +121,6 @@ def test_eni_second_run_changes_nothing(eni_installed, eni_box, helm, run_playbo
     assert revisions(helm, eni_box.env) == [1]
 
 
-def test_eni_cli_cross_check_runs_the_cilium_cli_in_the_wait(eni_installed, eni_box, helm, run_playbook):
-    """cilium_eni_cli_cross_check reaches cilium_status: the CLI's own report comes back, agreeing, changing nothing."""
-    reason = gobuild.unavailable_reason("cilium-cli")
-    if reason:
-        pytest.skip(reason)
-    cli_dir = gobuild.ensure("cilium-cli")["cilium"].parent
-    env = dict(eni_box.env, PATH=f"{cli_dir}:{eni_box.env.get('PATH', '')}")
-    play, inventory = write_play(eni_installed["tmp"], "cilium_eni",
-                                 base_vars("cilium_eni", eni_box, helm, cli_cross_check=True))
-    result = run_playbook(play, inventory, env)
-    assert result.rc == 0, result
-    waits = [task["hosts"]["sandbox"] for play_ in result.report["plays"] for task in play_["tasks"]
-             if "Wait for Cilium to be healthy on every node" in task["task"]["name"] and "sandbox" in task["hosts"]]
-    assert waits and waits[-1]["status"]["cli"]["disagreements"] == [], waits
-    assert waits[-1]["status"]["cli"]["components"]["cilium"]["desired"] == eni_box.spec.nodes
-    assert result.changed("sandbox") == 0 and revisions(helm, eni_box.env) == [1]
-
-
 def test_eni_value_change_is_one_helm_upgrade(eni_installed, eni_box, eni_api, helm, run_playbook):
     variables = base_vars("cilium_eni", eni_box, helm, prefix_delegation=True)
     play, inventory = write_play(eni_installed["tmp"], "cilium_eni", variables)

@@ -16,6 +16,7 @@ import sys
 
 import boto3
 import pytest
+from helpers import cilium_role_vars, local_inventory, write_play
 from kubernetes import client, config
 
 from eks_sandbox import charts, gobuild, kube, linux_ns, pod_runtime, sandbox, vpc_network
@@ -369,6 +370,22 @@ def test_rollout_restart_restarts_the_processes(installed, box, core, env, kubec
     after = {p.spec.node_name: agent_pid(box, p) for p in agents(core)}
     assert set(after) == set(before) and all(after[n] != before[n] for n in before)
     assert all(not os.path.exists(f"/proc/{pid}") for pid in before.values())
+
+
+def test_the_eni_role_cross_checks_the_real_agents_with_the_cilium_cli(installed, box, env, helm, run_playbook,
+                                                                       tmp_path):
+    """cilium_eni_cli_cross_check reaches cilium_status in the role's wait: the real CLI's report comes back and agrees
+    with the real agents (the replay cannot answer the CLI's `cilium-dbg endpoint list`)."""
+    cli_dir = gobuild.ensure("cilium-cli")["cilium"].parent
+    play = write_play(tmp_path / "eni.yml", "cilium eni", role="cilium_eni",
+                      variables=cilium_role_vars("cilium_eni", box, helm, VERSION, cli_cross_check=True))
+    result = run_playbook(play, local_inventory(tmp_path / "inventory.ini"),
+                          dict(env, PATH=f"{cli_dir}:{env.get('PATH', '')}"))
+    assert result.rc == 0, result
+    waits = [task["hosts"]["sandbox"] for play_ in result.report["plays"] for task in play_["tasks"]
+             if "Wait for Cilium to be healthy on every node" in task["task"]["name"] and "sandbox" in task["hosts"]]
+    assert waits and waits[-1]["status"]["cli"]["disagreements"] == [], waits
+    assert waits[-1]["status"]["cli"]["components"]["cilium"]["desired"] == NODES
 
 
 def test_down_leaves_no_process_namespace_mount_cgroup_or_rule(installed, box, core):
