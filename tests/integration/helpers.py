@@ -4,7 +4,8 @@
   ``start_playbook`` (the same ansible-playbook and environment, in the foreground or in the background), and
   ``PlaybookResult`` to read what ran: ``.task(name)``, ``.failures()``, ``.failure_message()``.
 * Sandboxes: ``start_sandbox`` (retried on port races), ``start_empty_platform`` (no node, its own moto and
-  EKS proxy, the eksctl double on PATH), ``install_cilium`` (plain ``helm install`` of a real chart).
+  EKS proxy, the eksctl double on PATH), ``install_cilium`` (plain ``helm install`` of a real chart),
+  ``aws_client`` (boto3 on a sandbox's EKS proxy + moto).
 * Helm: ``helm_run`` and ``helm_json`` on a sandbox's environment.
 
 Process control for fault injection (killing a module mid-flight, restarting the API server) is the platform's:
@@ -181,6 +182,13 @@ def start_empty_platform(sandbox_factory, name):
                PATH=os.pathsep.join([str(SHIM_DIR), env.get("PATH", "")]))
     env.pop("EKSCTL_DOUBLE_FAIL", None)
     return {"box": box, "env": env, "endpoint": proxy["endpoint"]}
+
+
+def aws_client(endpoint, service, region=REGION):
+    """A boto3 client of ``service`` on a sandbox's AWS endpoint (its EKS proxy in front of moto)."""
+    import boto3
+    session = boto3.session.Session(region_name=region, **{k.lower(): v for k, v in aws.DUMMY_CREDENTIALS.items()})
+    return session.client(service, endpoint_url=endpoint)
 
 
 def api_client(box):
