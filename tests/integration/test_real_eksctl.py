@@ -4,7 +4,8 @@ eksctl v0.225.0 is built from the Go module proxy (``gobuild``); the sandbox add
 needs (``moto_eks``: EKS CloudFormation models and fidelity; the proxy: EKS add-ons, the token
 webhook; kwok Nodes following the node groups). One real cluster is shared by the life-cycle tests,
 in file order: create, a second run with ``changed=0``, scale and a new node group, the node group
-removed the way the module says, a node group whose stack fails, a delete that fails once, delete.
+removed the way the module says, a node group whose stack fails, a delete in check mode, a delete refused for a
+cluster without the ownership tag, a delete that fails once, delete.
 A real ``create cluster`` costs at least 150 s of eksctl's own waits (30 s before its first stack
 poll, 6 API server probes 20 s apart), so there is one.
 """
@@ -66,10 +67,10 @@ def run_role(platform, run_playbook, env=None, **variables):
     return run_playbook(path, platform["inventory"], env or platform["env"], timeout=1200)
 
 
-def run_module(platform, run_playbook, **params):
+def run_module(platform, run_playbook, check=False, **params):
     path = write_play(platform["work"] / "module.yml", "eksctl_cluster", module="eksctl_cluster", hosts=HOST, args={
         "name": NAME, "region": REGION, "eksctl_path": platform["env"]["CILIUM_EKS_EKSCTL"], **params})
-    return run_playbook(path, platform["inventory"], platform["env"], timeout=1200)
+    return run_playbook(path, platform["inventory"], platform["env"], check=check, timeout=1200)
 
 
 def eksctl(platform, *args):
@@ -94,6 +95,8 @@ def test_role_creates_the_cluster_with_the_real_eksctl(platform, created):
     assert created.rc == 0, created.failure_message(HOST)
     outcome = created.task("Collect the result of eksctl", HOST)
     assert [a["action"] for a in outcome["actions"]] == ["create_cluster"]
+    progress = created.task_results("Show the progress")  # one line per poll while eksctl runs
+    assert progress and f"elapsed: cluster {NAME} is" in progress[0][HOST]["msg"]
     assert live_stacks(platform) == {f"eksctl-{NAME}-cluster": "CREATE_COMPLETE",
                                      f"eksctl-{NAME}-nodegroup-ng-1": "CREATE_COMPLETE"}
     eks = aws_client(platform["endpoint"], "eks")
@@ -115,6 +118,15 @@ def test_role_creates_the_cluster_with_the_real_eksctl(platform, created):
                              "whoami", "-o", "json"], env=platform["env"], capture_output=True, text=True,
                             timeout=60, check=True)
     assert json.loads(whoami.stdout)["status"]["userInfo"]["username"].startswith("arn:aws:sts::")
+    # eks_cluster_open_nodeport_icmp: ICMP and the NodePort range from the VPC on the security group managed nodes use
+    ec2 = aws_client(platform["endpoint"], "ec2")
+    (group,) = ec2.describe_security_groups(
+        Filters=[{"Name": "tag:aws:eks:cluster-name", "Values": [NAME]}])["SecurityGroups"]
+    (vpc,) = ec2.describe_vpcs(VpcIds=[group["VpcId"]])["Vpcs"]
+    rules = {(p["IpProtocol"], p.get("FromPort"), p.get("ToPort")): [r["CidrIp"] for r in p["IpRanges"]]
+             for p in group["IpPermissions"]}
+    assert rules[("icmp", -1, -1)] == [vpc["CidrBlock"]] and rules[("tcp", 30000, 32767)] == [vpc["CidrBlock"]]
+    assert ("-1", None, None) in rules  # EKS's own rule kept (purge_rules: false)
 
 
 def test_a_second_run_changes_nothing(platform, created, run_playbook):
@@ -200,6 +212,37 @@ def test_a_failing_nodegroup_stack_is_reported_and_left_for_the_user(platform, c
     resumed = run_role(platform, run_playbook, eks_cluster_nodegroups=groups)
     assert resumed.rc == 0, resumed.failure_message(HOST)
     assert live_stacks(platform)[stack] == "CREATE_COMPLETE"
+
+
+def test_delete_in_check_mode_runs_no_eksctl_and_deletes_nothing(platform, created, run_playbook):
+    stacks = live_stacks(platform)
+    planned = run_module(platform, run_playbook, check=True, state="absent")
+    assert planned.rc == 0, planned.failure_message(HOST)
+    result = planned.task("eksctl_cluster", HOST)
+    assert result["changed"] is True and result["actions"] == [{"action": "delete_cluster"}]
+    assert result["commands"] == []  # eksctl was not run
+    assert NAME in clusters(platform) and live_stacks(platform) == stacks
+
+
+def test_delete_refuses_a_cluster_without_the_ownership_tag_unless_forced(platform, created, run_playbook):
+    """A cluster this collection did not create, as the module tells it: without the tag the create puts on.
+    Here the shared cluster with its tag taken off (and put back after)."""
+    eks = aws_client(platform["endpoint"], "eks")
+    arn = eks.describe_cluster(name=NAME)["cluster"]["arn"]
+    stacks = live_stacks(platform)
+    eks.untag_resource(resourceArn=arn, tagKeys=[aws.OWNERSHIP_TAG[0]])
+    try:
+        refused = run_module(platform, run_playbook, state="absent")
+        assert refused.rc != 0
+        message = refused.task("eksctl_cluster", HOST)["msg"]
+        assert "does not carry the tag cloudnet.cilium_eks/managed=true" in message and "force: true" in message
+        assert NAME in clusters(platform) and live_stacks(platform) == stacks
+        forced = run_module(platform, run_playbook, check=True, state="absent", force=True)
+        assert forced.rc == 0, forced.failure_message(HOST)
+        assert forced.task("eksctl_cluster", HOST)["actions"] == [{"action": "delete_cluster"}]
+    finally:
+        eks.tag_resource(resourceArn=arn, tags=dict([aws.OWNERSHIP_TAG]))
+    assert NAME in clusters(platform) and live_stacks(platform) == stacks
 
 
 def test_a_failed_delete_says_why_and_the_next_run_finishes_it(platform, created, run_playbook):
