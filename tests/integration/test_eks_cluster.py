@@ -8,7 +8,7 @@ tag, failures) is tested on one real cluster in test_real_eksctl.py.
 import os
 
 import pytest
-from helpers import REGION, aws_client, local_inventory, write_play
+from helpers import REGION, aws_client, local_inventory, start_sandbox, write_play
 
 from eks_sandbox import kube
 
@@ -18,7 +18,7 @@ HOST = "localhost"
 
 @pytest.fixture(scope="module")
 def platform(sandbox_factory):
-    box = sandbox_factory(SANDBOX, seed=False)
+    box = start_sandbox(sandbox_factory, SANDBOX, seed=False)
     return {"box": box, "env": dict(os.environ, **box.env), "endpoint": box.aws_env["AWS_ENDPOINT_URL"]}
 
 

@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 import yaml
-from helpers import REGION, aws_client, local_inventory, write_play
+from helpers import REGION, aws_client, local_inventory, start_sandbox, write_play
 
 from eks_sandbox import aws, gobuild, kube, versions
 
@@ -29,7 +29,7 @@ AGENT_NOT_READY = {"key": "node.cilium.io/agent-not-ready", "value": "true", "ef
 
 @pytest.fixture(scope="module")
 def platform(sandbox_factory, tmp_path_factory):
-    box = sandbox_factory(SANDBOX, seed=False)
+    box = start_sandbox(sandbox_factory, SANDBOX, seed=False)
     work = tmp_path_factory.mktemp("real-eksctl")
     return {"box": box, "env": dict(os.environ, **box.env), "endpoint": box.aws_env["AWS_ENDPOINT_URL"],
             "work": work, "inventory": local_inventory(work / "inventory.ini", hosts=[HOST])}
