@@ -3,15 +3,14 @@
 * Playbooks: ``write_play`` (a role, a module or tasks, one play), ``local_inventory``, ``run_playbook`` and
   ``start_playbook`` (the same ansible-playbook and environment, in the foreground or in the background), and
   ``PlaybookResult`` to read what ran: ``.task(name)``, ``.failures()``, ``.failure_message()``.
-* Sandboxes: ``start_sandbox`` (retried on port races), ``start_empty_platform`` (no node, its own moto and
-  EKS proxy, the eksctl double on PATH), ``install_cilium`` (plain ``helm install`` of a real chart).
+* Sandboxes: ``start_sandbox`` (retried on port races), ``install_cilium`` (plain ``helm install`` of a real chart),
+  ``aws_client`` (boto3 on a sandbox's EKS proxy + moto).
 * Helm: ``helm_run`` and ``helm_json`` on a sandbox's environment.
 
 Process control for fault injection (killing a module mid-flight, restarting the API server) is the platform's:
 ``eks_sandbox.procs``.
 """
 import json
-import os
 import subprocess
 import sys
 import time
@@ -22,7 +21,6 @@ import yaml
 from eks_sandbox import aws, charts, cluster, sandbox
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHIM_DIR = REPO_ROOT / "tests" / "platform" / "eks_sandbox" / "eksctl_shim"
 REGION = "us-east-1"
 
 
@@ -168,19 +166,11 @@ def start_sandbox(sandbox_factory, name, **spec):
     raise AssertionError("unreachable")
 
 
-def start_empty_platform(sandbox_factory, name):
-    """A sandbox with no node and no EKS record (the eksctl double creates them), plus its own moto + proxy.
-    The double is superseded by the real eksctl (``sandbox_factory(name, seed=False)``, test_real_eksctl.py):
-    see eksctl_double.py before adding a user."""
-    box = sandbox_factory(name, nodes=0, aws=False, vpc_cni=False)
-    state = sandbox.aws_state(name)
-    moto = aws.MotoServer(state=state).start()
-    proxy = aws.EksProxyServer(upstream=moto["endpoint"], state=state).start()  # stopped by sandbox.down
-    env = dict(os.environ, **aws.client_env(proxy["endpoint"], REGION))
-    env.update(EKSCTL_DOUBLE_SANDBOX=name, EKSCTL_DOUBLE_PYTHON=sys.executable,
-               PATH=os.pathsep.join([str(SHIM_DIR), env.get("PATH", "")]))
-    env.pop("EKSCTL_DOUBLE_FAIL", None)
-    return {"box": box, "env": env, "endpoint": proxy["endpoint"]}
+def aws_client(endpoint, service, region=REGION):
+    """A boto3 client of ``service`` on a sandbox's AWS endpoint (its EKS proxy in front of moto)."""
+    import boto3
+    session = boto3.session.Session(region_name=region, **{k.lower(): v for k, v in aws.DUMMY_CREDENTIALS.items()})
+    return session.client(service, endpoint_url=endpoint)
 
 
 def api_client(box):

@@ -1,20 +1,16 @@
-"""The eks_cluster role and the eksctl_cluster modules on the local platform.
+"""The eks_cluster role up to its first call of eksctl: bad input, no region, check mode.
 
-Everything the user gets runs for real (ansible-playbook, the role, the modules, boto3 against the
-sandbox's EKS proxy + moto, kubernetes.core against kwok); only the eksctl binary is the contract
-double (tests/platform/eks_sandbox/eksctl_double.py, first on PATH), which registers clusters and node
-groups in moto and kwok Nodes in the sandbox without eksctl's 150 s of waits. What eksctl itself prints
-and leaves behind when a stack fails is tested against the real eksctl v0.225.0, in test_real_eksctl.py.
+An empty sandbox (no EKS cluster, no node; the real eksctl v0.225.0 first on PATH) that nothing may change: every
+test asserts that no cluster, stack or node appeared. What the role and the eksctl_cluster module do with a cluster
+(create, re-run, scale, the security group rules, delete in check mode, refusing a cluster without the ownership
+tag, failures) is tested on one real cluster in test_real_eksctl.py.
 """
-import stat
-import sys
+import os
 
-import boto3
 import pytest
-import yaml
-from helpers import REGION, start_empty_platform, write_play
+from helpers import REGION, aws_client, local_inventory, start_sandbox, write_play
 
-from eks_sandbox import aws, kube
+from eks_sandbox import kube
 
 SANDBOX = "eks-cluster-it"
 HOST = "localhost"
@@ -22,20 +18,16 @@ HOST = "localhost"
 
 @pytest.fixture(scope="module")
 def platform(sandbox_factory):
-    return start_empty_platform(sandbox_factory, SANDBOX)
-
-
-def _client(platform, service):
-    return boto3.session.Session(region_name=REGION, **{k.lower(): v for k, v in aws.DUMMY_CREDENTIALS.items()}) \
-        .client(service, endpoint_url=platform["endpoint"])
+    box = start_sandbox(sandbox_factory, SANDBOX, seed=False)
+    return {"box": box, "env": dict(os.environ, **box.env), "endpoint": box.aws_env["AWS_ENDPOINT_URL"]}
 
 
 def clusters(platform):
-    return _client(platform, "eks").list_clusters()["clusters"]
+    return aws_client(platform["endpoint"], "eks").list_clusters()["clusters"]
 
 
 def stacks(platform, cluster):
-    return sorted(s["StackName"] for s in _client(platform, "cloudformation").describe_stacks()["Stacks"]
+    return sorted(s["StackName"] for s in aws_client(platform["endpoint"], "cloudformation").describe_stacks()["Stacks"]
                   if s["StackName"].startswith(f"eksctl-{cluster}-") and s["StackStatus"] != "DELETE_COMPLETE")
 
 
@@ -46,17 +38,11 @@ def nodes(platform, cluster):
 
 @pytest.fixture
 def inventory(tmp_path):
-    path = tmp_path / "inventory.ini"
-    path.write_text(f"{HOST} ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    return path
+    return local_inventory(tmp_path / "inventory.ini", hosts=[HOST])
 
 
 def role_playbook(tmp_path, **variables):
     return write_play(tmp_path / "eks_cluster.yml", "EKS cluster", role="eks_cluster", variables=variables, hosts=HOST)
-
-
-def module_playbook(tmp_path, **params):
-    return write_play(tmp_path / "module.yml", "eksctl_cluster", module="eksctl_cluster", args=params, hosts=HOST)
 
 
 def role_vars(tmp_path, name, **extra):
@@ -115,88 +101,3 @@ def test_check_mode_creates_nothing(platform, run_playbook, inventory, tmp_path)
     assert stacks(platform, "dry-run") == []
     assert nodes(platform, "dry-run") == []
     assert not (tmp_path / "kubeconfig").exists()
-
-
-def test_role_create_rerun_scale_delete(platform, run_playbook, inventory, tmp_path):
-    name = "life-cycle"
-    variables = role_vars(tmp_path, name, eks_cluster_open_nodeport_icmp=True)
-    first = run_playbook(role_playbook(tmp_path, **variables), inventory, platform["env"])
-    assert first.rc == 0, first
-    assert first.changed(HOST) >= 2  # the cluster, the security group rules
-    progress = first.task_results("Show the progress")
-    assert progress and "elapsed: cluster life-cycle is" in progress[0][HOST]["msg"]
-    created = first.task("Collect the result of eksctl", HOST)
-    assert [a["action"] for a in created["actions"]] == ["create_cluster"]
-
-    eks = _client(platform, "eks")
-    cluster = eks.describe_cluster(name=name)["cluster"]
-    assert cluster["version"] == "1.33"
-    assert cluster["tags"]["cloudnet.cilium_eks/managed"] == "true"
-    assert cluster["endpoint"] == platform["box"].api_server
-    ng = eks.describe_nodegroup(clusterName=name, nodegroupName="ng-1")["nodegroup"]
-    assert (ng["instanceTypes"], ng["scalingConfig"]["desiredSize"]) == (["t3.medium"], 2)
-    assert stacks(platform, name) == [f"eksctl-{name}-cluster", f"eksctl-{name}-nodegroup-ng-1"]
-    registered = nodes(platform, name)
-    assert len(registered) == 2
-    assert all(("node.cilium.io/agent-not-ready", "true", "NoExecute") in
-               [(t.key, t.value, t.effect) for t in n.spec.taints or []] for n in registered)
-    kubeconfig = tmp_path / "kubeconfig"
-    assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
-    assert yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == platform["box"].api_server
-    ec2 = _client(platform, "ec2")
-    group = ec2.describe_security_groups(Filters=[{"Name": "tag:aws:eks:cluster-name", "Values": [name]}])
-    rules = {(p["IpProtocol"], p.get("FromPort"), p.get("ToPort")): [r["CidrIp"] for r in p["IpRanges"]]
-             for p in group["SecurityGroups"][0]["IpPermissions"]}
-    assert rules[("icmp", -1, -1)] == [aws.VPC_CIDR]
-    assert rules[("tcp", 30000, 32767)] == [aws.VPC_CIDR]
-    assert ("-1", None, None) in rules  # EKS's own rule kept (purge_rules: false)
-
-    second = run_playbook(role_playbook(tmp_path, **variables), inventory, platform["env"])
-    assert second.rc == 0, second
-    assert second.changed(HOST) == 0, second.stats
-    rules_after = ec2.describe_security_groups(GroupIds=[group["SecurityGroups"][0]["GroupId"]])
-    assert len(rules_after["SecurityGroups"][0]["IpPermissions"]) == len(rules)
-
-    variables["eks_cluster_nodegroups"] = [{"name": "ng-1", "instance_type": "t3.medium", "desired_size": 3,
-                                            "min_size": 2, "max_size": 3}]
-    scaled = run_playbook(role_playbook(tmp_path, **variables), inventory, platform["env"])
-    assert scaled.rc == 0, scaled
-    result = scaled.task("Collect the result of eksctl", HOST)
-    assert result["changed"] is True
-    assert result["actions"] == [{"action": "scale_nodegroup", "nodegroup": "ng-1", "desired_size": 3,
-                                  "min_size": 2, "max_size": 3,
-                                  "from": {"desired_size": 2, "min_size": 2, "max_size": 2}}]
-    assert eks.describe_nodegroup(clusterName=name, nodegroupName="ng-1")["nodegroup"]["scalingConfig"] == \
-        {"minSize": 2, "maxSize": 3, "desiredSize": 3}
-    assert len(nodes(platform, name)) == 3
-    again = run_playbook(role_playbook(tmp_path, **variables), inventory, platform["env"])
-    assert again.changed(HOST) == 0, again.stats
-
-    check_delete = run_playbook(module_playbook(tmp_path, name=name, region=REGION, state="absent"), inventory,
-                                platform["env"], check=True)
-    assert check_delete.task("eksctl_cluster", HOST)["changed"] is True
-    assert name in clusters(platform)
-    deleted = run_playbook(module_playbook(tmp_path, name=name, region=REGION, state="absent"), inventory,
-                           platform["env"])
-    assert deleted.task("eksctl_cluster", HOST)["changed"] is True, deleted
-    assert name not in clusters(platform)
-    assert stacks(platform, name) == []
-    assert nodes(platform, name) == []
-    gone = run_playbook(module_playbook(tmp_path, name=name, region=REGION, state="absent"), inventory,
-                        platform["env"])
-    assert gone.task("eksctl_cluster", HOST)["changed"] is False
-
-
-def test_delete_refuses_a_cluster_this_collection_did_not_create(platform, run_playbook, inventory, tmp_path):
-    aws.seed_eks(platform["endpoint"], REGION, "foreign", "1.33", ["ng-1"], managed=False)
-    refused = run_playbook(module_playbook(tmp_path, name="foreign", region=REGION, state="absent"), inventory,
-                           platform["env"])
-    assert refused.rc != 0
-    message = refused.task("eksctl_cluster", HOST)["msg"]
-    assert "does not carry the tag cloudnet.cilium_eks/managed=true" in message and "force: true" in message
-    assert "foreign" in clusters(platform)
-
-    forced = run_playbook(module_playbook(tmp_path, name="foreign", region=REGION, state="absent", force=True),
-                          inventory, platform["env"])
-    assert forced.task("eksctl_cluster", HOST)["changed"] is True, forced
-    assert "foreign" not in clusters(platform)

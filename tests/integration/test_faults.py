@@ -4,9 +4,9 @@ One sandbox with Cilium (installed by the cilium_eni role) takes the faults that
 file order: a run interrupted while helm installs, a helm upgrade rejected by the API server, the API
 server restarted while cilium_status waits, a run interrupted while helm upgrades (repaired by the
 bandwidth_manager role run next), AWS throttling and 5xx answered by the sandbox's EKS proxy.
-A second, node-less sandbox takes an eksctl create that fails half-way (the eksctl contract double's
-``EKSCTL_DOUBLE_FAIL`` knob); a third, with Cilium's Bandwidth Manager and a real shaped datapath,
-loses a node during the bandwidth test.
+A second sandbox, with Cilium's Bandwidth Manager and a real shaped datapath, loses a node during the bandwidth
+test. A create whose node group stack fails, and the runs after it, are tested with the real eksctl in
+test_real_eksctl.py.
 """
 import os
 import signal
@@ -21,7 +21,6 @@ from helpers import (
     install_cilium,
     local_inventory,
     namespace_exists,
-    start_empty_platform,
     start_playbook,
     start_sandbox,
     wait_until,
@@ -218,49 +217,6 @@ def test_aws_throttling_and_5xx_are_retried_with_backoff(box, run_playbook, tmp_
         print(f"8 throttled attempts, with backoff: {took:.1f}s")
     finally:
         aws.inject_faults(endpoint)
-
-
-# ------------------------------------------------------------------ eksctl create failing half-way
-
-
-@pytest.fixture(scope="module")
-def eks_platform(sandbox_factory):
-    """A node-less sandbox with its own moto + proxy and nothing in them: the eksctl double creates it all."""
-    return start_empty_platform(sandbox_factory, "flt-eks")
-
-
-def test_eksctl_create_failing_half_way_then_the_runs_converge(eks_platform, run_playbook, tmp_path):
-    import boto3
-
-    name = "flt-half"
-    inventory = local_inventory(tmp_path / "inventory.ini", hosts=["localhost"])
-    play = write_play(tmp_path / "eks_cluster.yml", "EKS cluster", role="eks_cluster", hosts="localhost", variables={
-        "eks_cluster_name": name, "eks_cluster_region": REGION, "eks_cluster_kubeconfig": str(tmp_path / "kubeconfig"),
-        "eks_cluster_poll_interval": 2, "eks_cluster_node_wait_timeout": 120,
-        "eks_cluster_nodegroups": [{"name": "ng-1", "instance_type": "t3.medium", "desired_size": 2}]})
-    stack = f"eksctl-{name}-nodegroup-ng-1"
-
-    failed = run_playbook(play, inventory, dict(eks_platform["env"], EKSCTL_DOUBLE_FAIL="create-nodegroup"))
-    assert failed.rc != 0
-    message = failed.failure_message()
-    assert f"eksctl failed to create cluster for EKS cluster {name}" in message
-    assert "AWS::EKS::Nodegroup/ManagedNodeGroup: CREATE_FAILED" in message
-    assert f"Left behind: {stack}" in message and "Nothing was deleted" in message
-
-    blocked = run_playbook(play, inventory, eks_platform["env"])  # the knob is off: eksctl would work now
-    assert blocked.rc != 0
-    message = blocked.failure_message()
-    assert "left CloudFormation stack(s) behind that block eksctl" in message and stack in message
-    assert f"aws cloudformation delete-stack --region {REGION} --stack-name {stack}" in message
-
-    cfn = boto3.session.Session(region_name=REGION, **{k.lower(): v for k, v in aws.DUMMY_CREDENTIALS.items()}) \
-        .client("cloudformation", endpoint_url=eks_platform["endpoint"])
-    cfn.delete_stack(StackName=stack)  # what the message says to do
-    resumed = run_playbook(play, inventory, eks_platform["env"])
-    assert resumed.rc == 0, resumed.failure_message()
-    assert resumed.changed("localhost") >= 1
-    final = run_playbook(play, inventory, eks_platform["env"])
-    assert final.rc == 0 and final.changed("localhost") == 0, final.failure_message()
 
 
 # ------------------------------------------------------------------ a node removed during the bandwidth test

@@ -202,7 +202,6 @@ def test_render_matches_what_site_applied_without_aws_or_kubernetes(platform, co
         "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "dead"}}],
         "users": [{"name": "dead", "user": {"token": "none"}}]}))
     env = dict(platform["env"], AWS_ENDPOINT_URL=dead, KUBECONFIG=str(kubeconfig))
-    env.pop("EKSCTL_DOUBLE_SANDBOX")
     out = platform["work"] / "rendered"
     result = play(run_playbook, platform, "render.yml", env=env,
                   extra_vars={"cilium_eks_render_dir": str(out), "cilium_eks_kubeconfig": str(kubeconfig)})

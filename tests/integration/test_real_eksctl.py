@@ -4,7 +4,8 @@ eksctl v0.225.0 is built from the Go module proxy (``gobuild``); the sandbox add
 needs (``moto_eks``: EKS CloudFormation models and fidelity; the proxy: EKS add-ons, the token
 webhook; kwok Nodes following the node groups). One real cluster is shared by the life-cycle tests,
 in file order: create, a second run with ``changed=0``, scale and a new node group, the node group
-removed the way the module says, a node group whose stack fails, a delete that fails once, delete.
+removed the way the module says, a node group whose stack fails, a delete in check mode, a delete refused for a
+cluster without the ownership tag, a delete that fails once, delete.
 A real ``create cluster`` costs at least 150 s of eksctl's own waits (30 s before its first stack
 poll, 6 API server probes 20 s apart), so there is one.
 """
@@ -13,16 +14,14 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 
-import boto3
 import pytest
 import yaml
+from helpers import REGION, aws_client, local_inventory, start_sandbox, write_play
 
 from eks_sandbox import aws, gobuild, kube, versions
 
 SANDBOX = "real-eksctl-it"
-REGION = "us-east-1"
 NAME = "real-life"
 HOST = "localhost"
 AGENT_NOT_READY = {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NoExecute"}
@@ -30,22 +29,19 @@ AGENT_NOT_READY = {"key": "node.cilium.io/agent-not-ready", "value": "true", "ef
 
 @pytest.fixture(scope="module")
 def platform(sandbox_factory, tmp_path_factory):
-    box = sandbox_factory(SANDBOX, seed=False)
+    box = start_sandbox(sandbox_factory, SANDBOX, seed=False)
     work = tmp_path_factory.mktemp("real-eksctl")
-    inventory = work / "inventory.ini"
-    inventory.write_text(f"{HOST} ansible_connection=local ansible_python_interpreter={sys.executable}\n")
     return {"box": box, "env": dict(os.environ, **box.env), "endpoint": box.aws_env["AWS_ENDPOINT_URL"],
-            "work": work, "inventory": inventory}
-
-
-def aws_client(platform, service):
-    return boto3.session.Session(region_name=REGION, **{k.lower(): v for k, v in aws.DUMMY_CREDENTIALS.items()}) \
-        .client(service, endpoint_url=platform["endpoint"])
+            "work": work, "inventory": local_inventory(work / "inventory.ini", hosts=[HOST])}
 
 
 def live_stacks(platform, cluster=NAME):
-    return {s["StackName"]: s["StackStatus"] for s in aws_client(platform, "cloudformation").describe_stacks()["Stacks"]
-            if s["StackName"].startswith(f"eksctl-{cluster}-")}
+    stacks = aws_client(platform["endpoint"], "cloudformation").describe_stacks()["Stacks"]
+    return {s["StackName"]: s["StackStatus"] for s in stacks if s["StackName"].startswith(f"eksctl-{cluster}-")}
+
+
+def clusters(platform):
+    return aws_client(platform["endpoint"], "eks").list_clusters()["clusters"]
 
 
 def cluster_nodes(platform, cluster=NAME):
@@ -65,35 +61,16 @@ def role_vars(platform, **extra):
             "eks_cluster_nodegroups": [nodegroup("ng-1", 2)], **extra}
 
 
-def play(platform, name, **content):
-    path = platform["work"] / f"{name}.yml"
-    path.write_text(yaml.safe_dump([{"name": name, "hosts": HOST, "gather_facts": False, **content}]))
-    return path
-
-
 def run_role(platform, run_playbook, env=None, **variables):
-    path = play(platform, "role", roles=[{"role": "cloudnet.cilium_eks.eks_cluster",
-                                          "vars": role_vars(platform, **variables)}])
+    path = write_play(platform["work"] / "role.yml", "role", role="eks_cluster", variables=role_vars(platform, **variables),
+                      hosts=HOST)
     return run_playbook(path, platform["inventory"], env or platform["env"], timeout=1200)
 
 
-def run_module(platform, run_playbook, **params):
-    path = play(platform, "module", tasks=[{"name": "eksctl_cluster", "cloudnet.cilium_eks.eksctl_cluster": {
-        "name": NAME, "region": REGION, "eksctl_path": platform["env"]["CILIUM_EKS_EKSCTL"], **params}}])
-    return run_playbook(path, platform["inventory"], platform["env"], timeout=1200)
-
-
-def host_results(result, name):
-    return [t["hosts"][HOST] for p in result.report.get("plays", []) for t in p["tasks"]
-            if t["task"]["name"] == name or t["task"]["name"].endswith(" : " + name)]
-
-
-def failure_message(result):
-    for task_result in (t["hosts"].get(HOST, {}) for p in result.report.get("plays", []) for t in p["tasks"]):
-        if task_result.get("failed"):
-            items = [i.get("msg", "") for i in task_result.get("results", []) if i.get("failed")]
-            return " ".join([task_result.get("msg", "")] + items)
-    return ""
+def run_module(platform, run_playbook, check=False, **params):
+    path = write_play(platform["work"] / "module.yml", "eksctl_cluster", module="eksctl_cluster", hosts=HOST, args={
+        "name": NAME, "region": REGION, "eksctl_path": platform["env"]["CILIUM_EKS_EKSCTL"], **params})
+    return run_playbook(path, platform["inventory"], platform["env"], check=check, timeout=1200)
 
 
 def eksctl(platform, *args):
@@ -115,12 +92,14 @@ def created(platform, run_playbook):
 
 
 def test_role_creates_the_cluster_with_the_real_eksctl(platform, created):
-    assert created.rc == 0, failure_message(created)
-    (outcome,) = host_results(created, "Collect the result of eksctl")
+    assert created.rc == 0, created.failure_message(HOST)
+    outcome = created.task("Collect the result of eksctl", HOST)
     assert [a["action"] for a in outcome["actions"]] == ["create_cluster"]
+    progress = created.task_results("Show the progress")  # one line per poll while eksctl runs
+    assert progress and f"elapsed: cluster {NAME} is" in progress[0][HOST]["msg"]
     assert live_stacks(platform) == {f"eksctl-{NAME}-cluster": "CREATE_COMPLETE",
                                      f"eksctl-{NAME}-nodegroup-ng-1": "CREATE_COMPLETE"}
-    eks = aws_client(platform, "eks")
+    eks = aws_client(platform["endpoint"], "eks")
     cluster = eks.describe_cluster(name=NAME)["cluster"]
     assert cluster["version"] == "1.34" and cluster["endpoint"] == platform["box"].api_server
     assert cluster["tags"]["cloudnet.cilium_eks/managed"] == "true"
@@ -139,12 +118,21 @@ def test_role_creates_the_cluster_with_the_real_eksctl(platform, created):
                              "whoami", "-o", "json"], env=platform["env"], capture_output=True, text=True,
                             timeout=60, check=True)
     assert json.loads(whoami.stdout)["status"]["userInfo"]["username"].startswith("arn:aws:sts::")
+    # eks_cluster_open_nodeport_icmp: ICMP and the NodePort range from the VPC on the security group managed nodes use
+    ec2 = aws_client(platform["endpoint"], "ec2")
+    (group,) = ec2.describe_security_groups(
+        Filters=[{"Name": "tag:aws:eks:cluster-name", "Values": [NAME]}])["SecurityGroups"]
+    (vpc,) = ec2.describe_vpcs(VpcIds=[group["VpcId"]])["Vpcs"]
+    rules = {(p["IpProtocol"], p.get("FromPort"), p.get("ToPort")): [r["CidrIp"] for r in p["IpRanges"]]
+             for p in group["IpPermissions"]}
+    assert rules[("icmp", -1, -1)] == [vpc["CidrBlock"]] and rules[("tcp", 30000, 32767)] == [vpc["CidrBlock"]]
+    assert ("-1", None, None) in rules  # EKS's own rule kept (purge_rules: false)
 
 
 def test_a_second_run_changes_nothing(platform, created, run_playbook):
     again = run_role(platform, run_playbook, eks_cluster_nodegroups=[nodegroup("ng-1", 2)],
                      eks_cluster_open_nodeport_icmp=True)
-    assert again.rc == 0, failure_message(again)
+    assert again.rc == 0, again.failure_message(HOST)
     assert again.changed(HOST) == 0, again.stats
 
 
@@ -156,7 +144,7 @@ def test_a_host_without_the_login_command_is_told_what_to_install(platform, crea
     bare = run_role(platform, run_playbook, env=dict(platform["env"], PATH=path),
                     eks_cluster_nodegroups=[nodegroup("ng-1", 2)], eks_cluster_open_nodeport_icmp=True)
     assert bare.rc != 0
-    message = failure_message(bare)
+    message = bare.failure_message(HOST)
     assert "logs in by running aws-iam-authenticator, which is not on this host's PATH" in message, message
     assert "tools_aws_iam_authenticator: true" in message, message
 
@@ -166,10 +154,10 @@ def test_scale_and_a_new_nodegroup(platform, created, run_playbook):
     at v0.225.0 l.1321), and the role waits for the nodes EKS then reports, not for a default of its own."""
     grown = run_role(platform, run_playbook, eks_cluster_nodegroups=[
         nodegroup("ng-1", 3, min_size=2, max_size=3), {"name": "ng-2", "instance_type": "t3.large", "min_size": 1}])
-    assert grown.rc == 0, failure_message(grown)
-    (outcome,) = host_results(grown, "Collect the result of eksctl")
+    assert grown.rc == 0, grown.failure_message(HOST)
+    outcome = grown.task("Collect the result of eksctl", HOST)
     assert [a["action"] for a in outcome["actions"]] == ["scale_nodegroup", "create_nodegroup"]
-    eks = aws_client(platform, "eks")
+    eks = aws_client(platform["endpoint"], "eks")
     assert eks.describe_nodegroup(clusterName=NAME, nodegroupName="ng-1")["nodegroup"]["scalingConfig"] == \
         {"minSize": 2, "maxSize": 3, "desiredSize": 3}
     assert live_stacks(platform)[f"eksctl-{NAME}-nodegroup-ng-2"] == "CREATE_COMPLETE"
@@ -182,18 +170,18 @@ def test_scale_and_a_new_nodegroup(platform, created, run_playbook):
 
 def test_a_nodegroup_removed_from_the_config_is_deleted_as_the_module_says(platform, created, run_playbook):
     shrunk = run_role(platform, run_playbook, eks_cluster_nodegroups=[nodegroup("ng-1", 3, min_size=2, max_size=3)])
-    (plan,) = host_results(shrunk, "Plan the changes (read-only; the whole run in check mode)")
+    plan = shrunk.task("Plan the changes (read-only; the whole run in check mode)", HOST)
     (drift,) = [d for d in plan["drift"] if d["field"] == "nodegroups"]
     command = f"eksctl delete nodegroup --cluster {NAME} --name ng-2"
     assert command in drift["reason"]  # the module never deletes a node group itself
     assert shrunk.rc != 0  # the role's verify: the cluster does not match eks_cluster_nodegroups, and it says what to do
-    assert f"eksctl delete nodegroup --cluster {NAME} --region {REGION} --name ng-2 --wait" in failure_message(shrunk)
+    assert f"eksctl delete nodegroup --cluster {NAME} --region {REGION} --name ng-2 --wait" in shrunk.failure_message(HOST)
     deleted = eksctl(platform, *command.split()[1:], "--region", REGION, "--wait")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert f"eksctl-{NAME}-nodegroup-ng-2" not in live_stacks(platform)
     kube.wait_for(lambda: len(cluster_nodes(platform)) == 3, "ng-2's node gone", timeout=30)
     clean = run_role(platform, run_playbook, eks_cluster_nodegroups=[nodegroup("ng-1", 3, min_size=2, max_size=3)])
-    assert clean.rc == 0 and clean.changed(HOST) == 0, (clean.stats, failure_message(clean))
+    assert clean.rc == 0 and clean.changed(HOST) == 0, (clean.stats, clean.failure_message(HOST))
 
 
 def test_a_failing_nodegroup_stack_is_reported_and_left_for_the_user(platform, created, run_playbook):
@@ -203,11 +191,11 @@ def test_a_failing_nodegroup_stack_is_reported_and_left_for_the_user(platform, c
     groups = [nodegroup("ng-1", 3, min_size=2, max_size=3), nodegroup("ng-bad", 1)]
     failed = run_role(platform, run_playbook, eks_cluster_nodegroups=groups)
     assert failed.rc != 0
-    message = failure_message(failed)
+    message = failed.failure_message(HOST)
     assert "ng-bad" in message and stack in message, message
     assert reason in message, message  # the stack's CREATE_FAILED event: eksctl 0.225 prints only "waiter ... Failure"
     assert live_stacks(platform)[stack] == "ROLLBACK_COMPLETE"
-    assert "ng-bad" not in aws_client(platform, "eks").list_nodegroups(clusterName=NAME)["nodegroups"]
+    assert "ng-bad" not in aws_client(platform["endpoint"], "eks").list_nodegroups(clusterName=NAME)["nodegroups"]
     # What the message says the user does: eksctl 0.225 creates its stacks with termination protection, which
     # must be lifted before the stack can go (CloudFormation user guide, "Protect a stack from being deleted").
     where = f"--region {REGION} --stack-name {stack}"
@@ -215,15 +203,46 @@ def test_a_failing_nodegroup_stack_is_reported_and_left_for_the_user(platform, c
            f"aws cloudformation delete-stack {where}" in message, message
     blocked = run_role(platform, run_playbook, eks_cluster_nodegroups=groups)  # run again before following it
     assert blocked.rc != 0
-    message = failure_message(blocked)
+    message = blocked.failure_message(HOST)
     assert "left CloudFormation stack(s) behind that block eksctl" in message and stack in message, message
     assert live_stacks(platform)[stack] == "ROLLBACK_COMPLETE"  # nothing deleted
-    cfn = aws_client(platform, "cloudformation")
+    cfn = aws_client(platform["endpoint"], "cloudformation")
     cfn.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
     cfn.delete_stack(StackName=stack)
     resumed = run_role(platform, run_playbook, eks_cluster_nodegroups=groups)
-    assert resumed.rc == 0, failure_message(resumed)
+    assert resumed.rc == 0, resumed.failure_message(HOST)
     assert live_stacks(platform)[stack] == "CREATE_COMPLETE"
+
+
+def test_delete_in_check_mode_runs_no_eksctl_and_deletes_nothing(platform, created, run_playbook):
+    stacks = live_stacks(platform)
+    planned = run_module(platform, run_playbook, check=True, state="absent")
+    assert planned.rc == 0, planned.failure_message(HOST)
+    result = planned.task("eksctl_cluster", HOST)
+    assert result["changed"] is True and result["actions"] == [{"action": "delete_cluster"}]
+    assert result["commands"] == []  # eksctl was not run
+    assert NAME in clusters(platform) and live_stacks(platform) == stacks
+
+
+def test_delete_refuses_a_cluster_without_the_ownership_tag_unless_forced(platform, created, run_playbook):
+    """A cluster this collection did not create, as the module tells it: without the tag the create puts on.
+    Here the shared cluster with its tag taken off (and put back after)."""
+    eks = aws_client(platform["endpoint"], "eks")
+    arn = eks.describe_cluster(name=NAME)["cluster"]["arn"]
+    stacks = live_stacks(platform)
+    eks.untag_resource(resourceArn=arn, tagKeys=[aws.OWNERSHIP_TAG[0]])
+    try:
+        refused = run_module(platform, run_playbook, state="absent")
+        assert refused.rc != 0
+        message = refused.task("eksctl_cluster", HOST)["msg"]
+        assert "does not carry the tag cloudnet.cilium_eks/managed=true" in message and "force: true" in message
+        assert NAME in clusters(platform) and live_stacks(platform) == stacks
+        forced = run_module(platform, run_playbook, check=True, state="absent", force=True)
+        assert forced.rc == 0, forced.failure_message(HOST)
+        assert forced.task("eksctl_cluster", HOST)["actions"] == [{"action": "delete_cluster"}]
+    finally:
+        eks.tag_resource(resourceArn=arn, tags=dict([aws.OWNERSHIP_TAG]))
+    assert NAME in clusters(platform) and live_stacks(platform) == stacks
 
 
 def test_a_failed_delete_says_why_and_the_next_run_finishes_it(platform, created, run_playbook):
@@ -232,7 +251,7 @@ def test_a_failed_delete_says_why_and_the_next_run_finishes_it(platform, created
     aws.fail_stack(platform["endpoint"], stack, "VPC", reason, operation="delete")  # the sandbox's knob
     failed = run_module(platform, run_playbook, state="absent")
     assert failed.rc != 0
-    result = host_results(failed, "eksctl_cluster")[0]
+    result = failed.task("eksctl_cluster", HOST)
     assert result["error_type"] == "DeleteFailedError", result["msg"]
     assert f"eksctl failed to delete EKS cluster {NAME} in {REGION}" in result["msg"]
     assert f"{stack} AWS::EC2::VPC/VPC: DELETE_FAILED - {reason}" in result["msg"]
@@ -243,18 +262,18 @@ def test_a_failed_delete_says_why_and_the_next_run_finishes_it(platform, created
 
 def test_delete_leaves_nothing_behind(platform, created, run_playbook):
     deleted = run_module(platform, run_playbook, state="absent")
-    assert deleted.rc == 0, failure_message(deleted)
-    assert host_results(deleted, "eksctl_cluster")[0]["changed"] is True
-    assert aws_client(platform, "eks").list_clusters()["clusters"] == []
+    assert deleted.rc == 0, deleted.failure_message(HOST)
+    assert deleted.task("eksctl_cluster", HOST)["changed"] is True
+    assert clusters(platform) == []
     assert live_stacks(platform) == {}
-    ec2 = aws_client(platform, "ec2")
+    ec2 = aws_client(platform["endpoint"], "ec2")
     assert [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
     assert ec2.describe_addresses()["Addresses"] == []
     running = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}])
     assert running["Reservations"] == []
     kube.wait_for(lambda: cluster_nodes(platform) == [], "the cluster's nodes gone", timeout=30)
     gone = run_module(platform, run_playbook, state="absent")
-    assert gone.rc == 0 and host_results(gone, "eksctl_cluster")[0]["changed"] is False
+    assert gone.rc == 0 and gone.task("eksctl_cluster", HOST)["changed"] is False
 
 
 def test_a_failing_control_plane_stack_is_rolled_back_and_reported(platform, run_playbook):
@@ -266,12 +285,12 @@ def test_a_failing_control_plane_stack_is_rolled_back_and_reported(platform, run
     failed = run_module(platform, run_playbook, name=name, version="1.34",
                         kubeconfig=str(platform["work"] / "bad.kubeconfig"), nodegroups=[nodegroup("ng-1", 1)])
     assert failed.rc != 0
-    result = host_results(failed, "eksctl_cluster")[0]
+    result = failed.task("eksctl_cluster", HOST)
     assert f"eksctl failed to create cluster for EKS cluster {name}" in result["msg"]
     assert "AWS::EKS::Cluster/ControlPlane: CREATE_FAILED" in json.dumps(result)
     stack = f"eksctl-{name}-cluster"
     assert live_stacks(platform, name) == {stack: "ROLLBACK_COMPLETE"}
-    assert name not in aws_client(platform, "eks").list_clusters()["clusters"]
+    assert name not in clusters(platform)
     # No EKS cluster: `eksctl delete cluster` would refuse (tests/recordings/eksctl/delete_cluster_rolled_back_0.225),
     # so the advice is CloudFormation's, termination protection first; state=absent says the same.
     where = f"--region {REGION} --stack-name {stack}"
@@ -280,11 +299,11 @@ def test_a_failing_control_plane_stack_is_rolled_back_and_reported(platform, run
     assert result["delete_commands"] == advice
     absent = run_module(platform, run_playbook, name=name, state="absent")
     assert absent.rc != 0
-    refused = host_results(absent, "eksctl_cluster")[0]
+    refused = absent.task("eksctl_cluster", HOST)
     assert refused["error_type"] == "DeleteFailedError" and refused["delete_commands"] == advice
-    cfn = aws_client(platform, "cloudformation")
+    cfn = aws_client(platform["endpoint"], "cloudformation")
     cfn.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
     cfn.delete_stack(StackName=stack)
     gone = run_module(platform, run_playbook, name=name, state="absent")
-    assert gone.rc == 0 and host_results(gone, "eksctl_cluster")[0]["changed"] is False
+    assert gone.rc == 0 and gone.task("eksctl_cluster", HOST)["changed"] is False
     assert live_stacks(platform, name) == {}

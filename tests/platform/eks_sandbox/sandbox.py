@@ -18,7 +18,6 @@ from urllib.parse import urlparse
 from . import aws, cache, charts, cluster, eks_objects, gobuild, kube, versions
 
 DEFAULT_NAME = "cilium-eks-sandbox"
-EKSCTL_DOUBLE_SHIM = Path(__file__).resolve().parent / "eksctl_shim" / "eksctl"
 KWOK_TOOLS = ("kwok", "etcd", "kubernetes")
 
 
@@ -55,9 +54,8 @@ class Sandbox:
         """Environment a client (ansible-playbook, kubectl, boto3, eksctl) needs to use this sandbox.
 
         Besides KUBECONFIG and the moto endpoint: the built helm, kubectl, eksctl and
-        aws-iam-authenticator first on PATH (eksctl's kubeconfigs log in with the latter), the newest
-        Cilium chart, and the eksctl contract double for what the real eksctl cannot do here
-        (``CILIUM_EKS_EKSCTL_DOUBLE``), as inventories/sandbox and the tests read them.
+        aws-iam-authenticator first on PATH (eksctl's kubeconfigs log in with the latter) and the newest
+        Cilium chart, as inventories/sandbox and the tests read them.
         """
         newest = max(versions.CILIUM_CHARTS.values(), key=lambda v: tuple(int(p) for p in v.split(".")))
         tools = {name: gobuild.ensure(recipe)[name] for name, recipe in (
@@ -74,9 +72,6 @@ class Sandbox:
             CILIUM_EKS_HELM=str(tools["helm"]),
             CILIUM_EKS_CHART=str(charts.ensure_chart(newest)),
             CILIUM_EKS_EKSCTL=str(tools["eksctl"]),
-            CILIUM_EKS_EKSCTL_DOUBLE=str(EKSCTL_DOUBLE_SHIM),
-            EKSCTL_DOUBLE_SANDBOX=self.spec.name,
-            EKSCTL_DOUBLE_PYTHON=sys.executable,
         )
 
 
