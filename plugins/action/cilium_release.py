@@ -27,9 +27,10 @@ HELM_MODULE = "kubernetes.core.helm"
 
 try:  # ansible-core 2.19+
     from ansible.executor.module_common import _apply_action_arg_defaults
+    get_action_args_with_defaults = None
 except ImportError:  # ansible-core 2.16-2.18
-    _apply_action_arg_defaults = None
     from ansible.executor.module_common import get_action_args_with_defaults
+    _apply_action_arg_defaults = None
 
 
 def values_yaml(values):

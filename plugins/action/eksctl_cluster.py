@@ -17,5 +17,5 @@ class ActionModule(ProgressAction):
         if self._task.check_mode:  # a plan: eksctl changes nothing and waits for nothing
             return None
         verb = "delete" if args.get("state") == "absent" else "create or update"
-        return "waiting for eksctl to %s EKS cluster %s (timeout %ss)" % (verb, args.get("name"),
-                                                                           args.get("timeout") or 3600)
+        timeout = args.get("timeout") or 3600
+        return "waiting for eksctl to %s EKS cluster %s (timeout %ss)" % (verb, args.get("name"), timeout)
