@@ -14,7 +14,8 @@ import types
 
 import pytest
 
-from ansible_collections.cloudnet.cilium_eks.plugins.action import cilium_connectivity_test, cilium_release
+from ansible_collections.cloudnet.cilium_eks.plugins.action import cilium_bandwidth_test, cilium_connectivity_test
+from ansible_collections.cloudnet.cilium_eks.plugins.action import cilium_release
 from ansible_collections.cloudnet.cilium_eks.plugins.action import cilium_status, eksctl_cluster
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.progress import PROGRESS_FILE_ENV
 from ansible_collections.cloudnet.cilium_eks.plugins.plugin_utils import progress
@@ -44,13 +45,14 @@ def action(module, args, check_mode=False, transport="local"):
     (cilium_release, {"release_name": "cilium", "release_namespace": "kube-system", "atomic": True, "timeout": "600s"},
      "waiting for helm upgrade --install of release kube-system/cilium (timeout 600s)"),
     (cilium_release, {"release_name": "cilium", "release_namespace": "kube-system"}, None),
+    (cilium_bandwidth_test, {"limit": "10M", "tool": "iperf3"}, "waiting for the bandwidth test (limit 10M, iperf3)"),
 ])
 def test_what_each_module_waits_for(module, args, expected):
     assert action(module, args).waiting_for(args) == expected
 
 
 def test_nothing_is_awaited_in_check_mode_where_the_module_does_not_run_its_command():
-    for module in (cilium_connectivity_test, eksctl_cluster, cilium_release):
+    for module in (cilium_connectivity_test, eksctl_cluster, cilium_release, cilium_bandwidth_test):
         args = {"name": "demo", "state": "absent", "atomic": True, "release_name": "c", "release_namespace": "n"}
         assert action(module, args, check_mode=True).waiting_for(args) is None
 
