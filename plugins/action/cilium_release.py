@@ -24,6 +24,11 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.cloudnet.cilium_eks.plugins.plugin_utils.progress import ProgressAction
 
 HELM_MODULE = "kubernetes.core.helm"
+# kubernetes.core.helm warns on every run with a release and no helm-diff plugin (plugins/modules/helm.py at 6.2.0,
+# l.1116-1119) that its default check "can fail to report changes in certain cases": values files and --set values
+# it cannot compare. Given only release_values, the default check compares exactly what the roles change (the user
+# values, chart name-version and appVersion: default_check, l.835-856), so the warning is dropped then.
+HELM_DIFF_WARNING = "The default idempotency check can fail to report changes in certain cases."
 
 try:  # ansible-core 2.19+
     from ansible.executor.module_common import _apply_action_arg_defaults
@@ -51,6 +56,11 @@ def values_diff(installed_values, values, release, chart):
     }
 
 
+def warning_text(warning):
+    """A module warning's text: a string, or (ansible-core 2.19) a WarningSummary with its event's msg."""
+    return getattr(getattr(warning, "event", None), "msg", None) or str(warning)
+
+
 class ActionModule(ProgressAction):
 
     def waiting_for(self, args):
@@ -74,6 +84,9 @@ class ActionModule(ProgressAction):
         finally:
             self._task.diff = show_diff
             self._remove_tmp_path(self._connection._shell.tmpdir)
+        if not args.get("values_files") and not args.get("set_values"):
+            result["warnings"] = [warning for warning in result.get("warnings") or []
+                                  if not warning_text(warning).startswith(HELM_DIFF_WARNING)]
         if result.get("changed") and show_diff:
             result["diff"] = values_diff(installed_values, args.get("release_values") or {},
                                          "%s/%s" % (args.get("release_namespace"), args.get("release_name")),

@@ -6,9 +6,16 @@
 
 from __future__ import annotations
 
+import types
+
 import yaml
 
-from ansible_collections.cloudnet.cilium_eks.plugins.action.cilium_release import values_diff, values_yaml
+from ansible_collections.cloudnet.cilium_eks.plugins.action.cilium_release import (
+    HELM_DIFF_WARNING,
+    values_diff,
+    values_yaml,
+    warning_text,
+)
 
 
 def test_the_diff_is_the_values_before_and_after_as_sorted_yaml():
@@ -27,3 +34,10 @@ def test_without_a_release_the_before_is_empty():
     diff = values_diff(None, {"debug": {"enabled": True}}, "kube-system/cilium", "cilium")
     assert diff["before"] == "" and diff["before_header"] == "kube-system/cilium: no release"
     assert values_yaml({}) == ""
+
+
+def test_the_helm_diff_warning_is_recognised_as_a_string_and_as_a_2_19_warning_summary():
+    text = HELM_DIFF_WARNING + " Install helm diff >= 3.4.1 for better results."
+    assert warning_text(text).startswith(HELM_DIFF_WARNING)
+    summary = types.SimpleNamespace(event=types.SimpleNamespace(msg=text))
+    assert warning_text(summary).startswith(HELM_DIFF_WARNING)
