@@ -20,6 +20,7 @@ from __future__ import annotations
 import yaml
 
 from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.parsing.yaml.dumper import AnsibleDumper
 
 from ansible_collections.cloudnet.cilium_eks.plugins.plugin_utils.progress import ProgressAction
 
@@ -42,7 +43,8 @@ def values_yaml(values):
     """Values as the block YAML helm users read (keys sorted); '' for none."""
     if not values:
         return ""
-    return yaml.safe_dump(values, default_flow_style=False, sort_keys=True)
+    # AnsibleDumper: task arguments are ansible-core's tagged str/dict types (2.19), which safe_dump refuses.
+    return yaml.dump(values, Dumper=AnsibleDumper, default_flow_style=False, sort_keys=True)
 
 
 def values_diff(installed_values, values, release, chart):

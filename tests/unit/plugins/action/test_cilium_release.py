@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import types
 
+import pytest
 import yaml
 
 from ansible_collections.cloudnet.cilium_eks.plugins.action.cilium_release import (
@@ -41,3 +42,12 @@ def test_the_helm_diff_warning_is_recognised_as_a_string_and_as_a_2_19_warning_s
     assert warning_text(text).startswith(HELM_DIFF_WARNING)
     summary = types.SimpleNamespace(event=types.SimpleNamespace(msg=text))
     assert warning_text(summary).startswith(HELM_DIFF_WARNING)
+
+
+def test_task_arguments_tagged_by_ansible_core_are_dumped_as_plain_yaml():
+    """ansible-core 2.19 hands action plugins tagged str/dict subclasses (their origin), which yaml.safe_dump
+    refuses (the --diff run failed on it)."""
+    tags = pytest.importorskip("ansible._internal._datatag._tags")
+    origin = tags.Origin(path="/site.yml", line_num=1)
+    values = origin.tag({"ipam": origin.tag({"mode": origin.tag("eni")})})
+    assert values_yaml(values) == "ipam:\n  mode: eni\n"
