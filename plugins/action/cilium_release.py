@@ -90,9 +90,9 @@ class ActionModule(ProgressAction):
             result["warnings"] = [warning for warning in result.get("warnings") or []
                                   if not warning_text(warning).startswith(HELM_DIFF_WARNING)]
         if result.get("changed") and show_diff:
+            chart = " ".join(str(part) for part in (args.get("chart_ref"), args.get("chart_version")) if part)
             result["diff"] = values_diff(installed_values, args.get("release_values") or {},
-                                         "%s/%s" % (args.get("release_namespace"), args.get("release_name")),
-                                         "%s %s" % (args.get("chart_ref"), args.get("chart_version") or "").strip())
+                                         "%s/%s" % (args.get("release_namespace"), args.get("release_name")), chart)
         return result
 
     def with_module_defaults(self, args):

@@ -164,7 +164,7 @@ def test_site_diff_shows_the_helm_values_that_would_change(platform, converged, 
     assert "debug" not in values
     result = run_playbook(PLAYBOOKS / "site.yml", platform["inventory"], platform["env"], check=True, diff=True,
                           extra_vars=dict(platform["vars"], cilium_eks_extra_values={"debug": {"enabled": True}}))
-    assert result.rc == 0, result
+    assert result.rc == 0, result.failure_message()
     helm_step = task_named(result, HELM_TASK)
     assert helm_step["changed"] is True
     diff = helm_step["diff"]
