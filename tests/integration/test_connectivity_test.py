@@ -156,7 +156,9 @@ def test_a_running_test_says_so_every_interval(box, run_playbook, tmp_path, cili
     assert out["timed_out"] is True, out
     lines = [line for line in result.stderr.splitlines()
              if re.match(r"localhost: \d+s waiting for cilium connectivity test \(timeout 7s\)", line)]
-    assert 2 <= len(lines) <= 5, result.stderr
+    assert len(lines) >= 2, result.stderr  # the module also cleans up after the CLI's timeout: no upper bound
+    seconds = [int(re.match(r"localhost: (\d+)s", line).group(1)) for line in lines]
+    assert seconds == sorted(seconds) and seconds[0] >= 2
 
 
 @pytest.mark.parametrize("recording, rc", [

@@ -200,7 +200,7 @@ def test_a_long_wait_says_what_it_waits_for_and_where_it_stands(platform, run_pl
     assert result.rc == 2, result
     lines = progress_lines(result, "waiting for Cilium to be healthy on every node (namespace no-cilium-here, "
                                    "timeout 7s): agent DaemonSet no-cilium-here/cilium not found")
-    assert 2 <= len(lines) <= 5, result.stderr
+    assert len(lines) >= 2, result.stderr
 
 
 def test_site_second_run_changes_nothing(platform, converged, run_playbook):
