@@ -37,6 +37,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_predicates
     terminating,
     unschedulable_reason,
 )
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.progress import note as note_progress
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.quantity import (
     enforced_bps,
     format_decimal_si,
@@ -493,4 +494,8 @@ def run_module(module):
                         params["namespace"], params["tool"]))
     from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sService
 
-    return BandwidthTest(K8sService(module.k8s_client()), module.params, progress=module.log).run()
+    def log_and_note(line):
+        module.log(line)
+        note_progress(line)
+
+    return BandwidthTest(K8sService(module.k8s_client()), module.params, progress=log_and_note).run()

@@ -33,6 +33,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cilium_unmanaged import find_unmanaged
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import cli_kubeconfig
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.progress import note as note_progress
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_predicates import (
     container_image,
     container_running,
@@ -583,6 +584,7 @@ class CiliumStatusChecker:
             line = status.get("unavailable") or summarize(status)
             if not progress or progress[-1]["summary"] != line:
                 progress.append({"at": round(waiter.elapsed, 2), "summary": line})
+                note_progress(line)
             if "unavailable" in status and (not wait or waiter.expired):
                 raise ApiUnavailableError(
                     "%s, still after waiting %.1fs (timeout %ss). Check that the API server is up "

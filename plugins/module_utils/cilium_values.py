@@ -15,6 +15,7 @@ Pure stdlib; imports without Ansible.
 from __future__ import annotations
 
 import copy
+import os
 import re
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_table as table
@@ -473,6 +474,14 @@ def read_release(helm, name, namespace, cluster_args=()):
     return release
 
 
+def check_kubeconfig(path, names):
+    """A kubeconfig that is named but missing is refused with its variable, before helm says less."""
+    if path and not os.path.exists(os.path.expanduser(path)):
+        raise ValidationError(names.get("kubeconfig", "kubeconfig"), "the file does not exist. Give the kubeconfig of "
+                              "the cluster (the eks_cluster role writes it when it creates the cluster; in check mode, "
+                              "before the cluster exists, the roles plan without it)", value=path)
+
+
 def compute(params, helm=None, names=None):
     """What the ``cilium_values`` module returns, from its parameters.
 
@@ -484,6 +493,7 @@ def compute(params, helm=None, names=None):
     names = names or {}
     release = None
     if params.get("release_name"):
+        check_kubeconfig(params.get("kubeconfig"), names)
         release = read_release(helm, params["release_name"], params.get("release_namespace") or "kube-system",
                                helm_cluster_args(params))
         if release and release.get("status") in RUNNING_STATES and params.get("installed_values") is None:
@@ -539,7 +549,7 @@ def names_for(variable_prefix):
     """The names errors give the options when a role passes its variables (``cilium_eni_`` + option)."""
     if not variable_prefix:
         return {}
-    names = dict((key, variable_prefix + key) for key in OPTIONS + ("chart_ref",))
+    names = dict((key, variable_prefix + key) for key in OPTIONS + ("chart_ref", "kubeconfig"))
     names["mode"] = "%s role mode" % variable_prefix.rstrip("_")
     return names
 

@@ -17,6 +17,8 @@
   them: a module returning them should also register its secrets as no_log values.
 * ``on_line(stream, line)`` is called for every output line while the command runs
   (``stream`` is ``"stdout"`` or ``"stderr"``), e.g. to log progress of a 20-minute eksctl run.
+  ``CommandRunner.run`` without ``on_line`` notes each line as the module's progress (``progress.note``), which
+  the module's action plugin shows every ~30 s when it asked for it; otherwise nothing happens.
 
 Pure stdlib, POSIX only; importable without Ansible.
 """
@@ -40,6 +42,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import 
     format_argv,
     redact as redact_text,
 )
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import progress
 
 KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL of a timed-out process group
 _DRAIN = 2.0  # seconds we keep reading after the command exited while a leftover child holds the pipes
@@ -364,6 +367,6 @@ class CommandRunner:
             redact=self.redact + list(redact or ()),
             stdin=stdin,
             cwd=cwd if cwd is not None else self.cwd,
-            on_line=on_line,
+            on_line=on_line or progress.line_writer(),
             option=self.option,
         )

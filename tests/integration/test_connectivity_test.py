@@ -7,6 +7,7 @@
   the verdict end-to-end through the module. It is not a cilium CLI and is named as what it is.
 """
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -81,12 +82,15 @@ def namespace_gone_or_terminating(core, name):
     return not found or found[0].status.phase == "Terminating"
 
 
-def run_module(run_playbook, tmp_path, box, args, environment=None, check=False, name="connectivity test"):
+def run_module(run_playbook, tmp_path, box, args, environment=None, check=False, name="connectivity test",
+               variables=None):
     inventory = tmp_path / "inventory.ini"
     inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
     task = {"name": name, "cloudnet.cilium_eks.cilium_connectivity_test": dict({"kubeconfig": box.kubeconfig}, **args)}
     if environment:
         task["environment"] = environment
+    if variables:
+        task["vars"] = variables
     playbook = tmp_path / "connectivity.yml"
     playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
     result = run_playbook(playbook, inventory, dict(os.environ, **box.env), check=check)
@@ -141,6 +145,20 @@ def test_real_cli_timeout_kills_it_and_cleans_up(box, run_playbook, tmp_path, ci
     assert result.rc != 0 and out["error_type"] == "CommandError"
     assert out["timed_out"] is True and "timed out after 1s" in out["msg"], out
     assert out["namespaces_kept"] == []
+
+
+def test_a_running_test_says_so_every_interval(box, run_playbook, tmp_path, cilium_cli, stalled_context):
+    """The real CLI stalled on an API server that never answers: while the module waits for it, a line every
+    interval (cilium_eks_progress_interval) on stderr says what runs, until the module's timeout stops it."""
+    args = {"cilium_path": str(cilium_cli), "timeout": 7, "kubeconfig": str(stalled_context),
+            "extra_flags": ["--context", "stalled"]}
+    result, out = run_module(run_playbook, tmp_path, box, args, variables={"cilium_eks_progress_interval": 2})
+    assert out["timed_out"] is True, out
+    lines = [line for line in result.stderr.splitlines()
+             if re.match(r"localhost: \d+s waiting for cilium connectivity test \(timeout 7s\)", line)]
+    assert len(lines) >= 2, result.stderr  # the module also cleans up after the CLI's timeout: no upper bound
+    seconds = [int(re.match(r"localhost: (\d+)s", line).group(1)) for line in lines]
+    assert seconds == sorted(seconds) and seconds[0] >= 2
 
 
 @pytest.mark.parametrize("recording, rc", [

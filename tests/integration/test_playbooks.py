@@ -30,6 +30,22 @@ CLUSTER = "hp-playbooks"
 TEST_NAMESPACE = "cilium-bandwidth-test"  # bandwidth_manager_verify_namespace's default
 PLAN_TASK = "Plan the changes (read-only; the whole run in check mode)"
 MEASURE_TASK = "Measure a limited pod's bandwidth"
+PROGRESS_INTERVAL = 2
+HELM_TASK = "Helm install or upgrade of the Cilium release"
+
+
+def task_named(result, fragment):
+    """The last result on this cluster of the task whose name holds ``fragment`` (names with templates in them)."""
+    found = [task["hosts"][CLUSTER] for play in result.report.get("plays", []) for task in play["tasks"]
+             if fragment in task["task"]["name"] and CLUSTER in task["hosts"]]
+    assert found, f"no task {fragment!r} ran: {result.task_names()}"
+    return found[-1]
+
+
+def progress_lines(result, waiting_for):
+    """The progress lines (plugin_utils/progress.py, on stderr) of this cluster that say ``waiting_for``."""
+    return [line for line in result.stderr.splitlines()
+            if re.match(rf"{CLUSTER}: \d+s {re.escape(waiting_for)}", line)]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +66,9 @@ def platform(sandbox_factory, tmp_path_factory):
     (inventory / "group_vars").symlink_to(REPO / "inventories" / "sandbox" / "group_vars")
     (inventory / "hosts.yml").write_text(yaml.safe_dump({"eks_clusters": {"hosts": {CLUSTER: {
         "eks_cluster_name": CLUSTER, "eks_cluster_region": box.spec.region}}}}))
-    extra_vars = {"cilium_eks_kubeconfig": str(work / "kubeconfig"), "cilium_eks_report_dir": str(work / "reports")}
+    # Progress lines (stderr) every 2 s instead of 30, so that the waits of these runs show some.
+    extra_vars = {"cilium_eks_kubeconfig": str(work / "kubeconfig"), "cilium_eks_report_dir": str(work / "reports"),
+                  "cilium_eks_progress_interval": PROGRESS_INTERVAL}
     return {"box": box, "env": box.env, "inventory": inventory, "vars": extra_vars, "work": work}
 
 
@@ -63,6 +81,13 @@ def helm(platform, *args):
     """The platform's helm on this sandbox (``helpers.helm_run``), not failing the test by itself."""
     return helm_run(platform["env"]["CILIUM_EKS_HELM"], platform["env"], *args, "--kubeconfig",
                     platform["box"].kubeconfig, check=False, timeout=120)
+
+
+def user_values(platform):
+    """The Cilium release's user-supplied values (``helm get values``)."""
+    completed = helm(platform, "get", "values", "cilium", "-n", "kube-system", "-o", "json")
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout) or {}
 
 
 def release(platform):
@@ -106,6 +131,78 @@ def converged(platform, run_playbook):
     return result
 
 
+def test_site_check_mode_plans_a_cluster_that_does_not_exist_yet(platform, run_playbook):
+    """--check --diff of a new cluster: the eksctl plan, then what Cilium and the Bandwidth Manager would be given,
+    the steps that need the cluster skipped, nothing failing and nothing created (no cluster, no kubeconfig)."""
+    kubeconfig = platform["work"] / "planned.kubeconfig"
+    result = run_playbook(PLAYBOOKS / "site.yml", platform["inventory"], platform["env"], check=True, diff=True,
+                          extra_vars=dict(platform["vars"], eks_cluster_name="hp-planned",
+                                          cilium_eks_kubeconfig=str(kubeconfig)))
+    assert result.rc == 0, result
+    assert result.failures() == []
+    assert "hp-planned" not in eks(platform).list_clusters()["clusters"]
+    assert not kubeconfig.exists()
+    cilium = result.task("Show the plan, the cluster not being there yet (check mode); the steps that need the "
+                         "cluster are skipped", CLUSTER)
+    assert "kubeconfig %s does not exist yet" % kubeconfig in cilium["msg"]["plan"]
+    assert cilium["msg"]["values"]["cluster"]["name"] == "hp-planned"
+    assert cilium["msg"]["values"]["ipam"]["mode"] == "eni"
+    bandwidth = result.task("Show what the Bandwidth Manager step would do, the cluster not being there yet (check "
+                            "mode)", CLUSTER)
+    assert 'bandwidthManager {"enabled": true, "bbr": false}' in bandwidth["msg"]
+    assert "the steps that need the cluster are skipped" in " ".join(bandwidth["msg"].split())
+    assert task_named(result, HELM_TASK).get("skipped") is True
+    assert "does not exist yet" in result.task("Say that there is nothing to verify yet (check mode, the cluster "
+                                               "not created yet)", CLUSTER)["msg"]
+
+
+def test_site_diff_shows_the_helm_values_that_would_change(platform, converged, run_playbook):
+    """--check --diff with one more Helm value: the helm step's diff is the release's values before and after (no
+    helm-diff plugin, no warning about it, no managedFields), and nothing changes."""
+    before = release(platform)
+    values = user_values(platform)
+    assert "debug" not in values
+    result = run_playbook(PLAYBOOKS / "site.yml", platform["inventory"], platform["env"], check=True, diff=True,
+                          extra_vars=dict(platform["vars"], cilium_eks_extra_values={"debug": {"enabled": True}}))
+    assert result.rc == 0, result.failure_message()
+    helm_step = task_named(result, HELM_TASK)
+    assert helm_step["changed"] is True
+    diff = helm_step["diff"]
+    assert yaml.safe_load(diff["before"]) == values
+    assert yaml.safe_load(diff["after"]) == dict(values, debug={"enabled": True})
+    assert diff["before_header"] == "kube-system/cilium: user-supplied values (helm get values)"
+    diffs = [outcome["diff"] for ran_play in result.report["plays"] for ran_task in ran_play["tasks"]
+             for outcome in ran_task["hosts"].values() if outcome.get("diff")]
+    assert "managedFields" not in json.dumps(diffs)
+    assert "helm diff" not in (result.stdout + result.stderr).lower()
+    assert release(platform)["version"] == before["version"]
+
+
+def test_site_first_run_says_what_helm_waits_for_every_interval(converged):
+    """While helm installs Cilium (atomic, waiting for its pods), a line every interval says so, and nothing else is
+    added to the run's output: no task header per line (the lines are on stderr, the json report is whole)."""
+    lines = progress_lines(converged, "waiting for helm upgrade --install of release kube-system/cilium (timeout ")
+    assert lines, converged.stderr[-3000:]
+    seconds = [int(re.match(rf"{CLUSTER}: (\d+)s", line).group(1)) for line in lines]
+    assert seconds == sorted(seconds) and seconds[0] >= PROGRESS_INTERVAL
+    assert len(lines) <= max(seconds) // PROGRESS_INTERVAL + 1
+
+
+def test_a_long_wait_says_what_it_waits_for_and_where_it_stands(platform, run_playbook):
+    """cilium_status waiting for a Cilium that is not there: a line every interval, with the module's latest
+    finding, until it gives up."""
+    path = platform["work"] / "status-wait.yml"
+    path.write_text(yaml.safe_dump([{"name": "wait", "hosts": CLUSTER, "gather_facts": False, "tasks": [
+        {"name": "Wait for a Cilium that is not installed", "cloudnet.cilium_eks.cilium_status": {
+            "kubeconfig": platform["box"].kubeconfig, "namespace": "no-cilium-here", "timeout": 7}}]}]))
+    result = run_playbook(path, platform["inventory"], platform["env"],
+                          extra_vars={"cilium_eks_progress_interval": PROGRESS_INTERVAL})
+    assert result.rc == 2, result
+    lines = progress_lines(result, "waiting for Cilium to be healthy on every node (namespace no-cilium-here, "
+                                   "timeout 7s): agent DaemonSet no-cilium-here/cilium not found")
+    assert len(lines) >= 2, result.stderr
+
+
 def test_site_second_run_changes_nothing(platform, converged, run_playbook):
     before = release(platform)
     second = play(run_playbook, platform, "site.yml")
@@ -116,7 +213,6 @@ def test_site_second_run_changes_nothing(platform, converged, run_playbook):
     assert measured["passed"] is True and 0.5 <= measured["ratio"] <= 1.05
 
 
-HELM_TASK = "Helm install or upgrade of the Cilium release"
 REPORT_TASK = "Write the verification report"
 
 
@@ -342,6 +438,10 @@ def test_teardown_with_the_cluster_name_deletes_then_changes_nothing(platform, c
     nodes = kube.core_v1(platform["box"].kubeconfig).list_node(
         label_selector=f"alpha.eksctl.io/cluster-name={CLUSTER}").items
     assert nodes == []  # the sandbox removes a node group's nodes with it (eks_sandbox.nodegroups)
+    # eksctl's own lines, every interval while it deletes, instead of ASYNC POLL lines without a status
+    deleting = progress_lines(result, f"waiting for eksctl to delete EKS cluster {CLUSTER} (timeout ")
+    assert any(re.search(r"\(timeout \d+s\): \S", line) for line in deleting), result.stderr[-3000:]
+    assert "ASYNC POLL" not in result.stdout
 
     again = play(run_playbook, platform, "teardown.yml", extra_vars={"cilium_eks_confirm_delete": CLUSTER})
     assert again.rc == 0, again

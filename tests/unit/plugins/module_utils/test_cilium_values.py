@@ -416,20 +416,31 @@ class FakeHelmWithRelease(FakeHelm):
         return super().run(args)
 
 
-def test_compute_reads_the_release_and_refuses_a_switch_of_mode():
+def test_compute_reads_the_release_and_refuses_a_switch_of_mode(tmp_path):
     release = {"name": "cilium", "namespace": "kube-system", "status": "deployed", "chart": "cilium-%s" % NEWEST,
                "app_version": NEWEST, "revision": "3", "values": {"cni": {"chainingMode": "aws-cni"}}}
     helm = FakeHelmWithRelease(release)
+    kubeconfig = tmp_path / "k"
+    kubeconfig.write_text("apiVersion: v1\n")
     params = {"mode": "chaining", "version": NEWEST, "cluster_name": "demo", "chart_ref": "/c.tgz",
-              "release_name": "cilium", "kubeconfig": "/k"}
+              "release_name": "cilium", "kubeconfig": str(kubeconfig)}
     result = cv.compute(params, helm=helm)
     assert result["release"]["status"] == "deployed" and result["release"]["values"] == release["values"]
     assert result["installed_mode"] == "chaining"
     assert ["list", "--all", "--namespace", "kube-system", "--filter", "^cilium$", "--output", "json",
-            "--kubeconfig", "/k"] in helm.calls
+            "--kubeconfig", str(kubeconfig)] in helm.calls
     with pytest.raises(ValidationError) as err:
         cv.compute(dict(params, mode="eni"), helm=FakeHelmWithRelease(release))
     assert "runs in chaining mode" in err.value.msg
+
+
+def test_a_missing_kubeconfig_is_named_by_its_variable_before_helm_runs(tmp_path):
+    helm = FakeHelmWithRelease(None)
+    with pytest.raises(ValidationError) as err:
+        cv.compute({"mode": "eni", "version": NEWEST, "cluster_name": "demo", "release_name": "cilium",
+                    "kubeconfig": str(tmp_path / "sbx-new")}, helm=helm, names=cv.names_for("cilium_eni_"))
+    assert err.value.msg.startswith("Invalid `cilium_eni_kubeconfig` '%s': the file does not exist" % (tmp_path / "sbx-new"))
+    assert helm.calls == []
 
 
 def test_a_pending_release_is_returned_but_its_values_do_not_count():
