@@ -43,6 +43,7 @@ from datetime import datetime, timezone
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sApiError, K8sService
 
 LEASE_NAME = "cloudnet-cilium-eks"
 LEASE_NAMESPACE = "kube-system"
@@ -150,7 +151,7 @@ def refusal(name, namespace, state, now):
     """The message of a refused ``acquire``: who, since when, and what to do."""
     renewed = parse_time(state.get("renewed"))
     return ("Another run is changing this cluster: it holds the lock, Lease %s/%s, held by '%s' since %s (renewed "
-            "%ss ago, for %ss). This run changed nothing here. Wait for that run to finish, then run again. If that run "
+            "%ss ago, valid %ss after each renewal). This run changed nothing here. Wait for that run to finish, then run again. If that run "
             "is dead (its controller or process is gone), remove the lock: kubectl -n %s delete lease %s; or wait %ss: "
             "a lock not renewed for %ss is taken over." % (
                 namespace, name, state["held_by"], state.get("since") or "?",
@@ -188,8 +189,6 @@ def _summary(lease):
 def acquire(k8s, name, namespace, holder, duration, check_mode=False, clock=time.time, alive=process_alive):
     """Take (or renew) the Lease for ``holder``; ``LockHeldError`` when another run holds it. The result's
     ``acquired`` is true when this call took it (then the caller releases it), false when it renewed its own."""
-    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sApiError
-
     for _attempt in range(3):  # a write that loses a race (409) reads again
         lease, now = k8s.get("Lease", name, namespace), clock()
         state = assess(lease, holder, now, alive)
@@ -218,8 +217,6 @@ def acquire(k8s, name, namespace, holder, duration, check_mode=False, clock=time
 def release(k8s, name, namespace, holder, check_mode=False):
     """Give the Lease back (delete it) when ``holder`` holds it; otherwise leave it as it is. The result's
     ``released`` says whether this call gave it back."""
-    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sApiError
-
     for _attempt in range(3):
         lease = k8s.get("Lease", name, namespace)
         held_by = ((lease or {}).get("spec") or {}).get("holderIdentity") or None
@@ -240,8 +237,6 @@ def release(k8s, name, namespace, holder, check_mode=False):
 
 def run_module(module):
     """Entry point of the ``cluster_lock`` module."""
-    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sService
-
     params = module.params
     inputs.text(params["name"], "name", inputs.DNS1123_SUBDOMAIN, "a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters)", 253)
     inputs.dns_label(params["namespace"], "namespace")

@@ -150,7 +150,7 @@ def test_the_refusal_names_the_holder_since_when_and_what_to_do():
     message = cluster_lock.refusal("cloudnet-cilium-eks", "kube-system", state, NOW)
     assert "Another run is changing this cluster" in message
     assert "held by '%s' since %s" % (OTHER, cluster_lock.format_time(NOW - 100)) in message
-    assert "renewed 40s ago, for 600s" in message
+    assert "renewed 40s ago, valid 600s after each renewal" in message
     assert "This run changed nothing here" in message
     assert "kubectl -n kube-system delete lease cloudnet-cilium-eks" in message
     assert "or wait 560s" in message
