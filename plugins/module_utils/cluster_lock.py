@@ -188,7 +188,8 @@ def _summary(lease):
 
 def acquire(k8s, name, namespace, holder, duration, check_mode=False, clock=time.time, alive=process_alive):
     """Take (or renew) the Lease for ``holder``; ``LockHeldError`` when another run holds it. The result's
-    ``acquired`` is true when this call took it (then the caller releases it), false when it renewed its own."""
+    ``acquired`` is true when this call took it (then the caller releases it), false when it renewed its own;
+    ``outcome`` is the ``assess`` action taken."""
     for _attempt in range(3):  # a write that loses a race (409) reads again
         lease, now = k8s.get("Lease", name, namespace), clock()
         state = assess(lease, holder, now, alive)
@@ -197,7 +198,7 @@ def acquire(k8s, name, namespace, holder, duration, check_mode=False, clock=time
                                 lease=_summary(lease))
         renew = state["action"] == "renew"  # the holder as written by whichever host of this run took it
         body = lease_body(name, namespace, state["held_by"] if renew else holder, duration, now, lease, not renew)
-        result = {"changed": not renew, "action": state["action"], "reason": state["reason"], "acquired": not renew,
+        result = {"changed": not renew, "outcome": state["action"], "reason": state["reason"], "acquired": not renew,
                   "holder": body["spec"]["holderIdentity"], "previous_holder": state["held_by"],
                   "lease": _summary(body)}
         if check_mode:
@@ -255,10 +256,10 @@ def run_module(module):
         result["msg"] = "%s %s." % (where, "given back" if result["released"] else "not held by this run")
         return result
     result = acquire(k8s, params["name"], params["namespace"], holder, params["duration"], module.check_mode)
-    if result["action"] == "take_over":
+    if result["outcome"] == "take_over":
         module.warn("Took the cluster lock (%s) over from '%s' (%s): that run is gone or stopped renewing it; if it "
                     "still runs, it changes this cluster at the same time as this one." % (
                         where, result["previous_holder"], result["reason"]))
-    done = {"create": "taken", "take": "taken", "renew": "renewed", "take_over": "taken over"}[result["action"]]
+    done = {"create": "taken", "take": "taken", "renew": "renewed", "take_over": "taken over"}[result["outcome"]]
     result["msg"] = "%s %s for %ss (%s)." % (where, done, params["duration"], result["reason"])
     return result

@@ -97,7 +97,7 @@ acquired:
   description: True when this task took the lock (give it back later); false when this run held it already.
   returned: state=acquired
   type: bool
-action:
+outcome:
   description: V(create), V(take) (a given-back Lease), V(renew) (this run holds it), or V(take_over) (stale).
   returned: state=acquired
   type: str

@@ -25,6 +25,7 @@ from helpers import (
     PlaybookResult,
     cilium_role_vars,
     helm_json,
+    helm_run,
     install_cilium,
     local_inventory,
     namespace_exists,
@@ -217,6 +218,13 @@ def cluster_lock(api):
         return None
 
 
+def revisions(helm, box):
+    """``helm history cilium`` (oldest first); [] before the first install."""
+    done = helm_run(helm, box.env, "history", "cilium", "-n", "kube-system", "-o", "json", check=False, timeout=120)
+    assert done.returncode == 0 or "not found" in done.stderr, done.stderr
+    return json.loads(done.stdout) if done.returncode == 0 else []
+
+
 def lock_holder(api):
     return ((cluster_lock(api) or {}).get("spec") or {}).get("holderIdentity") or ""
 
@@ -239,7 +247,7 @@ def test_a_second_run_is_refused_while_the_first_holds_the_cluster_lock(box, api
                    timeout=300, proc=first)
         os.killpg(first.pid, signal.SIGSTOP)
         held = cluster_lock(api)
-        history = helm_json(helm, box.env, "history", "cilium")
+        history = revisions(helm, box)
 
         started = time.monotonic()
         second = run_playbook(second_play, inventory, box.env, timeout=600)
@@ -252,7 +260,7 @@ def test_a_second_run_is_refused_while_the_first_holds_the_cluster_lock(box, api
                f"'{holder}' since {held['spec']['acquireTime']}" in message, message
         assert "This run changed nothing here" in message
         assert f"kubectl -n kube-system delete lease {LOCK}" in message
-        assert helm_json(helm, box.env, "history", "cilium") == history  # no revision, failed or other
+        assert revisions(helm, box) == history  # no revision, failed or other
         assert cluster_lock(api)["spec"] == held["spec"]  # not renewed, not taken: the second run wrote nothing
     finally:
         os.killpg(first.pid, signal.SIGCONT)  # never leave a stopped run behind, whatever failed above
@@ -265,7 +273,7 @@ def test_a_second_run_is_refused_while_the_first_holds_the_cluster_lock(box, api
     assert finished.task(TAKE_LOCK, "sandbox")["acquired"] is True
     assert finished.task("Give the cluster lock back", "sandbox")["released"] is True
     assert cluster_lock(api) is None
-    after = helm_json(helm, box.env, "history", "cilium")
+    after = revisions(helm, box)
     assert after[-1]["status"] == "deployed" and "failed" not in [r["status"] for r in after[len(history):]], after
 
 
@@ -292,7 +300,7 @@ def test_a_cluster_lock_left_by_a_run_that_is_gone_is_taken_over(box, api, helm,
         again = run_playbook(play, local_inventory(tmp_path / "inventory.ini"), box.env)
         assert again.rc == 0, again
         taken = again.task(TAKE_LOCK, "sandbox")
-        assert taken["action"] == "take_over" and taken["previous_holder"] == holder, taken
+        assert taken["outcome"] == "take_over" and taken["previous_holder"] == holder, taken
         assert reason in taken["reason"]
         assert f"over from '{holder}'" in json.dumps(taken.get("warnings")), taken  # the run says so
         assert cluster_lock(api) is None  # given back
@@ -313,7 +321,7 @@ def test_runs_racing_for_a_free_cluster_lock_get_it_one_at_a_time(box):
         return K8sService(get_api_client(box.kubeconfig))
 
     holders = [f"ci@racer-{n} pid {n} run 1" for n in range(8)]
-    assert lock.acquire(new_service(), LOCK, "kube-system", holders[0], 60, check_mode=True)["action"] == "create"
+    assert lock.acquire(new_service(), LOCK, "kube-system", holders[0], 60, check_mode=True)["outcome"] == "create"
     assert new_service().get("Lease", LOCK, "kube-system") is None
 
     barrier = threading.Barrier(len(holders))
@@ -337,7 +345,7 @@ def test_runs_racing_for_a_free_cluster_lock_get_it_one_at_a_time(box):
         other = next(holder for holder in holders if holder != winners[0])
         assert lock.release(service, LOCK, "kube-system", other)["released"] is False
         renewed = lock.acquire(service, LOCK, "kube-system", winners[0] + " for another-host", 120)
-        assert renewed["action"] == "renew" and renewed["acquired"] is False
+        assert renewed["outcome"] == "renew" and renewed["acquired"] is False
         assert renewed["lease"]["acquire_time"] == held["spec"]["acquireTime"]
         assert renewed["lease"]["duration"] == 120 and renewed["holder"] == winners[0]
         assert lock.release(service, LOCK, "kube-system", winners[0], check_mode=True)["released"] is True
