@@ -45,6 +45,7 @@ KINDS = {
     "StatefulSet": ("/apis/apps/v1", "statefulsets", True),
     "CiliumEndpoint": ("/apis/cilium.io/v2", "ciliumendpoints", True),
     "CiliumNode": ("/apis/cilium.io/v2", "ciliumnodes", False),
+    "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
 }
 PATCH_TYPES = {"strategic": "application/strategic-merge-patch+json", "merge": "application/merge-patch+json",
                "json": "application/json-patch+json"}
@@ -218,12 +219,21 @@ class K8sService:
         return self.request(self._what("patch", kind, name, namespace), "PATCH", resource_path(kind, namespace, name),
                             body=body, content_type=PATCH_TYPES[patch_type])
 
-    def delete(self, kind, name, namespace=None, grace_period_seconds=None, propagation_policy=None):
-        """Delete an object; False when it was already gone."""
+    def replace(self, kind, name, body, namespace=None):
+        """Replace an object (PUT); with ``metadata.resourceVersion`` in ``body`` the API server refuses (409) when
+        the object changed since it was read."""
+        return self.request(self._what("replace", kind, name, namespace), "PUT", resource_path(kind, namespace, name),
+                            body=body)
+
+    def delete(self, kind, name, namespace=None, grace_period_seconds=None, propagation_policy=None,
+               resource_version=None):
+        """Delete an object; False when it was already gone. With ``resource_version`` only that version of it
+        (a precondition: 409 when it changed since it was read)."""
         query = [(k, v) for k, v in (("gracePeriodSeconds", grace_period_seconds),
                                      ("propagationPolicy", propagation_policy)) if v is not None]
+        body = {"preconditions": {"resourceVersion": resource_version}} if resource_version else None
         return self.request(self._what("delete", kind, name, namespace), "DELETE",
-                            resource_path(kind, namespace, name), query) is not None
+                            resource_path(kind, namespace, name), query, body=body) is not None
 
     def logs(self, namespace, pod, container, previous=False, tail_lines=None):
         """A container's log as text (``kubectl logs [--previous] [--tail N]``); None when the pod, or with

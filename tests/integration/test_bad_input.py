@@ -87,6 +87,7 @@ def module_baseline(module, env, scratch, case_id):
         "cilium_status": {"wait": False, "timeout": 5},
         "cilium_restart_unmanaged": {"timeout": 60},
         "cilium_release_repair": {"helm_path": env["CILIUM_EKS_HELM"], "wait_timeout": 0, "timeout": 60},
+        "cluster_lock": {"name": "bad-input-lock", "duration": 60},
         "cilium_connectivity_test": {"timeout": 60, "junit_file": str(scratch / case_id / "junit.xml")},
         "cilium_bandwidth_test": {"limit": "10M", "tool": "iperf3", "duration": 2, "timeout": 30,
                                   "report_dir": str(scratch / case_id)},

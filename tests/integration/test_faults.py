@@ -3,13 +3,20 @@
 One sandbox with Cilium (installed by the cilium_eni role) takes the faults that do not conflict, in
 file order: a run interrupted while helm installs, a helm upgrade rejected by the API server, the API
 server restarted while cilium_status waits, a run interrupted while helm upgrades (repaired by the
-bandwidth_manager role run next), AWS throttling and 5xx answered by the sandbox's EKS proxy.
-A second sandbox, with Cilium's Bandwidth Manager and a real shaped datapath, loses a node during the bandwidth
-test. A create whose node group stack fails, and the runs after it, are tested with the real eksctl in
-test_real_eksctl.py.
+bandwidth_manager role run next), two runs at once (the cluster lock), AWS throttling and 5xx answered by the
+sandbox's EKS proxy. A second sandbox, with Cilium's Bandwidth Manager and a real shaped datapath, loses a node
+during the bandwidth test. A create whose node group stack fails, and the runs after it, are tested with the real
+eksctl in test_real_eksctl.py.
 """
+import concurrent.futures
+import getpass
+import json
 import os
 import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
@@ -18,6 +25,7 @@ from helpers import (
     PlaybookResult,
     cilium_role_vars,
     helm_json,
+    helm_run,
     install_cilium,
     local_inventory,
     namespace_exists,
@@ -189,6 +197,162 @@ def test_upgrade_interrupted_is_recognised_and_rolled_back_by_the_next_run(box, 
 
     again = run_playbook(bwm, inventory, box.env)
     assert again.rc == 0 and again.changed("sandbox") == 0, again
+
+
+LOCK = "cloudnet-cilium-eks"
+TAKE_LOCK = "Take the cluster lock, so that one run at a time changes this cluster"
+
+
+def leases(api):
+    return api.resources.get(api_version="coordination.k8s.io/v1", kind="Lease")
+
+
+def cluster_lock(api):
+    """The cluster lock's Lease as a dict, or None."""
+    from kubernetes.dynamic.exceptions import NotFoundError
+
+    try:
+        return leases(api).get(name=LOCK, namespace="kube-system").to_dict()
+    except NotFoundError:
+        return None
+
+
+def revisions(helm, box):
+    """``helm history cilium`` (oldest first); [] before the first install."""
+    done = helm_run(helm, box.env, "history", "cilium", "-n", "kube-system", "-o", "json", check=False, timeout=120)
+    assert done.returncode == 0 or "not found" in done.stderr, done.stderr
+    return json.loads(done.stdout) if done.returncode == 0 else []
+
+
+def lock_holder(api):
+    return ((cluster_lock(api) or {}).get("spec") or {}).get("holderIdentity") or ""
+
+
+def test_a_second_run_is_refused_while_the_first_holds_the_cluster_lock(box, api, helm, run_playbook, tmp_path):
+    """Two runs against one cluster: the second stops at the lock, naming the first, and changes nothing (the Helm
+    history as it was, no failed revision); the first finishes and gives the lock back. The first run is paused
+    (SIGSTOP) once the Lease names it, so the second meets the lock however loaded the machine is."""
+    inventory = local_inventory(tmp_path / "inventory.ini")
+    # An upgrade (or, on a fresh sandbox, the install): the first run has work to do under the lock. 300 s for helm:
+    # its wait goes on while the run is paused.
+    first_play = write_play(tmp_path / "first.yml", ROLE, role=ROLE, variables=cilium_role_vars(
+        ROLE, box, helm, VERSION, operator_replicas=2, helm_timeout=300))
+    second_play = write_play(tmp_path / "second.yml", ROLE, role=ROLE, variables=cilium_role_vars(
+        ROLE, box, helm, VERSION, operator_replicas=1, helm_timeout=300))
+    assert cluster_lock(api) is None
+    first = start_playbook(first_play, inventory, box.env, tmp_path / "first.json")
+    try:
+        wait_until(lambda: f" pid {first.pid} run " in lock_holder(api), "the first run holding the cluster lock",
+                   timeout=300, proc=first)
+        os.killpg(first.pid, signal.SIGSTOP)
+        held = cluster_lock(api)
+        history = revisions(helm, box)
+
+        started = time.monotonic()
+        second = run_playbook(second_play, inventory, box.env, timeout=600)
+        print(f"second run refused after {time.monotonic() - started:.1f}s")
+        assert second.rc != 0 and second.failed("sandbox") == 1, second
+        assert second.changed("sandbox") == 0, second
+        message = second.task(TAKE_LOCK, "sandbox")["msg"]
+        holder = held["spec"]["holderIdentity"]
+        assert f"Another run is changing this cluster: it holds the lock, Lease kube-system/{LOCK}, held by " \
+               f"'{holder}' since {held['spec']['acquireTime']}" in message, message
+        assert "This run changed nothing here" in message
+        assert f"kubectl -n kube-system delete lease {LOCK}" in message
+        assert revisions(helm, box) == history  # no revision, failed or other
+        assert cluster_lock(api)["spec"] == held["spec"]  # not renewed, not taken: the second run wrote nothing
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)  # never leave a stopped run behind, whatever failed above
+        try:
+            first.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            os.killpg(first.pid, signal.SIGKILL)
+    finished = PlaybookResult.from_log(tmp_path / "first.json")
+    assert first.returncode == 0, finished
+    assert finished.task(TAKE_LOCK, "sandbox")["acquired"] is True
+    assert finished.task("Give the cluster lock back", "sandbox")["released"] is True
+    assert cluster_lock(api) is None
+    after = revisions(helm, box)
+    assert after[-1]["status"] == "deployed" and "failed" not in [r["status"] for r in after[len(history):]], after
+
+
+@pytest.mark.parametrize("holder, renewed_ago, reason", [
+    ("ops@elsewhere pid 4242 run 1 for an-old-run", 3600, "stale: not renewed for"),
+    # a run on this controller whose process is gone: taken over at once, although renewed just now
+    ("{user}@{host} pid {dead} run 1 for a-killed-run", 0, "its process on this host is gone"),
+], ids=["stale", "holder-process-gone"])
+def test_a_cluster_lock_left_by_a_run_that_is_gone_is_taken_over(box, api, helm, run_playbook, tmp_path, holder,
+                                                                 renewed_ago, reason):
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cluster_lock import format_time
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    holder = holder.format(user=getpass.getuser(), host=socket.gethostname(), dead=int(done.stdout))
+    leases(api).create(namespace="kube-system", body={
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": LOCK},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 600,
+                 "acquireTime": format_time(time.time() - renewed_ago - 60),
+                 "renewTime": format_time(time.time() - renewed_ago)}})
+    try:
+        play = write_play(tmp_path / "again.yml", ROLE, role=ROLE, variables=cilium_role_vars(
+            ROLE, box, helm, VERSION, operator_replicas=2, helm_timeout=300))
+        again = run_playbook(play, local_inventory(tmp_path / "inventory.ini"), box.env)
+        assert again.rc == 0, again
+        taken = again.task(TAKE_LOCK, "sandbox")
+        assert taken["outcome"] == "take_over" and taken["previous_holder"] == holder, taken
+        assert reason in taken["reason"]
+        assert f"over from '{holder}'" in json.dumps(taken.get("warnings")), taken  # the run says so
+        assert cluster_lock(api) is None  # given back
+    finally:
+        if cluster_lock(api) is not None:
+            leases(api).delete(name=LOCK, namespace="kube-system")
+
+
+def test_runs_racing_for_a_free_cluster_lock_get_it_one_at_a_time(box):
+    """Eight takers at the same moment, against the real API server: the create (409 AlreadyExists) and the replace
+    with a resourceVersion (409 Conflict) let exactly one win; the others are refused naming it. Check mode writes
+    nothing; a release by another holder leaves the lock; a renewal keeps it."""
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cluster_lock as lock
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import get_api_client
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service import K8sService
+
+    def new_service():
+        return K8sService(get_api_client(box.kubeconfig))
+
+    holders = [f"ci@racer-{n} pid {n} run 1" for n in range(8)]
+    assert lock.acquire(new_service(), LOCK, "kube-system", holders[0], 60, check_mode=True)["outcome"] == "create"
+    assert new_service().get("Lease", LOCK, "kube-system") is None
+
+    barrier = threading.Barrier(len(holders))
+
+    def take(holder):
+        barrier.wait()
+        try:
+            return lock.acquire(new_service(), LOCK, "kube-system", holder, 60)["holder"]
+        except lock.LockHeldError as refused:
+            return refused
+
+    with concurrent.futures.ThreadPoolExecutor(len(holders)) as pool:
+        outcomes = list(pool.map(take, holders))
+    service = new_service()
+    try:
+        winners = [outcome for outcome in outcomes if isinstance(outcome, str)]
+        assert len(winners) == 1, outcomes
+        held = service.get("Lease", LOCK, "kube-system")
+        assert held["spec"]["holderIdentity"] == winners[0]
+        assert all(f"held by '{winners[0]}'" in refused.msg for refused in outcomes if refused != winners[0])
+        other = next(holder for holder in holders if holder != winners[0])
+        assert lock.release(service, LOCK, "kube-system", other)["released"] is False
+        renewed = lock.acquire(service, LOCK, "kube-system", winners[0] + " for another-host", 120)
+        assert renewed["outcome"] == "renew" and renewed["acquired"] is False
+        assert renewed["lease"]["acquire_time"] == held["spec"]["acquireTime"]
+        assert renewed["lease"]["duration"] == 120 and renewed["holder"] == winners[0]
+        assert lock.release(service, LOCK, "kube-system", winners[0], check_mode=True)["released"] is True
+        assert service.get("Lease", LOCK, "kube-system") is not None
+        assert lock.release(service, LOCK, "kube-system", winners[0])["released"] is True
+        assert service.get("Lease", LOCK, "kube-system") is None
+    finally:
+        service.delete("Lease", LOCK, "kube-system")
 
 
 def test_aws_throttling_and_5xx_are_retried_with_backoff(box, run_playbook, tmp_path):

@@ -42,6 +42,8 @@ def service():
     ("CiliumEndpoint", "ns", "pod", "/apis/cilium.io/v2/namespaces/ns/ciliumendpoints/pod"),
     ("CiliumEndpoint", None, None, "/apis/cilium.io/v2/ciliumendpoints"),
     ("CiliumNode", None, None, "/apis/cilium.io/v2/ciliumnodes"),
+    ("Lease", "kube-system", "cloudnet-cilium-eks",
+     "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/cloudnet-cilium-eks"),
     ("ConfigMap", "a b", "c/d", "/api/v1/namespaces/a%20b/configmaps/c%2Fd"),
 ])
 def test_each_kind_has_its_api_path(kind, namespace, name, path):
