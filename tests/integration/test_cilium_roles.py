@@ -2,7 +2,7 @@
 import subprocess
 
 import pytest
-from helpers import cilium_role_vars, helm_json, local_inventory
+from helpers import aws_client, cilium_role_vars, helm_json, local_inventory
 from helpers import write_play as write_one_play
 
 from eks_sandbox import charts, gobuild, kube
@@ -121,6 +121,26 @@ def test_eni_second_run_changes_nothing(eni_installed, eni_box, helm, run_playbo
     assert revisions(helm, eni_box.env) == [1]
 
 
+def test_eni_an_eks_addon_update_keeps_the_aws_node_selector(eni_installed, eni_box, eni_api, helm, run_playbook):
+    """Found out on the sandbox's EKS API, which applies the vpc-cni add-on's objects with server-side apply as field
+    manager ``eks`` (EKS user guide, "Determine fields you can customize for Amazon EKS add-ons": EKS manages only the
+    fields of its manifest): even an update with resolveConflicts OVERWRITE leaves the nodeSelector key the role
+    added, which is not a field of the add-on's manifest (the aws-node DaemonSet has no nodeSelector, only an
+    affinity: amazon-vpc-cni-k8s config/master/aws-k8s-cni.yaml at v1.19.2 l.598). aws-node stays off the nodes; the
+    next run changes nothing."""
+    eks = aws_client(eni_box.aws_env["AWS_ENDPOINT_URL"], "eks", eni_box.spec.region)
+    update = eks.update_addon(clusterName=eni_box.spec.name, addonName="vpc-cni", addonVersion="v1.20.4-eksbuild.2",
+                              resolveConflicts="OVERWRITE")["update"]
+    assert update["status"] == "Successful", update
+    daemonsets = eni_api.resources.get(api_version="apps/v1", kind="DaemonSet")
+    ds = daemonsets.get(name="aws-node", namespace="kube-system")
+    assert ds.spec.template.spec.containers[0].image.endswith(":v1.20.4-eksbuild.2")  # the update was applied
+    assert ds.spec.template.spec.nodeSelector["io.cilium/aws-node-enabled"] == "true"
+    play, inventory = write_play(eni_installed["tmp"], "cilium_eni", base_vars("cilium_eni", eni_box, helm))
+    again = run_playbook(play, inventory, eni_box.env)
+    assert again.rc == 0 and again.changed("sandbox") == 0, again
+
+
 def test_eni_value_change_is_one_helm_upgrade(eni_installed, eni_box, eni_api, helm, run_playbook):
     variables = base_vars("cilium_eni", eni_box, helm, prefix_delegation=True)
     play, inventory = write_play(eni_installed["tmp"], "cilium_eni", variables)
@@ -135,7 +155,8 @@ def test_eni_value_change_is_one_helm_upgrade(eni_installed, eni_box, eni_api, h
 
 def test_eni_reapplies_the_aws_node_selector_after_an_addon_update(eni_installed, eni_box, eni_api, helm,
                                                                    run_playbook):
-    # What an EKS vpc-cni add-on update does: the DaemonSet comes back without our nodeSelector.
+    # The DaemonSet comes back without our nodeSelector, as when the vpc-cni add-on is deleted and created again (an
+    # add-on update keeps it: test_eni_an_eks_addon_update_keeps_the_aws_node_selector).
     patch = [{"op": "remove", "path": "/spec/template/spec/nodeSelector/io.cilium~1aws-node-enabled"}]
     eni_api.resources.get(api_version="apps/v1", kind="DaemonSet").patch(
         body=patch, name="aws-node", namespace="kube-system", content_type="application/json-patch+json")
@@ -144,7 +165,7 @@ def test_eni_reapplies_the_aws_node_selector_after_an_addon_update(eni_installed
     result = run_playbook(play, inventory, eni_box.env)
     assert result.rc == 0, result
     assert result.changed("sandbox") == 1
-    assert "EKS vpc-cni add-on" in result.stdout
+    assert "its DaemonSet was re-created or replaced" in result.stdout
     ds = eni_api.resources.get(api_version="apps/v1", kind="DaemonSet").get(name="aws-node", namespace="kube-system")
     assert ds.spec.template.spec.nodeSelector["io.cilium/aws-node-enabled"] == "true"
 
