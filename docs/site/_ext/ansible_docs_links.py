@@ -15,6 +15,7 @@ from docutils import nodes
 REFERENCE_PAGES = {
     "common_return_values": ("reference_appendices/common_return_values.html", "Return Values"),
     "ansible_configuration_settings": ("reference_appendices/config.html", "Ansible Configuration Settings"),
+    "action_plugins": ("plugins/action.html", "Action Plugins"),
 }
 _PLUGIN_LABEL = re.compile(r"^ansible_collections\.(?P<namespace>\w+)\.(?P<name>\w+)\.(?P<page>\w+)$")
 
