@@ -393,6 +393,18 @@ def test_teardown_refuses_without_the_cluster_name(platform, converged, run_play
     assert cluster_state(platform) == before["cluster"]
 
 
+def test_teardown_refuses_a_switch_that_is_not_a_boolean(platform, converged, run_playbook):
+    """`cilium_eks_teardown_cluster=flase` would be False under `| bool`: refused, naming it, before anything."""
+    before = {"release": release(platform), "cluster": cluster_state(platform)}
+    result = play(run_playbook, platform, "teardown.yml",
+                  extra_vars={"cilium_eks_confirm_delete": CLUSTER, "cilium_eks_teardown_cluster": "flase"})
+    assert result.rc != 0
+    assert "Invalid `cilium_eks_teardown_cluster` 'flase'" in result.failure_message(CLUSTER)
+    assert "Nothing was deleted" in result.failure_message(CLUSTER)
+    assert release(platform)["version"] == before["release"]["version"]
+    assert cluster_state(platform) == before["cluster"]
+
+
 def test_teardown_in_check_mode_deletes_nothing(platform, converged, run_playbook):
     before = {"release": release(platform), "cluster": cluster_state(platform)}
     result = play(run_playbook, platform, "teardown.yml", extra_vars={"cilium_eks_confirm_delete": CLUSTER}, check=True)
