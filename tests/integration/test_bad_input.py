@@ -88,6 +88,10 @@ def module_baseline(module, env, scratch, case_id):
         "cilium_restart_unmanaged": {"timeout": 60},
         "cilium_release_repair": {"helm_path": env["CILIUM_EKS_HELM"], "wait_timeout": 0, "timeout": 60},
         "cluster_lock": {"name": "bad-input-lock", "duration": 60},
+        # a release of its own: a case that got through would install a chart nothing else reads
+        "cilium_release": {"release_name": "bad-input-release", "release_namespace": "bad-input",
+                           "chart_ref": env["CILIUM_EKS_CHART"], "binary_path": env["CILIUM_EKS_HELM"],
+                           "kubeconfig": env["KUBECONFIG"], "release_values": {}, "wait": False},
         "cilium_connectivity_test": {"timeout": 60, "junit_file": str(scratch / case_id / "junit.xml")},
         "cilium_bandwidth_test": {"limit": "10M", "tool": "iperf3", "duration": 2, "timeout": 30,
                                   "report_dir": str(scratch / case_id)},
