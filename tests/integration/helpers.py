@@ -123,10 +123,11 @@ def run_playbook(playbook, inventory, env, extra_vars=None, check=False, diff=Fa
 
 def start_playbook(playbook, inventory, env, log):
     """ansible-playbook in the background, in a process group of its own (as a terminal would run it), its
-    report written to ``log`` (read it with ``PlaybookResult.from_log``)."""
-    with open(log, "w") as out:
+    report written to ``log`` (read it with ``PlaybookResult.from_log``) and its stderr (warnings, the progress
+    lines of long waits) to ``log`` + ``.stderr``, so that the JSON report stays whole."""
+    with open(log, "w") as out, open(f"{log}.stderr", "w") as err:
         return subprocess.Popen(playbook_argv(playbook, inventory), env=playbook_env(env), cwd=REPO_ROOT,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=out, stderr=err, start_new_session=True)
 
 
 def local_inventory(path, hosts=("sandbox",), group="cluster"):
