@@ -52,9 +52,6 @@ MANAGED_BY = ("app.kubernetes.io/managed-by", "cloudnet.cilium_eks")
 PURPOSE = ("cloudnet.cilium-eks/purpose", "bandwidth-test")
 NAME_LABEL = "app.kubernetes.io/name"
 CONTAINER = "netperf"
-AGENT_CONTAINER = "cilium-agent"
-AGENT_LABEL = "k8s-app=cilium"
-CONFIG_MAP = "cilium-config"
 TOOLS = ("netperf", "iperf3")
 # The test measures ONE TCP flow (netperf TCP_MAERTS, iperf3 without -P). "Single-flow traffic is limited to
 # 5 Gbps when instances are not in the same cluster placement group" (docs.aws.amazon.com/AWSEC2/latest/UserGuide/
@@ -232,11 +229,11 @@ class BandwidthTest:
         if ds is None:
             raise BandwidthTestError("No Cilium DaemonSet `cilium` in namespace %s: install Cilium first, or set "
                                      "cilium_namespace." % self.params["cilium_namespace"])
-        image = container_image(ds["spec"]["template"]["spec"], AGENT_CONTAINER)
+        image = container_image(ds["spec"]["template"]["spec"], table.AGENT_CONTAINER)
         return parse_version(image_version(image)), image
 
     def config_says_enabled(self):
-        cm = self.k8s.get("ConfigMap", CONFIG_MAP, self.params["cilium_namespace"])
+        cm = self.k8s.get("ConfigMap", table.CONFIG_MAP, self.params["cilium_namespace"])
         return None if cm is None else (cm.get("data") or {}).get("enable-bandwidth-manager", "false")
 
     # ----------------------------------------------------------------------------- namespace
@@ -313,12 +310,12 @@ class BandwidthTest:
 
     # ------------------------------------------------------------------------------- agent
     def agent_pod(self, node):
-        pods = self.k8s.list("Pod", self.params["cilium_namespace"], label_selector=AGENT_LABEL,
+        pods = self.k8s.list("Pod", self.params["cilium_namespace"], label_selector=table.AGENT_LABEL,
                              field_selector="spec.nodeName=%s" % node)
         running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running" and not terminating(p)]
         if not running:
             raise BandwidthTestError("No running Cilium agent pod on node %s (namespace %s, label %s)"
-                                     % (node, self.params["cilium_namespace"], AGENT_LABEL), node=node)
+                                     % (node, self.params["cilium_namespace"], table.AGENT_LABEL), node=node)
         return running[0]["metadata"]["name"]
 
     def endpoint_id(self, pod):
@@ -430,7 +427,7 @@ class BandwidthTest:
     def agent_view(self, version, node):
         """What the agent on ``node`` says: ``(agent pod, cli, Bandwidth Manager status, map entries, raw)``."""
         agent, cli = self.agent_pod(node), table.agent_cli(version) or "cilium-dbg"
-        status = self.k8s.exec(self.params["cilium_namespace"], agent, AGENT_CONTAINER, [cli, "status"], timeout=60)
+        status = self.k8s.exec(self.params["cilium_namespace"], agent, table.AGENT_CONTAINER, [cli, "status"], timeout=60)
         raw = {"agent_status": status.stdout}
         try:
             bwm = parse_bandwidth_manager_status(status.stdout)
@@ -440,7 +437,7 @@ class BandwidthTest:
             raise BandwidthTestError("The Bandwidth Manager is off on the agent %s (node %s): `%s status` says "
                                      "BandwidthManager: %s. Restart the agents after enabling it."
                                      % (agent, node, cli, bwm["line"]), agent=agent)
-        listed = self.k8s.exec(self.params["cilium_namespace"], agent, AGENT_CONTAINER,
+        listed = self.k8s.exec(self.params["cilium_namespace"], agent, table.AGENT_CONTAINER,
                                [cli, "bpf", "bandwidth", "list"], timeout=60)
         text = listed.stdout + listed.stderr
         raw["bpf_bandwidth_list"] = text

@@ -54,9 +54,6 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.versions impor
 )
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.waiter import POLL_INTERVAL, Waiter
 
-AGENT_LABEL = "k8s-app=cilium"
-AGENT_CONTAINER = "cilium-agent"
-CONFIG_MAP = "cilium-config"
 EXEC_TIMEOUT = 30  # seconds for one agent exec
 RECHECK_UNHEALTHY_AGENT = 1.0  # seconds before asking an agent that answered "not OK" again
 MAX_PARALLEL_EXECS = 8
@@ -148,7 +145,7 @@ def crash_report(pod, crash_log=None):
     """``{restarts, exit_code, reason, log_line}`` of a crash-looping agent container (None when it is not): the
     line of its last termination that says why (``cilium_parsers.crash_reason``), from the termination message or,
     when that is only the tail of a stack dump, from ``crash_log`` (its ``logs --previous``)."""
-    crash = crash_loop(pod, AGENT_CONTAINER)
+    crash = crash_loop(pod, table.AGENT_CONTAINER)
     if not crash:
         return None
     text = crash["message"] if parsers.crash_reason_found(crash["message"]) or not crash_log else crash_log
@@ -162,7 +159,7 @@ def node_report(target, pod, result, version, sampled_out, crash_log=None):
     entry = {"pod": name, "healthy": False, "state": None, "version": None, "ipam": None, "endpoints": None,
              "crash": None, "problems": [], "warnings": []}
     where = "agent pod %s/%s" % (target.namespace, name)
-    image = container_image(pod.get("spec"), AGENT_CONTAINER)
+    image = container_image(pod.get("spec"), table.AGENT_CONTAINER)
     if version and not version_matches(version, image_version(image) or ""):
         entry["problems"].append("%s runs %s, not version %s" % (where, image, version))
     reason = pod_not_ready_reason(pod)
@@ -298,13 +295,13 @@ def evaluate(snapshot, target=DEFAULT_TARGET, expect=None, node_filter=None, sam
     """
     expect = dict(expect or {})
     version = expect.get("version")
-    agent, operator = daemonset_rollout(snapshot["ds"], AGENT_CONTAINER), deployment_rollout(snapshot["dep"])
+    agent, operator = daemonset_rollout(snapshot["ds"], table.AGENT_CONTAINER), deployment_rollout(snapshot["dep"])
     problems = rollout_problems(target, agent, operator)
     mismatches = image_mismatches(target, agent, operator, version)
     nodes, sources, statuses = node_reports(snapshot, target, version, node_filter, sampled_out)
     problems += ["node %s: %s" % (node, p) for node, entry in nodes.items() for p in entry["problems"]]
     if snapshot["config_data"] is None:
-        problems.append("ConfigMap %s/%s not found" % (target.namespace, CONFIG_MAP))
+        problems.append("ConfigMap %s/%s not found" % (target.namespace, table.CONFIG_MAP))
     facts = summary_facts(snapshot["config_data"], statuses)
     problems += disagreements(statuses)
     mismatches += compare(expect, facts)
@@ -451,11 +448,11 @@ class CiliumStatusChecker:
     def read_cluster(self):
         k8s, ns = self.k8s, self.target.namespace
         ds = k8s.get("DaemonSet", self.target.daemonset, ns)
-        cm = k8s.get("ConfigMap", CONFIG_MAP, ns)
+        cm = k8s.get("ConfigMap", table.CONFIG_MAP, ns)
         ceps = k8s.list_object("CiliumEndpoint")
         self._daemonset_version = ((ds or {}).get("metadata") or {}).get("resourceVersion")
         return {"ds": ds, "dep": k8s.get("Deployment", self.target.operator, ns),
-                "pods": k8s.list("Pod", ns, label_selector=AGENT_LABEL),
+                "pods": k8s.list("Pod", ns, label_selector=table.AGENT_LABEL),
                 "config_data": (cm or {}).get("data") if cm else None, "nodes": k8s.list("Node"),
                 "ceps": None if ceps.get("absent") else ceps.get("items") or []}
 
@@ -463,13 +460,13 @@ class CiliumStatusChecker:
 
     def ask_agent(self, pod):
         """``{"source", "status"}`` or ``{"error"}`` for one agent pod."""
-        cli = table.agent_cli(image_version(container_image(pod.get("spec"), AGENT_CONTAINER)))
+        cli = table.agent_cli(image_version(container_image(pod.get("spec"), table.AGENT_CONTAINER)))
         name = pod["metadata"]["name"]
         errors = []
         for binary in [cli] if cli else ["cilium-dbg", "cilium"]:
             for args, prefer_json in ((["status", "-o", "json"], True), (["status"], False)):
                 try:
-                    answer = self.k8s.exec(self.target.namespace, name, AGENT_CONTAINER, [binary] + args,
+                    answer = self.k8s.exec(self.target.namespace, name, table.AGENT_CONTAINER, [binary] + args,
                                            self.exec_timeout)
                 except ValidationError:  # an exec that cannot be made as asked (impersonation): waiting won't help
                     raise
@@ -504,7 +501,7 @@ class CiliumStatusChecker:
         now = self.clock()
         results, todo = {}, []
         for pod in pods:
-            if not container_running(pod, AGENT_CONTAINER):
+            if not container_running(pod, table.AGENT_CONTAINER):
                 continue
             answer, key = self._cached(pod, now)
             if answer is not None:
@@ -526,7 +523,7 @@ class CiliumStatusChecker:
         (replaced by a rollout) is replaced by another one picked at random."""
         if not self.sample_agents or len(pods) <= self.sample_agents:
             return pods
-        running = {p["metadata"].get("uid"): p for p in pods if container_running(p, AGENT_CONTAINER)}
+        running = {p["metadata"].get("uid"): p for p in pods if container_running(p, table.AGENT_CONTAINER)}
         self._sample &= set(running)
         spare = sorted(uid for uid in running if uid not in self._sample)
         self._rng.shuffle(spare)
@@ -538,14 +535,14 @@ class CiliumStatusChecker:
         a Go panic's goroutine dump): read once per crash (pod uid and restart count)."""
         logs = {}
         for pod in pods:
-            crash = crash_loop(pod, AGENT_CONTAINER)
+            crash = crash_loop(pod, table.AGENT_CONTAINER)
             if not crash or parsers.crash_reason_found(crash["message"]):
                 continue
             key = (pod["metadata"].get("uid"), crash["restarts"])
             if key not in self._crash_logs:
                 try:
                     self._crash_logs[key] = self.k8s.logs(self.target.namespace, pod["metadata"]["name"],
-                                                          AGENT_CONTAINER, previous=True, tail_lines=CRASH_LOG_LINES)
+                                                          table.AGENT_CONTAINER, previous=True, tail_lines=CRASH_LOG_LINES)
                 except CiliumEksError:  # no right to read logs, API hiccup: the termination message stays
                     self._crash_logs[key] = None
             logs[pod["metadata"]["name"]] = self._crash_logs[key]

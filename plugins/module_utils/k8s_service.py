@@ -125,6 +125,32 @@ def refuse_impersonated_exec(api_client):
                                        "token of that identity instead")
 
 
+def _within(timeout, message, call, *args, **kwargs):
+    """``call(*args, **kwargs)``, or ``ExecTimeoutError(message)`` after ``timeout`` seconds. For the exec's websocket
+    handshake, which the kubernetes client opens with no socket timeout at all (kubernetes 37.0.1
+    ``stream/ws_client.py`` ``create_websocket``: ``WebSocket.connect`` without ``timeout``; websocket-client
+    ``_http._open_socket`` then sets ``settimeout(None)``), so an API server that accepts the connection and never
+    answers would hang the module forever. The call runs in a daemon thread that the module's exit ends."""
+    import threading
+
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = call(*args, **kwargs)
+        except BaseException as exc:  # pylint: disable=broad-except  # handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="exec-handshake", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise ExecTimeoutError(message)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 class K8sService:
     """Plain-dict access to one cluster through one ``ApiClient`` (see the module docstring for the rules).
 
@@ -260,11 +286,14 @@ class K8sService:
         token = bearer_token(configuration)
         query = [("command", list(argv)), ("container", container), ("stdin", "false"), ("stdout", "true"),
                  ("stderr", "true"), ("tty", "false")]
-        resp = websocket_call(configuration, "GET", self.host + resource_path("Pod", namespace, pod) + "/exec",
-                              query_params=query, headers={"authorization": token} if token else {},
-                              _preload_content=False, _request_timeout=timeout)
-        out, err = [], []
         deadline = time.monotonic() + timeout
+        resp = _within(timeout, "`%s` in %s/%s (container %s): the API server did not answer the exec's websocket "
+                       "handshake within %ss" % (" ".join(argv), namespace, pod, container, timeout),
+                       websocket_call, configuration, "GET",
+                       self.host + resource_path("Pod", namespace, pod) + "/exec",
+                       query_params=query, headers={"authorization": token} if token else {},
+                       _preload_content=False, _request_timeout=timeout)
+        out, err = [], []
         try:
             while resp.is_open():
                 if time.monotonic() > deadline:

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import urllib3
@@ -236,3 +237,23 @@ def test_an_impersonating_exec_is_refused_before_any_connection(monkeypatch, opt
     with pytest.raises(ValidationError, match="Invalid `%s`: cannot be applied to an exec into a pod" % option):
         service.exec("kube-system", "cilium-x", "cilium-agent", ["cilium-dbg", "status"], timeout=5)
     assert calls == []
+
+
+def test_an_exec_whose_handshake_is_never_answered_times_out():
+    """An API server (or a proxy in front of it) that accepts the connection and never answers the websocket
+    handshake: the kubernetes client would wait forever (no socket timeout); the exec gives up after its timeout."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)  # accepted by the kernel, never read nor answered
+    service = k8s_service.K8sService(get_api_client(host="http://127.0.0.1:%d" % server.getsockname()[1], api_key="t"))
+    started = time.monotonic()
+    try:
+        with pytest.raises(k8s_service.ExecTimeoutError,
+                           match=r"`cilium-dbg status` in kube-system/cilium-x \(container cilium-agent\): the API "
+                                 r"server did not answer the exec's websocket handshake within 1s"):
+            service.exec("kube-system", "cilium-x", "cilium-agent", ["cilium-dbg", "status"], timeout=1)
+    finally:
+        server.close()
+    assert time.monotonic() - started < 5
