@@ -427,7 +427,8 @@ class BandwidthTest:
     def agent_view(self, version, node):
         """What the agent on ``node`` says: ``(agent pod, cli, Bandwidth Manager status, map entries, raw)``."""
         agent, cli = self.agent_pod(node), table.agent_cli(version) or "cilium-dbg"
-        status = self.k8s.exec(self.params["cilium_namespace"], agent, table.AGENT_CONTAINER, [cli, "status"], timeout=60)
+        status = self.k8s.exec(self.params["cilium_namespace"], agent, table.AGENT_CONTAINER, [cli, "status"],
+                               timeout=60)
         raw = {"agent_status": status.stdout}
         try:
             bwm = parse_bandwidth_manager_status(status.stdout)

@@ -542,7 +542,8 @@ class CiliumStatusChecker:
             if key not in self._crash_logs:
                 try:
                     self._crash_logs[key] = self.k8s.logs(self.target.namespace, pod["metadata"]["name"],
-                                                          table.AGENT_CONTAINER, previous=True, tail_lines=CRASH_LOG_LINES)
+                                                          table.AGENT_CONTAINER, previous=True,
+                                                          tail_lines=CRASH_LOG_LINES)
                 except CiliumEksError:  # no right to read logs, API hiccup: the termination message stays
                     self._crash_logs[key] = None
             logs[pod["metadata"]["name"]] = self._crash_logs[key]

@@ -49,7 +49,8 @@ MINORS = collections.OrderedDict([
 K8S_SOURCE = "Documentation/network/kubernetes/compatibility.rst at v%s (Kubernetes versions Cilium is tested with)"
 # The chart's agent DaemonSet: its pods are labelled k8s-app=cilium and the agent runs in the container
 # cilium-agent (install/kubernetes/cilium/templates/cilium-agent/daemonset.yaml at v1.20.2 l.82 and l.110); its
-# configuration is the ConfigMap cilium-config (templates/cilium-configmap.yaml l.97). The same in every minor of MINORS.
+# configuration is the ConfigMap cilium-config (templates/cilium-configmap.yaml l.97). The same in every minor of
+# MINORS.
 AGENT_LABEL = "k8s-app=cilium"
 AGENT_CONTAINER = "cilium-agent"
 CONFIG_MAP = "cilium-config"
