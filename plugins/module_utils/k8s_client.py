@@ -89,6 +89,12 @@ def _override(configuration, auth):
     for option, attribute in _OVERRIDES:
         if auth.get(option):
             setattr(configuration, attribute, auth[option])
+    if auth.get("username") and auth.get("password") and not auth.get("api_key"):
+        # The client keeps username/password but no longer sends them: its auth_settings() has only BearerToken
+        # (kubernetes 37.0.1 client/configuration.py), so HTTP basic auth goes in that header, as client-go does
+        # for a kubeconfig user with username/password (rest.Config Username/Password). kube-apiserver itself
+        # dropped basic auth in 1.19 (kubernetes#89069): such a cluster answers 401, which is then reported.
+        configuration.api_key = {"authorization": configuration.get_basic_auth_token()}
 
 
 def _apply_options(configuration, auth):

@@ -257,3 +257,11 @@ def test_an_exec_whose_handshake_is_never_answered_times_out():
     finally:
         server.close()
     assert time.monotonic() - started < 5
+
+
+def test_username_and_password_are_sent_as_basic_auth():
+    """kubernetes.core's username/password options: the client keeps them without sending them; they go out as
+    HTTP basic auth, on exec too (the same header)."""
+    service = k8s_service.K8sService(get_api_client(host="https://127.0.0.1:6443", username="u", password="p"))
+    assert service.api_client.configuration.auth_settings()["BearerToken"]["value"] == "Basic dTpw"
+    assert _exec_request_headers(username="u", password="p")["authorization"] == "Basic dTpw"
