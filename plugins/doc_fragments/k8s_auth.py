@@ -46,6 +46,8 @@ options:
     description:
       - Password for basic authentication with the API server.
       - Can also be set with C(K8S_AUTH_PASSWORD).
+      - Kubernetes removed basic authentication from kube-apiserver in 1.19, and EKS never offered it; prefer
+        O(api_key) or a kubeconfig.
     type: str
   validate_certs:
     description:
