@@ -12,6 +12,13 @@ SANDBOX_NAME ?= cilium-eks-sandbox
 # replay: they answer from recorded outputs (no root needed for them; any Cilium version). docs/real-cilium.md
 CILIUM ?= real
 PYTEST_ARGS ?=
+# pytest-xdist workers. Integration: whole files per worker (--dist loadfile keeps a file's sandbox on one worker),
+# handed out longest first (tests/integration/conftest.py); most of a file's time is waiting (eksctl's sleeps,
+# rollouts, API polls), so 3 workers on 2 cores. Units: whole files too (a file's moto is module-scoped), 2 workers.
+# 0 runs the tests in this process, one after another.
+INTEGRATION_WORKERS ?= 3
+UNIT_WORKERS ?= 2
+XDIST_INTEGRATION := -n $(INTEGRATION_WORKERS) --dist loadfile --no-loadscope-reorder -v --durations=25
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
@@ -59,11 +66,11 @@ lint: deps ## ansible-lint (production profile) and shellcheck
 	$(VENV)/bin/ansible-lint --profile production
 	shellcheck scripts/*.sh .ci/run
 
-units: deps ## unit tests (module_utils, parsers, platform tool)
-	$(PY) -m pytest tests/unit tests/platform $(PYTEST_ARGS)
+units: deps ## unit tests (module_utils, parsers, platform tool) on UNIT_WORKERS workers (default 2)
+	$(PY) -m pytest tests/unit tests/platform -n $(UNIT_WORKERS) --dist loadfile --durations=10 $(PYTEST_ARGS)
 
-integration: platform ## integration tests on the local platform (the real-agent tier included)
-	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+integration: platform ## integration tests on the local platform, INTEGRATION_WORKERS files at once (3; 0: serial)
+	$(PY) -m pytest tests/integration $(XDIST_INTEGRATION) $(PYTEST_ARGS)
 
 integration-real: platform ## the real-agent tier alone: real Cilium agents and operator on the sandbox's nodes
 	$(PY) -m pytest tests/integration/test_real_cilium.py $(PYTEST_ARGS)

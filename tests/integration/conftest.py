@@ -5,6 +5,11 @@
 see (installing Cilium in a given mode, say) take their own from ``sandbox_factory``; each is
 stopped when its module ends, and teardown fails if a process or port is left behind. What the test files
 share besides fixtures is in helpers.py (test files never import each other).
+
+``make integration`` runs the files on several pytest-xdist workers, a whole file per worker (``--dist loadfile``:
+a module's sandbox stays on one worker). So what is session-wide here is per worker: the session sandbox and the
+datapath namespaces carry the worker's number, and the sandbox names of the test files are all different. Files
+are handed out longest first (``pytest_collection_modifyitems``), so no long file starts last.
 """
 import os
 
@@ -13,7 +18,25 @@ import pytest
 
 from eks_sandbox import gobuild, netns_datapath, sandbox
 
-SESSION_SANDBOX = os.environ.get("CILIUM_EKS_TEST_SANDBOX", "pytest-eks")
+# "gw0", "gw1", ... on a pytest-xdist worker, "" in a run without workers
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+WORKER_NUMBER = WORKER.removeprefix("gw")
+SESSION_SANDBOX = os.environ.get("CILIUM_EKS_TEST_SANDBOX", "pytest-eks") + (f"-{WORKER}" if WORKER else "")
+
+# Minutes per file in CI (92c944f, serial, 2 cores). Only the order matters: xdist hands whole files to idle
+# workers in collection order, so the longest go first and the short ones fill the gaps at the end. A file not
+# listed counts as short. Refresh from the --durations report when a file's time changes a lot.
+FILE_MINUTES = {
+    "test_playbooks.py": 6.8, "test_faults.py": 6.1, "test_real_eksctl.py": 5.0, "test_real_eksctl_bare.py": 4.0,
+    "test_cilium_roles.py": 3.1, "test_composition.py": 2.8, "test_bandwidth.py": 2.7, "test_real_cilium.py": 2.7,
+    "test_bad_input.py": 1.6, "test_connectivity_test.py": 1.5, "test_cilium_upgrades.py": 1.2,
+    "test_safety.py": 0.9, "test_tools_role.py": 0.7,
+}
+
+
+def pytest_collection_modifyitems(items):
+    """Longest files first; the tests of a file keep their order (a stable sort)."""
+    items.sort(key=lambda item: -FILE_MINUTES.get(item.path.name, 0.0))
 
 
 def tool_or_skip(name: str) -> dict:
@@ -83,7 +106,7 @@ def datapath():
     reason = netns_datapath.unavailable_reason()
     if reason:
         pytest.skip(reason)
-    pair = netns_datapath.NetnsPair("itbw").up()
+    pair = netns_datapath.NetnsPair(f"itbw{WORKER_NUMBER}").up()  # one pair per worker
     yield pair
     pair.down()
     assert not pair.exists()

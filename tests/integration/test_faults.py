@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from helpers import (
@@ -35,7 +36,7 @@ from helpers import (
     write_play,
 )
 
-from eks_sandbox import aws, kube, netns_datapath
+from eks_sandbox import aws, kube, linux_ns, netns_datapath
 from eks_sandbox.procs import descendants, restart_api_server
 
 ROLE = "cilium_eni"
@@ -148,9 +149,10 @@ def test_api_server_restart_while_cilium_status_waits(box, api, run_playbook, tm
                                                    "expected_version": "1.20.2"})
     waiting = start_playbook(play, inventory, box.env, tmp_path / "status.json")
     try:
-        wait_until(lambda: descendants(waiting.pid, "AnsiballZ_cilium_status"), "cilium_status running",
-                   proc=waiting)
-        time.sleep(2)
+        # its first look taken (past its reachability probe, which fails at once on a refusal): on a loaded
+        # machine the module's start alone can take longer than any fixed pause
+        wait_until(lambda: progress_noted(descendants(waiting.pid, "AnsiballZ_cilium_status")),
+                   "cilium_status waiting", proc=waiting)
         back = restart_api_server(box.spec.name, box.kubeconfig, downtime=5)
         back.resources.get(api_version="apps/v1", kind="DaemonSet").patch(
             name="cilium", namespace="kube-system",
@@ -165,6 +167,23 @@ def test_api_server_restart_while_cilium_status_waits(box, api, run_playbook, tm
     summaries = [step["summary"] for step in result["status"]["progress"]]
     assert any("did not answer (connection refused" in line for line in summaries), summaries
     assert summaries[-1] == "healthy"
+
+
+def progress_noted(pids) -> bool:
+    """Has one of these module processes written its first progress line? (The action plugin names the file in
+    the module's CILIUM_EKS_PROGRESS_FILE, plugins/module_utils/progress.py; cilium_status notes each new
+    summary of its wait loop.)"""
+    for pid in pids:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for entry in environ:
+            if entry.startswith(b"CILIUM_EKS_PROGRESS_FILE="):
+                noted = Path(entry.split(b"=", 1)[1].decode())
+                if noted.is_file() and noted.read_text().strip():
+                    return True
+    return False
 
 
 def test_upgrade_interrupted_is_recognised_and_rolled_back_by_the_next_run(box, eni_play, helm, run_playbook,
@@ -414,7 +433,10 @@ def test_node_removed_during_the_bandwidth_test(bandwidth_box, helm, datapath, r
         try:
             wait_until(server_node, "test pods running", proc=running)
             node = server_node()
-            time.sleep(3)  # the measurement is under way
+            # the measurement under way: its client runs in the datapath's client namespace (a fixed pause was
+            # not enough on a loaded machine)
+            wait_until(lambda: linux_ns.pids_in_netns(datapath.client_ns), "the measuring client", proc=running)
+            time.sleep(1)
             core.delete_node(node)
             assert running.wait(timeout=400) != 0
         finally:

@@ -15,6 +15,7 @@ CLUSTER = "ec2n"
 def seeded(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CILIUM_EKS_CACHE", str(tmp_path_factory.mktemp("cache")))
+        patch.delenv("CILIUM_EKS_STATE", raising=False)  # its moto in that cache, not in a shared state folder
         result = aws.start_aws(CLUSTER, REGION, "1.34", ["ng-1"], None)
         yield result
         aws.stop_aws()

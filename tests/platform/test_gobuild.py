@@ -241,12 +241,55 @@ def test_build_without_only_skips_the_on_demand_recipes(monkeypatch, capsys):
     assert not gobuild.RECIPES[default].on_demand and gobuild.RECIPES[other].on_demand
     built = []
     monkeypatch.setattr(gobuild, "ensure", lambda name: built.append(name) or {})
+    monkeypatch.setattr(gobuild, "prefetch", lambda recipe: None)
     gobuild.ensure_all()
     assert default in built and other not in built
     assert f"{other}: built on first use" in capsys.readouterr().out
     built.clear()
     gobuild.ensure_all([other])
     assert built == [other]
+
+
+def test_the_next_missing_tools_download_while_one_builds(monkeypatch, capsys):
+    """ensure_all builds one tool after another; a thread meanwhile prefetches the following missing tools in
+    order (the first one's build downloads by itself, cached ones need nothing); a failed prefetch only says so."""
+    import threading
+
+    cached = {"etcd"}
+    monkeypatch.setattr(gobuild, "_cached", lambda recipe: {"bin": "path"} if recipe.name in cached else None)
+    prefetched, built, second_fetched = [], [], threading.Event()
+
+    def prefetch(recipe):
+        prefetched.append(recipe.name)
+        if recipe.name == "kubernetes":
+            second_fetched.set()
+        if recipe.name == "helm":
+            raise gobuild.GoBuildError("helm", ["go", "list", "-deps", "helm.sh/helm/v3/cmd/helm"], 1, "proxy: 503")
+
+    def ensure(name):
+        if name == "kwok":  # the first build is still running while the next tools download
+            assert second_fetched.wait(timeout=10)
+        built.append(name)
+        return {}
+
+    monkeypatch.setattr(gobuild, "prefetch", prefetch)
+    monkeypatch.setattr(gobuild, "ensure", ensure)
+    assert list(gobuild.ensure_all(["kwok", "etcd", "kubernetes", "helm", "cilium-cli"])) == \
+        ["kwok", "etcd", "kubernetes", "helm", "cilium-cli"]
+    assert built == ["kwok", "etcd", "kubernetes", "helm", "cilium-cli"]
+    assert prefetched == ["kubernetes", "helm", "cilium-cli"]
+    assert "helm v3" in capsys.readouterr().err  # said, and the builds went on
+
+
+def test_prefetch_lists_the_packages_of_the_throwaway_module_and_builds_nothing(monkeypatch):
+    recipe = gobuild.RECIPES["helm"]
+    commands = []
+    monkeypatch.setattr(gobuild, "_write_module", lambda recipe, module_dir: commands.append(["write", module_dir]))
+    monkeypatch.setattr(gobuild, "_run", lambda tool, argv, cwd=None, timeout=None: commands.append(argv) or "")
+    gobuild.prefetch(recipe)
+    scratch = commands[0][1]
+    assert not scratch.exists()  # a throwaway folder
+    assert commands[1:] == [["go", "list", "-deps", package] for package in recipe.binaries.values()]
 
 
 def test_unknown_tool_is_a_key_error():

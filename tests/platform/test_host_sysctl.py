@@ -45,3 +45,11 @@ def test_no_change_when_already_allowed_and_none_when_unavailable(files):
 
 def test_holder_ids_differ_per_state_folder():
     assert host_sysctl.holder_id("/s1", "sbx") != host_sysctl.holder_id("/s2", "sbx")
+
+
+def test_lease_state_reads_holders_and_the_kept_original_together(files):
+    assert host_sysctl.lease_state() == {"holders": [], "original_kept": False}
+    host_sysctl.acquire("a", "sandbox a")
+    assert host_sysctl.lease_state() == {"holders": ["a"], "original_kept": True}
+    host_sysctl.release("a")
+    assert host_sysctl.lease_state() == {"holders": [], "original_kept": False}

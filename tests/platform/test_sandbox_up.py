@@ -54,3 +54,22 @@ def test_two_clusters_created_at_the_same_moment_get_their_own_ports(tmp_path, m
     finally:
         for name in names:
             cluster.delete(name, binaries)
+
+
+def test_exec_shims_are_replaced_whole_and_left_alone_when_unchanged(tmp_path, monkeypatch):
+    """Parallel test workers share one state folder: a sandbox starting must never leave another's kwok an
+    empty or half-written shim to exec, so the shims are written beside and renamed over, and only when their
+    text changed."""
+    import os
+
+    monkeypatch.setenv("CILIUM_EKS_STATE", str(tmp_path / "state"))
+    shim = cluster.write_exec_shims() / "cilium"
+    assert os.access(shim, os.X_OK) and "agent_replay.main(['cilium']" in shim.read_text()
+    first = shim.stat().st_ino
+    cluster.write_exec_shims()
+    assert shim.stat().st_ino == first  # unchanged: not rewritten under a running exec
+    shim.write_text("#!/bin/sh\nexit 3\n")  # a shim of another interpreter (say, an older venv)
+    cluster.write_exec_shims()
+    assert shim.stat().st_ino != first and "agent_replay.main(['cilium']" in shim.read_text()
+    assert os.access(shim, os.X_OK)
+    assert sorted(p.name for p in shim.parent.iterdir()) == ["cilium", "cilium-dbg"]  # no temporary file left

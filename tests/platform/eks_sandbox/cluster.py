@@ -171,18 +171,27 @@ def write_exec_shims() -> Path:
     shims = exec_shim_dir()
     shims.mkdir(parents=True, exist_ok=True)
     for program in ("cilium", "cilium-dbg"):
-        path = shims / program
-        path.write_text(
-            f"#!{sys.executable}\n"
-            "import os\n"
-            "import sys\n"
-            "if os.environ.get('EKS_SANDBOX_REAL_POD_DIR'):\n"
-            "    from eks_sandbox import node_runtime\n"
-            f"    sys.exit(node_runtime.exec_main([{program!r}] + sys.argv[1:]))\n"
-            "from eks_sandbox import agent_replay\n"
-            f"sys.exit(agent_replay.main([{program!r}] + sys.argv[1:]))\n")
-        path.chmod(0o755)
+        text = (f"#!{sys.executable}\n"
+                "import os\n"
+                "import sys\n"
+                "if os.environ.get('EKS_SANDBOX_REAL_POD_DIR'):\n"
+                "    from eks_sandbox import node_runtime\n"
+                f"    sys.exit(node_runtime.exec_main([{program!r}] + sys.argv[1:]))\n"
+                "from eks_sandbox import agent_replay\n"
+                f"sys.exit(agent_replay.main([{program!r}] + sys.argv[1:]))\n")
+        _replace_executable(shims / program, text)
     return shims
+
+
+def _replace_executable(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: the other sandboxes of this state folder (parallel test workers) may
+    be running the shim right now, and a rewrite in place would let them exec a half-written file."""
+    if path.is_file() and os.access(path, os.X_OK) and path.read_text() == text:
+        return
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        handle.write(text)
+    os.chmod(handle.name, 0o755)
+    os.replace(handle.name, path)
 
 
 def _kwokctl(binaries: dict, args: list, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -17,6 +17,9 @@ build serves every recipe:
    whose ``build.json`` does not match the recipe, or that lacks a binary, is not cached.
 
 A warm ``ensure()`` only stats files and reads one small JSON: it never runs ``go``.
+``ensure_all()`` builds one tool after another; meanwhile a thread downloads what the next missing tools will
+read (``prefetch``: steps 1-2 and ``go list -deps``, no compiling), so on a cold machine the downloads overlap the
+compiles.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -515,29 +519,7 @@ def _build(recipe: Recipe) -> dict[str, Path]:
         output_dir = staging / "out"
         (output_dir / "bin").mkdir(parents=True)
         module_dir.mkdir()
-
-        upstream, upstream_sums, release_times, commits, module_roots = [], [], [], [], []
-        for module in recipe.modules:
-            downloaded = _download(recipe.name, module, recipe.version, cwd=module_dir)
-            module_roots.append(Path(downloaded["Dir"]))
-            edit_json = ["go", "mod", "edit", "-json", downloaded["GoMod"]]
-            upstream.append(json.loads(_run(recipe.name, edit_json, cwd=module_dir)))
-            info = json.loads(Path(downloaded["Info"]).read_text())
-            release_times.append(info["Time"])
-            commits.append(short_commit(info))
-            upstream_go_sum = Path(downloaded["Dir"]) / "go.sum"
-            if upstream_go_sum.is_file():
-                upstream_sums.append(upstream_go_sum.read_text())
-
-        (module_dir / "go.mod").write_text(render_go_mod(
-            recipe.name,
-            newest_go_version(upstream),
-            {module: recipe.version for module in recipe.modules},
-            rewrite_replaces(upstream, recipe.version, recipe.sibling_version) + list(recipe.extra_replaces),
-        ))
-        # The upstream go.sum vouches for its dependencies: without it the go command asks
-        # the checksum database, which here lacks some pseudo-versions (404).
-        (module_dir / "go.sum").write_text(merge_go_sums(upstream_sums))
+        module_roots, release_times, commits = _write_module(recipe, module_dir)
         ldflags = compose_ldflags(resolve_ldflags(
             recipe.ldflags, build_date=build_date(min(release_times)), git_commit=commits[0],
         ))
@@ -545,8 +527,7 @@ def _build(recipe: Recipe) -> dict[str, Path]:
         versions_seen = {}
         for binary, package in recipe.binaries.items():
             target = output_dir / "bin" / binary
-            tags = recipe.build_tags.get(binary, ())
-            _run(recipe.name, ["go", "build", "-trimpath", *(["-tags", ",".join(tags)] if tags else []),
+            _run(recipe.name, ["go", "build", "-trimpath", *_tags_flag(recipe, binary),
                                "-ldflags", ldflags, "-o", str(target), package], cwd=module_dir)
             versions_seen[binary] = _smoke_check(recipe, binary, target)
 
@@ -573,6 +554,78 @@ def _build(recipe: Recipe) -> dict[str, Path]:
         return _binary_paths(recipe)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_module(recipe: Recipe, module_dir: Path) -> tuple[list, list, list]:
+    """Steps 1-2: download the recipe's modules and write the throwaway module's go.mod and go.sum in
+    ``module_dir``. Returns the modules' folders, release times and short commits."""
+    upstream, upstream_sums, release_times, commits, module_roots = [], [], [], [], []
+    for module in recipe.modules:
+        downloaded = _download(recipe.name, module, recipe.version, cwd=module_dir)
+        module_roots.append(Path(downloaded["Dir"]))
+        edit_json = ["go", "mod", "edit", "-json", downloaded["GoMod"]]
+        upstream.append(json.loads(_run(recipe.name, edit_json, cwd=module_dir)))
+        info = json.loads(Path(downloaded["Info"]).read_text())
+        release_times.append(info["Time"])
+        commits.append(short_commit(info))
+        upstream_go_sum = Path(downloaded["Dir"]) / "go.sum"
+        if upstream_go_sum.is_file():
+            upstream_sums.append(upstream_go_sum.read_text())
+
+    (module_dir / "go.mod").write_text(render_go_mod(
+        recipe.name,
+        newest_go_version(upstream),
+        {module: recipe.version for module in recipe.modules},
+        rewrite_replaces(upstream, recipe.version, recipe.sibling_version) + list(recipe.extra_replaces),
+    ))
+    # The upstream go.sum vouches for its dependencies: without it the go command asks
+    # the checksum database, which here lacks some pseudo-versions (404).
+    (module_dir / "go.sum").write_text(merge_go_sums(upstream_sums))
+    return module_roots, release_times, commits
+
+
+def _tags_flag(recipe: Recipe, binary: str) -> list[str]:
+    tags = recipe.build_tags.get(binary, ())
+    return ["-tags", ",".join(tags)] if tags else []
+
+
+def prefetch(recipe: Recipe) -> None:
+    """Download into the Go module cache every module the build of ``recipe`` reads, compiling nothing:
+    ``go list -deps`` of its packages in a throwaway copy of its module (network, little CPU). No tool lock:
+    the Go module cache takes concurrent go commands (it locks each module it extracts), and the build,
+    under its lock, finds them there or downloads them itself."""
+    with tempfile.TemporaryDirectory(prefix=f"cilium-eks-prefetch-{recipe.name}-") as scratch:
+        _write_module(recipe, Path(scratch))
+        for binary, package in recipe.binaries.items():
+            _run(recipe.name, ["go", "list", "-deps", *_tags_flag(recipe, binary), package], cwd=Path(scratch))
+
+
+@contextlib.contextmanager
+def _prefetching(recipes: Sequence[Recipe]) -> Iterator[None]:
+    """Prefetch ``recipes`` one after another in a thread while the body builds; a prefetch that fails only
+    says so (the build downloads, and reports, by itself). Leaving waits for the thread: no go command is
+    left behind."""
+    leaving = threading.Event()
+
+    def run() -> None:
+        for recipe in recipes:
+            if leaving.is_set():
+                return
+            try:
+                prefetch(recipe)
+            except GoBuildError as exc:
+                print(f"{recipe.name} {recipe.version}: prefetch failed, its build downloads itself: "
+                      f"{str(exc).splitlines()[0]}", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=run, name="go-prefetch", daemon=True)
+    if recipes:
+        thread.start()
+    try:
+        yield
+    finally:
+        leaving.set()
+        if recipes:
+            thread.join()
 
 
 # --- public API ------------------------------------------------------------------------
@@ -622,7 +675,7 @@ def ensure_all(names: Iterable[str] | None = None) -> dict[str, dict[str, Path]]
         selected = list(dict.fromkeys(names))
         for name in selected:
             get_recipe(name)  # fail on a typo before building anything
-    built = {}
+    wanted = []
     for name in selected:
         if names is None and RECIPES[name].unavailable:
             print(f"{name}: skipped, {RECIPES[name].unavailable}", flush=True)
@@ -630,8 +683,10 @@ def ensure_all(names: Iterable[str] | None = None) -> dict[str, dict[str, Path]]
         if names is None and RECIPES[name].on_demand:
             print(f"{name}: built on first use (`python -m eks_sandbox build --only {name}`)", flush=True)
             continue
-        built[name] = ensure(name)
-    return built
+        wanted.append(name)
+    missing = [RECIPES[name] for name in wanted if not RECIPES[name].unavailable and not _cached(RECIPES[name])]
+    with _prefetching(missing[1:]):  # the first one's build downloads right away
+        return {name: ensure(name) for name in wanted}
 
 
 def main_build(argv: Sequence[str] | None = None) -> int:

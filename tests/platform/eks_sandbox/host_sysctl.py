@@ -86,3 +86,10 @@ def release(holder: str) -> bool:
 
 def holders() -> list:
     return sorted(p.name for p in _holders().iterdir()) if _holders().is_dir() else []
+
+
+def lease_state() -> dict:
+    """The holders and whether an original value is kept, read together under the lease's lock (another
+    sandbox may be taking or giving back the lease at this moment)."""
+    with _locked():
+        return {"holders": holders(), "original_kept": _original().exists()}
