@@ -121,8 +121,8 @@ OLD_POLICY = {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy", "meta
 
 
 @real_tier
-def test_check_mode_says_the_upgrade_would_run_the_preflight_check(installed, real_box, helm, run_playbook, tmp_path,
-                                                                    api):
+def test_check_mode_says_the_upgrade_would_run_the_preflight_check(
+        installed, real_box, helm, run_playbook, tmp_path, api):
     play, inventory = role_play(tmp_path, real_box, helm, TO)
     result = run_playbook(play, inventory, real_box.env, check=True)
     assert result.rc == 0, result
