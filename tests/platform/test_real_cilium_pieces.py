@@ -42,6 +42,12 @@ def test_which_pods_the_node_runtime_takes():
     host = {"metadata": {"labels": {"k8s-app": "aws-node"}}, "spec": {"nodeName": "n", "hostNetwork": True}}
     unscheduled = {"metadata": {}, "spec": {}}
     assert [node_runtime.is_cilium_pod(p) for p in (agent, operator, workload, host)] == [True, True, False, False]
+    # the pre-flight check's pods (chart templates/cilium-preflight/ at v1.20.2) run the Cilium image for real too
+    preflight = [{"metadata": {"labels": {"k8s-app": app}}, "spec": {"nodeName": "n", "hostNetwork": True}}
+                 for app in ("cilium-pre-flight-check", "cilium-pre-flight-check-deployment")]
+    assert [node_runtime.is_cilium_pod(p) for p in preflight] == [True, True]
+    k8s_app = next(e for e in cluster.REAL_CILIUM_POD_READY_EXCLUSIONS if e["key"] == '.metadata.labels["k8s-app"]')
+    assert k8s_app["values"] == list(node_runtime.CILIUM_K8S_APPS)  # kwok leaves exactly those pods to the runtime
     assert [node_runtime.needs_network(p) for p in (agent, workload, host, unscheduled)] == [False, True, False, False]
     assert node_runtime.finished({"metadata": {"deletionTimestamp": "x"}, "status": {}})
     assert node_runtime.finished({"metadata": {}, "status": {"phase": "Succeeded"}})

@@ -62,7 +62,8 @@ KWOK_STAGE_FILES = ("node/fast/node-initialize.yaml", "node/heartbeat-with-lease
 # which it runs, and every non-hostNetwork pod, whose network it sets up.
 REAL_CILIUM_POD_READY_EXCLUSIONS = [
     {"key": ".spec.hostNetwork", "operator": "In", "values": ["true"]},
-    {"key": '.metadata.labels["k8s-app"]', "operator": "NotIn", "values": ["cilium"]},
+    {"key": '.metadata.labels["k8s-app"]', "operator": "NotIn",
+     "values": ["cilium", "cilium-pre-flight-check", "cilium-pre-flight-check-deployment"]},  # node_runtime.CILIUM_K8S_APPS
     {"key": '.metadata.labels["io.cilium/app"]', "operator": "NotIn", "values": ["operator"]},
 ]
 

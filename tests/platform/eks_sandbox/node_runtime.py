@@ -52,10 +52,16 @@ EXEC_ENV_CONTAINER = "EKS_SANDBOX_REAL_CONTAINER"
 RUNTIME_LABEL = {"app.kubernetes.io/managed-by": "eks-sandbox-node-runtime"}
 
 
+# The chart's pods run for real, by their k8s-app label: the agent DaemonSet's, and the pre-flight check's DaemonSet and
+# Deployment (install/kubernetes/cilium/templates/cilium-preflight/daemonset.yaml and deployment.yaml at v1.20.2: the
+# image pre-pull `touch /tmp/ready; sleep 1h`, and `cilium-dbg preflight validate-cnp` against the API server).
+CILIUM_K8S_APPS = ("cilium", "cilium-pre-flight-check", "cilium-pre-flight-check-deployment")
+
+
 def is_cilium_pod(pod: dict) -> bool:
-    """Pods this runtime runs for real: the agent DaemonSet's and the operator Deployment's."""
+    """Pods this runtime runs for real: the agent DaemonSet's, the operator Deployment's, the pre-flight check's."""
     labels = (pod.get("metadata") or {}).get("labels") or {}
-    return labels.get("k8s-app") == "cilium" or labels.get("io.cilium/app") == "operator"
+    return labels.get("k8s-app") in CILIUM_K8S_APPS or labels.get("io.cilium/app") == "operator"
 
 
 def needs_network(pod: dict) -> bool:
