@@ -54,3 +54,13 @@ def test_two_clusters_created_at_the_same_moment_get_their_own_ports(tmp_path, m
     finally:
         for name in names:
             cluster.delete(name, binaries)
+
+
+def test_a_real_vpc_cni_needs_the_node_runtime_and_the_built_version():
+    spec = sandbox.SandboxSpec(cilium="real", vpc_cni_runtime="real")
+    assert sandbox.real_vpc_cni(spec) and sandbox.real_vpc_cni_unavailable_reason(spec) is None
+    assert sandbox.real_vpc_cni_unavailable_reason(sandbox.SandboxSpec()) is None  # kwok's aws-node: always
+    assert "--cilium real" in sandbox.real_vpc_cni_unavailable_reason(sandbox.SandboxSpec(vpc_cni_runtime="real"))
+    assert "v1.19.2" in sandbox.real_vpc_cni_unavailable_reason(
+        sandbox.SandboxSpec(cilium="real", vpc_cni_runtime="real", vpc_cni_tag="v1.10.4-eksbuild.1"))
+    assert "'kwok' or 'real'" in sandbox.real_vpc_cni_unavailable_reason(sandbox.SandboxSpec(vpc_cni_runtime="yes"))

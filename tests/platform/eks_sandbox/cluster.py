@@ -64,6 +64,7 @@ REAL_CILIUM_POD_READY_EXCLUSIONS = [
     {"key": ".spec.hostNetwork", "operator": "In", "values": ["true"]},
     {"key": '.metadata.labels["k8s-app"]', "operator": "NotIn", "values": ["cilium"]},
     {"key": '.metadata.labels["io.cilium/app"]', "operator": "NotIn", "values": ["operator"]},
+    {"key": '.metadata.labels["eks-sandbox.cloudnet.io/run"]', "operator": "NotIn", "values": ["real"]},
 ]
 
 
