@@ -305,7 +305,7 @@ def cilium_recipe(version: str) -> Recipe:
 
 def cilium_operator_generic_recipe(version: str) -> Recipe:
     """cilium-operator-generic of one release: the operator image the chart runs in every IPAM mode but the cloud
-    ones (templates/cilium-operator/_helpers.tpl at v1.20.2: ``-generic`` unless eni/azure/alibabacloud), so the
+    ones (templates/cilium-operator/_helpers.tpl l.1-11 at v1.20.2: ``-generic`` unless eni/azure/alibabacloud), so the
     one of aws-cni chaining (ipam.mode=cluster-pool). Tag ``ipam_provider_operator`` as operator/Makefile's target
     cilium-operator-generic; stamp and replaces as :func:`cilium_recipe`. A recipe of its own, built on first use,
     so that adding it leaves the cached Cilium builds (and a cold ``make platform``) as they were."""
