@@ -73,7 +73,7 @@ integration: platform ## integration tests on the local platform, INTEGRATION_WO
 	$(PY) -m pytest tests/integration $(XDIST_INTEGRATION) $(PYTEST_ARGS)
 
 integration-real: platform ## the real-agent tier alone: real Cilium agents and operator on the sandbox's nodes
-	$(PY) -m pytest tests/integration/test_real_cilium.py $(PYTEST_ARGS)
+	$(PY) -m pytest tests/integration/test_real_cilium.py tests/integration/test_real_chaining.py $(PYTEST_ARGS)
 
 molecule: platform ## molecule scenarios (extensions/molecule), each on its own sandbox, one after another
 	$(VENV)/bin/molecule test --all

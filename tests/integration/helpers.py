@@ -153,6 +153,17 @@ def write_play(path, name="play", role=None, variables=None, module=None, args=N
 # ------------------------------------------------------------------------------------------- sandboxes
 
 
+def sandbox_apis(box):
+    """``(core, custom, ec2)``: the Kubernetes core and custom-objects APIs and moto's EC2 of ``box``."""
+    import boto3
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(config_file=box.kubeconfig)
+    ec2 = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                region_name=box.spec.region).client("ec2", endpoint_url=box.aws_env["AWS_ENDPOINT_URL"])
+    return client.CoreV1Api(api), client.CustomObjectsApi(api), ec2
+
+
 def start_sandbox(sandbox_factory, name, **spec):
     """sandbox_factory, retried: kwokctl picks its ports when it starts, so two sandboxes created at the same
     moment by parallel test runs can pick the same port (seen: "server gave HTTP response to HTTPS client").

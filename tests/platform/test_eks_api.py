@@ -235,3 +235,43 @@ def test_tokens_last_fifteen_minutes_whatever_x_amz_expires_says(moto, monkeypat
     too_late = datetime.now(timezone.utc) + timedelta(minutes=16)
     monkeypatch.setattr(eks_api.time, "time", too_late.timestamp)
     assert "expired" in moto["api"].authenticate(review(token))["status"]["error"]
+
+
+VPC_CNI_MANIFEST = """\
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: aws-node, namespace: kube-system}
+---
+kind: DaemonSet
+apiVersion: apps/v1
+metadata: {name: aws-node, namespace: kube-system}
+spec:
+  template:
+    metadata: {labels: {k8s-app: aws-node}}
+    spec:
+      initContainers:
+      - {name: aws-vpc-cni-init, image: 602401143452.dkr.ecr.us-west-2.amazonaws.com/amazon-k8s-cni-init:v1.19.2}
+      containers:
+      - {name: aws-node, image: 602401143452.dkr.ecr.us-west-2.amazonaws.com/amazon-k8s-cni:v1.19.2}
+      - name: aws-eks-nodeagent
+        image: 602401143452.dkr.ecr.us-west-2.amazonaws.com/amazon/aws-network-policy-agent:v1.1.6
+"""
+
+
+def test_a_real_vpc_cni_addon_deploys_the_manifest_it_was_built_from(tmp_path):
+    """With aws-node run for real, the vpc-cni add-on of the built version deploys the add-on's own manifest (minus the
+    network policy agent, which cannot be built here), labelled for the node runtime, images of the region's
+    registry; any other version stays the sandbox's kwok DaemonSet."""
+    manifest = tmp_path / "aws-k8s-cni.yaml"
+    manifest.write_text(VPC_CNI_MANIFEST)
+    objects = eks_api.addon_objects("vpc-cni", eks_objects.VPC_CNI_TAG, REGION, str(manifest))
+    daemonset = next(o for o in objects if o["kind"] == "DaemonSet")
+    template = daemonset["spec"]["template"]
+    assert template["metadata"]["labels"][eks_objects.REAL_RUN_LABEL] == "real"
+    assert [c["name"] for c in template["spec"]["containers"]] == ["aws-node"]
+    assert template["spec"]["containers"][0]["image"] == \
+        f"602401143452.dkr.ecr.{REGION}.amazonaws.com/amazon-k8s-cni:{eks_objects.VPC_CNI_TAG}"
+    assert template["spec"]["initContainers"][0]["image"].endswith(f"/amazon-k8s-cni-init:{eks_objects.VPC_CNI_TAG}")
+    older = eks_api.addon_objects("vpc-cni", "v1.18.6-eksbuild.1", REGION, str(manifest))
+    assert older == eks_objects.aws_node(REGION, "v1.18.6-eksbuild.1")
+    assert eks_api.addon_objects("vpc-cni", eks_objects.VPC_CNI_TAG, REGION) == eks_objects.aws_node(REGION)

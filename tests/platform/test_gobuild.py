@@ -347,3 +347,19 @@ def test_main_build_rejects_unknown_names(capsys):
     with pytest.raises(SystemExit) as exit_info:
         gobuild.main_build(["--only", "no-such-tool"])
     assert exit_info.value.code == 2
+
+
+def test_chainings_real_pieces_are_recipes_built_on_first_use():
+    """The operator of chaining's cluster-pool IPAM, the AWS VPC CNI and the CNI plugins it ships: built by the first
+    sandbox whose pods run them, never by a plain `make platform`; the Cilium recipe itself is left as it was (no
+    rebuild of the cached agents)."""
+    generic = gobuild.RECIPES["cilium-operator-generic"]
+    cilium = gobuild.RECIPES[gobuild.cilium_tool(versions.CILIUM_AGENTS[0])]
+    assert generic.on_demand and generic.version == cilium.version and generic.extra_replaces == cilium.extra_replaces
+    assert generic.binaries == {"cilium-operator-generic": "github.com/cilium/cilium/operator"}
+    assert generic.build_tags["cilium-operator-generic"] == ("osusergo", "ipam_provider_operator")
+    assert generic.ldflags == cilium.ldflags and "cilium-operator-generic" not in cilium.binaries
+    vpc_cni, plugins = gobuild.RECIPES["aws-vpc-cni"], gobuild.RECIPES["cni-plugins"]
+    assert vpc_cni.on_demand and plugins.on_demand and vpc_cni.version == versions.AWS_VPC_CNI
+    assert vpc_cni.binaries["aws-k8s-agent"].endswith("/cmd/aws-k8s-agent")
+    assert vpc_cni.module_dirs["config"] == "config/master" and plugins.version == versions.CNI_PLUGINS

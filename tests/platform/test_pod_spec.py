@@ -65,10 +65,34 @@ def test_a_missing_required_key_is_a_create_container_config_error():
         pod_spec.container_env(pod([container]), container, NODE, lambda *_: None, lambda *_: None, {})
 
 
-def test_argv_expands_variables_and_needs_a_command():
+def test_argv_expands_variables_and_follows_the_kubernetes_rules_for_entrypoints():
     assert pod_spec.container_argv({"command": ["op"], "args": ["--debug=$(D)"]}, {"D": "true"}) == ["op", "--debug=true"]
     with pytest.raises(pod_spec.PodSpecError, match="no command"):
         pod_spec.container_argv({"name": "c", "args": ["x"]}, {})
+    layout = pod_spec.ImageLayout("t", (), entrypoint=("/app/run",), cmd=("--default",))
+    assert pod_spec.container_argv({"name": "c"}, {}, layout) == ["/app/run", "--default"]  # Entrypoint + Cmd
+    assert pod_spec.container_argv({"name": "c", "args": ["--x"]}, {}, layout) == ["/app/run", "--x"]  # args replace Cmd
+    assert pod_spec.container_argv({"name": "c", "command": ["sh"]}, {}, layout) == ["sh"]  # command replaces both
+
+
+def test_image_layouts_by_repository():
+    assert pod_spec.image_layout("quay.io/cilium/cilium:v1.20.2@sha256:x").tool == "cilium"
+    assert pod_spec.image_layout("quay.io/cilium/operator-aws:v1.20.2").files == \
+        pod_spec.image_layout("quay.io/cilium/cilium:v1.20.2").files
+    aws = pod_spec.image_layout("602401143452.dkr.ecr.us-east-1.amazonaws.com/amazon-k8s-cni:v1.19.2-eksbuild.1")
+    assert aws.entrypoint == ("/app/aws-vpc-cni",) and aws.workdir == "/app"
+    init = pod_spec.image_layout("602401143452.dkr.ecr.us-east-1.amazonaws.com/amazon-k8s-cni-init:v1.19.2-eksbuild.1")
+    assert init.cmd == ("/init/aws-vpc-cni-init",) and ("/init/portmap", "cni-plugins:bin/portmap") in init.files
+    assert pod_spec.image_version("602401143452.dkr.ecr.us-east-1.amazonaws.com/amazon-k8s-cni:v1.19.2-eksbuild.1") \
+        == "1.19.2"
+    generic = pod_spec.image_layout("quay.io/cilium/operator-generic:v1.20.2@sha256:x")
+    assert generic.tool == "cilium-operator-generic" and [t for t, _a in generic.files] == [
+        "/usr/bin/cilium-operator-generic"]
+    assert pod_spec.image_layout("busybox:1.36") is None
+    mounts = {m.target: m for m in pod_spec.image_mounts(pod_spec.IMAGE_LAYOUTS["cilium/cilium"], {
+        artifact: f"/c/{artifact}" for _target, artifact in pod_spec.IMAGE_LAYOUTS["cilium/cilium"].files})}
+    assert mounts["/usr/bin/cilium"].source == "/c/cilium-dbg" and mounts["/usr/bin/cilium"].readonly
+    assert not mounts["/var/lib/cilium/bpf"].readonly and not mounts["/var/lib/cilium/bpf"].is_file  # an overlay
 
 
 def test_volume_mounts_map_host_paths_to_the_node_root_parents_first():
@@ -107,8 +131,10 @@ def test_start_script_mounts_then_execs_in_a_chroot(tmp_path):
         mounts=[pod_spec.Mount("/var/run/cilium", "/node/run/cilium"),
                 pod_spec.Mount("/host/proc/sys/net", "proc-sys-net"),
                 pod_spec.Mount("/tmp/cilium/config-map", "/p/cfg", readonly=True)],
-        image_files=pod_spec.image_mounts({"cilium-agent": "/cache/bin/cilium-agent", "cilium-dbg": "/cache/bin/dbg"},
-                                          "/cache/lib/bpf"))
+        image_files=pod_spec.image_mounts(
+            pod_spec.ImageLayout("cilium", (("/usr/bin/cilium-agent", "cilium-agent"), ("/usr/bin/cilium-dbg", "cilium-dbg"),
+                                            ("/usr/bin/cilium", "cilium-dbg"), ("/var/lib/cilium/bpf", "cilium:lib/bpf/"))),
+            {"cilium-agent": "/cache/bin/cilium-agent", "cilium-dbg": "/cache/bin/dbg", "cilium:lib/bpf/": "/cache/lib/bpf"}))
     script = pod_spec.start_script("/r", "/u", plan, net_core="/n/core")
     lines = script.splitlines()
     assert "mount --make-rprivate /" in lines

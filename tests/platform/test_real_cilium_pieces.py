@@ -23,10 +23,10 @@ def test_real_mode_stages_keep_kwoks_defaults_but_narrow_pod_ready(stage_dir):
     assert names == ["node-initialize", "node-heartbeat-with-lease", "pod-ready", "pod-complete", "pod-delete"]
     ready = next(s for s in stages if s["metadata"]["name"] == "pod-ready")
     expressions = ready["spec"]["selector"]["matchExpressions"]
-    assert expressions[-3:] == cluster.REAL_CILIUM_POD_READY_EXCLUSIONS
+    assert expressions[-len(cluster.REAL_CILIUM_POD_READY_EXCLUSIONS):] == cluster.REAL_CILIUM_POD_READY_EXCLUSIONS
     assert {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"} in expressions  # kwok's own kept
     delete = next(s for s in stages if s["metadata"]["name"] == "pod-delete")["spec"]["selector"]["matchExpressions"]
-    assert delete[-2:] == cluster.REAL_CILIUM_POD_DELETE_EXCLUSIONS
+    assert delete[-len(cluster.REAL_CILIUM_POD_DELETE_EXCLUSIONS):] == cluster.REAL_CILIUM_POD_DELETE_EXCLUSIONS
     config = cluster.kwokctl_config({"kube-apiserver": "a", "kube-controller-manager": "b", "kube-scheduler": "c",
                                      "etcd": "d", "kwok": "e"}, stages=stages)
     assert config[1:] == stages
@@ -41,7 +41,10 @@ def test_which_pods_the_node_runtime_takes():
     workload = {"metadata": {"labels": {"app": "web"}}, "spec": {"nodeName": "n"}}
     host = {"metadata": {"labels": {"k8s-app": "aws-node"}}, "spec": {"nodeName": "n", "hostNetwork": True}}
     unscheduled = {"metadata": {}, "spec": {}}
-    assert [node_runtime.is_cilium_pod(p) for p in (agent, operator, workload, host)] == [True, True, False, False]
+    real_aws_node = {"metadata": {"labels": {"k8s-app": "aws-node", "eks-sandbox.cloudnet.io/run": "real"}},
+                     "spec": {"nodeName": "n", "hostNetwork": True}}  # eks_objects.vpc_cni_addon's (real VPC CNI)
+    assert [node_runtime.is_cilium_pod(p) for p in (agent, operator, workload, host, real_aws_node)] == [
+        True, True, False, False, True]
     # the pre-flight check's pods (chart templates/cilium-preflight/ at v1.20.2) run the Cilium image for real too
     preflight = [{"metadata": {"labels": {"k8s-app": app}}, "spec": {"nodeName": "n", "hostNetwork": True}}
                  for app in ("cilium-pre-flight-check", "cilium-pre-flight-check-deployment")]
@@ -134,3 +137,25 @@ def test_cri_log_lines_round_trip():
     assert pod_runtime.cri_text(line.decode().rstrip("\n")) == "panic: boom"
     assert pod_runtime.cri_line("stdout", b"partial", moment=0).split()[2] == b"P"
     assert pod_runtime.cri_text("not a CRI line") == "not a CRI line"
+
+
+def test_images_map_to_the_tools_built_here_or_say_why_not():
+    """Which built tool backs an image tag: Cilium's agent/operator of the built versions, the generic operator of the
+    default one (chaining's cluster-pool IPAM), the AWS VPC CNI of its built version; anything else is an image pull
+    error naming the way out."""
+    from eks_sandbox import pod_runtime, pod_spec, versions
+
+    def tool(image):
+        return pod_runtime.image_tool(pod_spec.image_layout(image), image, pod_spec.image_version(image))
+
+    default = versions.CILIUM_AGENTS[0]
+    assert tool(f"quay.io/cilium/cilium:v{default}") == "cilium"
+    assert tool(f"quay.io/cilium/operator-generic:v{default}") == "cilium-operator-generic"
+    assert tool(f"602401143452.dkr.ecr.us-east-1.amazonaws.com/amazon-k8s-cni:{versions.AWS_VPC_CNI}-eksbuild.1") == \
+        "aws-vpc-cni"
+    with pytest.raises(pod_runtime.ImageUnavailable, match="replay"):
+        tool("quay.io/cilium/cilium:v1.16.5")
+    with pytest.raises(pod_runtime.ImageUnavailable, match="chaining's real tier"):
+        tool(f"quay.io/cilium/operator-generic:v{versions.CILIUM_AGENTS[1]}")
+    with pytest.raises(pod_runtime.ImageUnavailable, match=versions.AWS_VPC_CNI):
+        tool("602401143452.dkr.ecr.us-east-1.amazonaws.com/amazon-k8s-cni:v1.10.4-eksbuild.1")

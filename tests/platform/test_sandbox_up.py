@@ -73,3 +73,13 @@ def test_exec_shims_are_replaced_whole_and_left_alone_when_unchanged(tmp_path, m
     assert shim.stat().st_ino != first and "agent_replay.main(['cilium']" in shim.read_text()
     assert os.access(shim, os.X_OK)
     assert sorted(p.name for p in shim.parent.iterdir()) == ["cilium", "cilium-dbg"]  # no temporary file left
+
+
+def test_a_real_vpc_cni_needs_the_node_runtime_and_the_built_version():
+    spec = sandbox.SandboxSpec(cilium="real", vpc_cni_runtime="real")
+    assert sandbox.real_vpc_cni(spec) and sandbox.real_vpc_cni_unavailable_reason(spec) is None
+    assert sandbox.real_vpc_cni_unavailable_reason(sandbox.SandboxSpec()) is None  # kwok's aws-node: always
+    assert "--cilium real" in sandbox.real_vpc_cni_unavailable_reason(sandbox.SandboxSpec(vpc_cni_runtime="real"))
+    assert "v1.19.2" in sandbox.real_vpc_cni_unavailable_reason(
+        sandbox.SandboxSpec(cilium="real", vpc_cni_runtime="real", vpc_cni_tag="v1.10.4-eksbuild.1"))
+    assert "'kwok' or 'real'" in sandbox.real_vpc_cni_unavailable_reason(sandbox.SandboxSpec(vpc_cni_runtime="yes"))

@@ -10,7 +10,8 @@ def _up(args) -> int:
     from . import sandbox
     spec = sandbox.SandboxSpec(name=args.name, region=args.region, nodes=args.nodes,
                                agent_not_ready_taint=args.taint, vpc_cni=not args.no_vpc_cni,
-                               aws=not args.no_aws, seed=not args.empty, cilium=args.cilium)
+                               aws=not args.no_aws, seed=not args.empty, cilium=args.cilium,
+                               vpc_cni_runtime=args.vpc_cni_runtime)
     if args.vpc_cni_tag:
         spec.vpc_cni_tag = args.vpc_cni_tag
     sandbox.up(spec, out=sys.stdout)
@@ -97,6 +98,9 @@ def main(argv=None) -> int:
     up.add_argument("--cilium", choices=["replay", "real"], default="replay",
                     help="replay: Cilium agents answer from recordings; real: the chart's agent and operator pods run "
                          "for real on the nodes (Cilium 1.19.7, 1.20.2)")
+    up.add_argument("--vpc-cni-runtime", choices=["kwok", "real"], default="kwok",
+                    help="kwok: aws-node pods are kwok's; real: they run the AWS VPC CNI's ipamd and write its CNI "
+                         "configuration (needs --cilium real; chaining's real tier)")
     up.set_defaults(func=_up)
 
     datapath = commands.add_parser("datapath", help="real kernel shaping (netns + tc) for the bandwidth test")

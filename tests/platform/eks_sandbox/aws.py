@@ -845,7 +845,8 @@ class EksApiProxy:
         kubeconfig = settings.get("kubeconfig")
         with self._lock:
             self.platform = {k: settings.get(k) for k in ("endpoint", "certificateAuthorityData", "kubeconfig",
-                                                          "region")}
+                                                          "region", "vpc_cni_manifest")}
+            self.eks_api.vpc_cni_manifest = settings.get("vpc_cni_manifest")
             if kubeconfig:
                 from .nodegroups import NodegroupReconciler
 
@@ -1329,11 +1330,13 @@ def token_webhook_url(proxy_endpoint: str) -> str:
 
 
 def register_platform(proxy_endpoint: str, api_server_url: str, ca_data: str = None, kubeconfig=None,
-                      region: str = DEFAULT_REGION) -> dict:
+                      region: str = DEFAULT_REGION, vpc_cni_manifest=None) -> dict:
     """Tell the proxy (and through it moto) the sandbox's API server: every EKS cluster reports it,
-    and with ``kubeconfig`` add-ons deploy there and kwok Nodes follow the node groups."""
+    and with ``kubeconfig`` add-ons deploy there and kwok Nodes follow the node groups. ``vpc_cni_manifest``: the
+    AWS VPC CNI's own manifest, which the vpc-cni add-on of its version then deploys (aws-node run for real)."""
     payload = {"endpoint": api_server_url, "certificateAuthorityData": ca_data,
-               "kubeconfig": str(kubeconfig) if kubeconfig else None, "region": region}
+               "kubeconfig": str(kubeconfig) if kubeconfig else None, "region": region,
+               "vpc_cni_manifest": str(vpc_cni_manifest) if vpc_cni_manifest else None}
     request = urllib.request.Request(f"{proxy_endpoint}{ADMIN_PATH}/platform", data=json.dumps(payload).encode(),
                                      method="PUT", headers={"Content-Type": "application/json"})
     with _OPENER.open(request, timeout=30) as answer:

@@ -65,6 +65,7 @@ REAL_CILIUM_POD_READY_EXCLUSIONS = [
     {"key": '.metadata.labels["k8s-app"]', "operator": "NotIn",
      "values": ["cilium", "cilium-pre-flight-check", "cilium-pre-flight-check-deployment"]},  # node_runtime.CILIUM_K8S_APPS
     {"key": '.metadata.labels["io.cilium/app"]', "operator": "NotIn", "values": ["operator"]},
+    {"key": '.metadata.labels["eks-sandbox.cloudnet.io/run"]', "operator": "NotIn", "values": ["real"]},
 ]
 
 

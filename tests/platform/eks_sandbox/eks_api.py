@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.etree import ElementTree
 
-from . import eks_objects
+from . import eks_objects, versions
 
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
@@ -115,9 +115,12 @@ def addon_configuration(query: dict) -> dict:
             "podIdentityConfiguration": VPC_CNI_POD_IDENTITY if name == "vpc-cni" else []}
 
 
-def addon_objects(name: str, version: str, region: str) -> list:
-    """The kube-system objects an add-on version deploys (the sandbox's eks_objects)."""
+def addon_objects(name: str, version: str, region: str, vpc_cni_manifest: str | None = None) -> list:
+    """The kube-system objects an add-on version deploys (the sandbox's eks_objects). ``vpc_cni_manifest``: the
+    VPC CNI's own manifest (a sandbox whose aws-node runs for real), used for the version it was built from."""
     if name == "vpc-cni":
+        if vpc_cni_manifest and version.split("-", 1)[0] == versions.AWS_VPC_CNI:
+            return eks_objects.vpc_cni_addon_from_manifest(vpc_cni_manifest, region, version)
         return eks_objects.aws_node(region, version)
     if name == "kube-proxy":
         return eks_objects.kube_proxy(region, version)
@@ -156,6 +159,7 @@ class EksApi:
         self.set_version = set_version
         self.sts = sts
         self.kube = kube
+        self.vpc_cni_manifest = None  # set by the platform registration when aws-node runs for real
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._lock = threading.Lock()
         self._records: dict = {}
@@ -255,7 +259,7 @@ class EksApi:
         """Apply the add-on's objects; False when a field another manager owns stopped it (no force)."""
         if self.kube is None:
             return True
-        return self.kube.apply(addon_objects(name, version, region), force=force)
+        return self.kube.apply(addon_objects(name, version, region, self.vpc_cni_manifest), force=force)
 
     def _addon(self, cluster, params) -> dict:
         addon = self.records(cluster).addons.get(params["addon"])
@@ -273,7 +277,7 @@ class EksApi:
     def _delete_addon(self, cluster, params, query, _request, region):
         addon = self._addon(cluster, params)
         if (query.get("preserve") or ["false"])[-1].lower() != "true" and self.kube is not None:
-            self.kube.delete(addon_objects(addon["addonName"], addon["addonVersion"], region))
+            self.kube.delete(addon_objects(addon["addonName"], addon["addonVersion"], region, self.vpc_cni_manifest))
         del self.records(cluster).addons[addon["addonName"]]
         return 200, {"addon": dict(addon, status="DELETING")}
 

@@ -327,6 +327,42 @@ def metrics_server(region, tag=METRICS_SERVER_TAG):
     ]
 
 
+# Pods the sandbox's node runtime runs for real (node_runtime.py): kwok leaves their status alone.
+REAL_RUN_LABEL = "eks-sandbox.cloudnet.io/run"
+NETWORK_POLICY_AGENT = "aws-eks-nodeagent"
+
+
+def vpc_cni_addon(manifest_docs, region, vpc_cni_tag=VPC_CNI_TAG):
+    """The AWS VPC CNI add-on from its own manifest (amazon-vpc-cni-k8s ``config/master/aws-k8s-cni.yaml`` of the
+    built version: CRDs, RBAC, ConfigMap, the aws-node DaemonSet), for nodes that run it for real: images of the
+    region's EKS registry at ``vpc_cni_tag``, pods labelled for the node runtime (:data:`REAL_RUN_LABEL`), and
+    without the ``aws-eks-nodeagent`` container (the network policy agent, off by its own
+    ``--enable-network-policy=false``: its module, github.com/aws/aws-network-policy-agent v1.1.6, is refused by the
+    Go module proxy, so it cannot run here)."""
+    registry = EKS_REGISTRY.format(region=region)
+    objects = []
+    for doc in manifest_docs:
+        if not doc:
+            continue
+        if doc["kind"] == "DaemonSet" and doc["metadata"]["name"] == "aws-node":
+            template = doc["spec"]["template"]
+            template["metadata"].setdefault("labels", {})[REAL_RUN_LABEL] = "real"
+            spec = template["spec"]
+            spec["containers"] = [c for c in spec["containers"] if c["name"] != NETWORK_POLICY_AGENT]
+            for container in spec.get("initContainers", []) + spec["containers"]:
+                repository = container["image"].rsplit("/", 1)[-1].split(":", 1)[0]
+                container["image"] = f"{registry}/{repository}:{vpc_cni_tag}"
+        objects.append(doc)
+    return objects
+
+
+def vpc_cni_addon_from_manifest(manifest_path, region, vpc_cni_tag=VPC_CNI_TAG):
+    """:func:`vpc_cni_addon` of the manifest file at ``manifest_path``."""
+    import yaml
+    with open(manifest_path, encoding="utf-8") as manifest:
+        return vpc_cni_addon(list(yaml.safe_load_all(manifest)), region, vpc_cni_tag)
+
+
 def kube_system_addons(region, vpc_cni_tag=VPC_CNI_TAG, with_vpc_cni=True):
     """Everything a fresh EKS cluster has in kube-system (``with_vpc_cni=False``: default add-ons
     disabled, as eksctl's ``addonsConfig.disableDefaultAddons`` leaves it, minus coredns/kube-proxy)."""

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
@@ -307,6 +307,49 @@ def cilium_recipe(version: str) -> Recipe:
     )
 
 
+def cilium_operator_generic_recipe(version: str) -> Recipe:
+    """cilium-operator-generic of one release: the operator image the chart runs in every IPAM mode but the cloud
+    ones (templates/cilium-operator/_helpers.tpl l.1-11 at v1.20.2: ``-generic`` unless eni/azure/alibabacloud), so the
+    one of aws-cni chaining (ipam.mode=cluster-pool). Tag ``ipam_provider_operator`` as operator/Makefile's target
+    cilium-operator-generic; stamp and replaces as :func:`cilium_recipe`. A recipe of its own, built on first use,
+    so that adding it leaves the cached Cilium builds (and a cold ``make platform``) as they were."""
+    module = CILIUM_MODULE
+    return replace(cilium_recipe(version), name="cilium-operator-generic",
+                   binaries={"cilium-operator-generic": f"{module}/operator"},
+                   build_tags={"cilium-operator-generic": ("osusergo", "ipam_provider_operator")},
+                   version_args={}, module_dirs={}, on_demand=True)
+
+
+def aws_vpc_cni_recipe() -> Recipe:
+    """The AWS VPC CNI's binaries as its images hold them (scripts/dockerfiles/Dockerfile.release and Dockerfile.init
+    at v1.19.2: aws-k8s-agent is ipamd, aws-cni and egress-cni the CNI plugins, aws-vpc-cni the entrypoint that
+    installs them with 10-aws.conflist and runs ipamd, aws-vpc-cni-init the init container), stamped like the
+    Makefile's LDFLAGS; misc/ holds the 10-aws.conflist template the image copies to /app."""
+    module = "github.com/aws/amazon-vpc-cni-k8s"
+    version = versions.AWS_VPC_CNI
+    binaries = {"aws-k8s-agent": f"{module}/cmd/aws-k8s-agent", "aws-cni": f"{module}/cmd/routed-eni-cni-plugin",
+                "egress-cni": f"{module}/cmd/egress-cni-plugin", "aws-vpc-cni": f"{module}/cmd/aws-vpc-cni",
+                "aws-vpc-cni-init": f"{module}/cmd/aws-vpc-cni-init",
+                "grpc-health-probe": f"{module}/cmd/grpc-health-probe"}
+    return Recipe(
+        name="aws-vpc-cni", version=version, modules=(module,), binaries=binaries, on_demand=True,
+        ldflags={f"{module}/pkg/version/info.Version": version, f"{module}/pkg/awsutils/awssession.version": version},
+        module_dirs={"misc": "misc", "config": "config/master"},  # config: the add-on's own manifest
+    )
+
+
+def cni_plugins_recipe() -> Recipe:
+    """The containernetworking plugins the VPC CNI's init image copies to the node (its Makefile fetches the
+    v1.5.1 release): the ones its 10-aws.conflist and Cilium's chained list call, and loopback."""
+    module = "github.com/containernetworking/plugins"
+    binaries = {name: f"{module}/plugins/{kind}/{name}" for kind, name in (
+        ("main", "loopback"), ("meta", "portmap"), ("ipam", "host-local"), ("meta", "bandwidth"))}
+    return Recipe(name="cni-plugins", version=versions.CNI_PLUGINS, modules=(module,), binaries=binaries,
+                  on_demand=True,
+                  ldflags={"github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion":
+                           versions.CNI_PLUGINS})
+
+
 def _recipes() -> dict[str, Recipe]:
     """The tools, in build order (kwok first: the rest of the platform waits on it)."""
     kube_version = versions.KUBERNETES
@@ -348,6 +391,9 @@ def _recipes() -> dict[str, Recipe]:
     recipes = {recipe.name: recipe for recipe in recipes}
     for version in versions.CILIUM_AGENTS:
         recipes[cilium_tool(version)] = cilium_recipe(version)
+    recipes["cilium-operator-generic"] = cilium_operator_generic_recipe(versions.CILIUM_AGENTS[0])
+    for recipe in (aws_vpc_cni_recipe(), cni_plugins_recipe()):
+        recipes[recipe.name] = recipe
     return recipes
 
 

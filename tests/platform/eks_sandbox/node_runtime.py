@@ -40,7 +40,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import cni, ec2_nodes, host_sysctl, imds, linux_ns, pod_runtime, vpc_network
+from . import cni, ec2_nodes, eks_objects, host_sysctl, imds, linux_ns, pod_runtime, vpc_network
 
 log = logging.getLogger("node_runtime")
 
@@ -59,9 +59,12 @@ CILIUM_K8S_APPS = ("cilium", "cilium-pre-flight-check", "cilium-pre-flight-check
 
 
 def is_cilium_pod(pod: dict) -> bool:
-    """Pods this runtime runs for real: the agent DaemonSet's, the operator Deployment's, the pre-flight check's."""
+    """Pods this runtime runs for real: the Cilium agent DaemonSet's, operator Deployment's and pre-flight check's
+    (made by the chart), and the sandbox's own pods labelled for it (the AWS VPC CNI's aws-node:
+    eks_objects.vpc_cni_addon)."""
     labels = (pod.get("metadata") or {}).get("labels") or {}
-    return labels.get("k8s-app") in CILIUM_K8S_APPS or labels.get("io.cilium/app") == "operator"
+    return labels.get("k8s-app") in CILIUM_K8S_APPS or labels.get("io.cilium/app") == "operator" or \
+        labels.get(eks_objects.REAL_RUN_LABEL) == "real"
 
 
 def needs_network(pod: dict) -> bool:
@@ -231,7 +234,8 @@ class NodeHost:
 class NodeRuntime:
     """Watches pods and nodes; hosts nodes, runs the Cilium pods, wires the other pods' networks."""
 
-    def __init__(self, kubeconfig: str, sandbox: str, state: Path, aws_endpoint: str, region: str, tag: str):
+    def __init__(self, kubeconfig: str, sandbox: str, state: Path, aws_endpoint: str, region: str, tag: str,
+                 stand_in_cni: bool = False):
         import boto3
         from kubernetes import client, config
 
@@ -259,6 +263,9 @@ class NodeRuntime:
         self.deleting: set = set()  # (ns, name, uid) of terminating Cilium pods being deleted
         self.statuses: queue.Queue = queue.Queue()
         self.stand_in = cni.StandInIpam(KUBERNETES_POD_CIDR)
+        # The sandbox's VPC CNI is kwok's (a version not built here): pods of nodes without a CNI configuration get
+        # a stand-in address instead of waiting, as they always did in the sandbox.
+        self.stand_in_cni = stand_in_cni
 
     # ------------------------------------------------------------------------------ watches
     def _watch(self, kind: str, list_fn) -> None:
@@ -492,6 +499,8 @@ class NodeRuntime:
         record = {"uid": uid, "namespace": meta["namespace"], "name": meta["name"], "node": pod["spec"]["nodeName"]}
         try:
             conf = cni.active_conf(host.root / "etc/cni/net.d")
+            if conf is None and not self.stand_in_cni:  # the kubelet's "network plugin not ready": retried
+                raise cni.CniError("no networks found in /etc/cni/net.d (cni plugin not initialized)")
             if conf is None:
                 used = {p.get("status", {}).get("podIP") for p in self.pods.values()}
                 record.update(kind="stand-in", ip=self.stand_in.pick(used, uid))
@@ -515,7 +524,7 @@ class NodeRuntime:
             if record.get("netns"):
                 linux_ns.ip("netns", "del", record["netns"], check=False)
             _at, delay = self.network_failures.get(uid, (0.0, 1.0))
-            self.network_failures[uid] = (time.monotonic() + delay, min(delay * 2, 30.0))
+            self.network_failures[uid] = (time.monotonic() + delay, min(delay * 2, 10.0))
             log.warning("pod %s/%s: FailedCreatePodSandBox: %s", meta["namespace"], meta["name"], exc)
         finally:
             self.networks.pop(uid, None)
@@ -605,11 +614,14 @@ def main(argv=None) -> int:
     parser.add_argument("--aws-endpoint", required=True)
     parser.add_argument("--region", required=True)
     parser.add_argument("--tag", required=True, help="names of the sandbox's namespaces and cgroups")
+    parser.add_argument("--stand-in-cni", action="store_true",
+                        help="pods of nodes without CNI configuration get a stand-in address (kwok's VPC CNI)")
     args = parser.parse_args(argv)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: every thread's stack in the log
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s.%(msecs)03d %(levelname)s %(threadName)s %(message)s", datefmt="%H:%M:%S")
-    runtime = NodeRuntime(args.kubeconfig, args.sandbox, Path(args.state), args.aws_endpoint, args.region, args.tag)
+    runtime = NodeRuntime(args.kubeconfig, args.sandbox, Path(args.state), args.aws_endpoint, args.region, args.tag,
+                          stand_in_cni=args.stand_in_cni)
     signal.signal(signal.SIGTERM, lambda *_a: runtime.stop.set())
     holder = host_sysctl.holder_id(Path(args.state).parent, args.sandbox)
     if not host_sysctl.acquire(holder, str(args.state)):

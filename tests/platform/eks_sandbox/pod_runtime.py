@@ -1,7 +1,7 @@
 """Run a pod's containers as real processes on a sandbox node, as a kubelet would (Cilium's pods only).
 
 A :class:`PodWorker` (one thread per pod) writes the pod's volumes (:func:`write_volumes`), gets the
-image (the Cilium binaries built for the image tag's version: :func:`cilium_image`), runs the init
+image (the binaries built for the image tag's version: :func:`pull_image`), runs the init
 containers (:data:`INIT_CONTAINERS` says which run for real), then starts each container
 (:class:`ContainerRunner`: ``pod_spec.start_script`` under ``ip netns exec <node> unshare --mount
 --cgroup``), runs its probes as the kubelet does (startup, then readiness and liveness, at the pod's
@@ -49,6 +49,9 @@ INIT_CONTAINERS = {
     "clean-cilium-state": "not run: /init-container.sh is not in the sandbox's image (it only acts when "
                           "clean-cilium-state or clean-cilium-bpf-state is set)",
     "wait-for-node-init": "not run: there is no node-init DaemonSet in the sandbox",
+    # The AWS VPC CNI's (amazon-vpc-cni-k8s config/master/aws-k8s-cni.yaml at v1.19.2): copies the CNI plugins to the
+    # node and sets its sysctls.
+    "aws-vpc-cni-init": "run",
 }
 CGROUP_BASE = "cloudnet-cilium-eks"
 
@@ -61,26 +64,47 @@ class ImageUnavailable(RuntimeError):
     """The image's binaries cannot be had here; ``str()`` is the reason (shown as ErrImagePull)."""
 
 
-def cilium_image(image: str) -> dict:
-    """The built binaries behind a Cilium image tag: ``{name: path}`` plus ``"bpf"``: the BPF sources.
-
-    Builds them first when missing (minutes, like a slow image pull). Versions that cannot be built here
-    raise :class:`ImageUnavailable` naming the way out (the replay)."""
-    version = pod_spec.image_version(image)
-    repository = pod_spec.image_repository(image)
-    if not repository.startswith("cilium/") or version is None:
-        raise ImageUnavailable(f"image {image}: only Cilium images with a version tag run here")
-    if version not in versions.CILIUM_AGENTS:
+def image_tool(layout: pod_spec.ImageLayout, image: str, version: str) -> str:
+    """The gobuild tool behind an image of ``version``; :class:`ImageUnavailable` names the way out otherwise."""
+    if layout.tool == "cilium":
+        if version in versions.CILIUM_AGENTS:
+            return gobuild.cilium_tool(version)
         raise ImageUnavailable(
             f"image {image}: Cilium {version} is not built in this sandbox (built: {', '.join(versions.CILIUM_AGENTS)}; "
             "1.13-1.18 cannot be built from the Go module proxy). Use the recorded-output replay "
             "(`python -m eks_sandbox up --cilium replay`) for this version")
-    tool = gobuild.cilium_tool(version)
+    if layout.tool == "cilium-operator-generic":
+        if version == versions.CILIUM_AGENTS[0]:
+            return layout.tool
+        raise ImageUnavailable(f"image {image}: cilium-operator-generic is built here for Cilium "
+                               f"{versions.CILIUM_AGENTS[0]} only (chaining's real tier)")
+    if f"v{version}" == versions.AWS_VPC_CNI:
+        return layout.tool
+    raise ImageUnavailable(f"image {image}: only the AWS VPC CNI {versions.AWS_VPC_CNI} is built in this sandbox")
+
+
+def pull_image(image: str) -> tuple:
+    """``(layout, artifacts)`` of an image: its files built here (``artifacts``: artifact -> host path).
+
+    Builds them first when missing (minutes, like a slow image pull). Images that cannot be built here raise
+    :class:`ImageUnavailable` saying why."""
+    layout, version = pod_spec.image_layout(image), pod_spec.image_version(image)
+    if layout is None or version is None:
+        raise ImageUnavailable(f"image {image}: only Cilium and AWS VPC CNI images with a version tag run here")
+    tool = image_tool(layout, image, version)
+    artifacts = {}
     try:
-        binaries = gobuild.ensure(tool)
+        for _target, artifact in layout.files:
+            owner, _colon, path = artifact.rpartition(":")
+            if owner:
+                key = tool if owner == layout.tool else owner
+                gobuild.ensure(key)
+                artifacts[artifact] = gobuild.module_data_dir(key, path.rstrip("/"))
+            else:
+                artifacts[artifact] = gobuild.ensure(tool)[artifact]
     except (gobuild.GoBuildError, gobuild.ToolUnavailable) as exc:
-        raise ImageUnavailable(f"image {image}: building Cilium {version} failed: {exc}") from exc
-    return {**binaries, "bpf": gobuild.module_data_dir(tool, "lib/bpf")}
+        raise ImageUnavailable(f"image {image}: building {tool} failed: {exc}") from exc
+    return layout, artifacts
 
 
 # ------------------------------------------------------------------------------------- volumes
@@ -608,11 +632,12 @@ def service_env(host: str, port: int) -> dict:
 
 
 def aws_env(endpoint: str) -> dict:
-    """The one variable the sandbox adds to a Cilium container that a real node would not: where EC2 is. An EKS
-    node reaches the regional endpoint; here moto (behind the sandbox's proxy) stands in, and the AWS SDK for Go v2
-    honours ``AWS_ENDPOINT_URL`` (the operator's ``--ec2-api-endpoint`` cannot be used: it forces https,
-    pkg/ipam/allocator/aws/aws.go). Region and credentials come from IMDS, as on EC2."""
-    return {"AWS_ENDPOINT_URL": endpoint} if endpoint else {}
+    """What the sandbox adds to a container that a real node would not: where EC2 is. An EKS node reaches the
+    regional endpoint; here moto (behind the sandbox's proxy) stands in. The AWS SDK for Go v2 (Cilium's operator)
+    honours ``AWS_ENDPOINT_URL`` (its ``--ec2-api-endpoint`` cannot be used: it forces https,
+    pkg/ipam/allocator/aws/aws.go); the VPC CNI's ipamd (SDK v1) reads ``AWS_EC2_ENDPOINT``
+    (pkg/awsutils/awssession/session.go at v1.19.2). Region and credentials come from IMDS, as on EC2."""
+    return {"AWS_ENDPOINT_URL": endpoint, "AWS_EC2_ENDPOINT": endpoint} if endpoint else {}
 
 
 class PodWorker:
@@ -684,7 +709,7 @@ class PodWorker:
             while image not in images:
                 try:
                     self.waiting = ("ContainerCreating", f"building the binaries of {image}")
-                    images[image] = cilium_image(image)
+                    images[image] = pull_image(image)
                 except ImageUnavailable as exc:
                     if not self._retry("ImagePullBackOff", str(exc), delay):
                         return None
@@ -708,7 +733,7 @@ class PodWorker:
             if what == "install-cni":
                 target = self.node.root / "opt/cni/bin"
                 target.mkdir(parents=True, exist_ok=True)
-                source = images[container["image"]]["cilium-cni"]
+                source = images[container["image"]][1]["cilium-cni"]
                 (target / "cilium-cni.tmp").write_bytes(Path(source).read_bytes())
                 (target / "cilium-cni.tmp").chmod(0o755)
                 (target / "cilium-cni.tmp").replace(target / "cilium-cni")
@@ -753,7 +778,7 @@ class PodWorker:
         return False
 
     def _runner(self, container: dict, images: dict, volumes: dict, run_dir: Path, restart: bool) -> ContainerRunner:
-        binaries = images[container["image"]]
+        layout, artifacts = images[container["image"]]
         namespace = self.pod["metadata"]["namespace"]
 
         def config_value(name, key):
@@ -772,9 +797,10 @@ class PodWorker:
                                          {**service_env(self.node.api_host, self.node.api_port),
                                           **aws_env(self.node.aws_endpoint)})
             return pod_spec.ContainerPlan(
-                argv=pod_spec.container_argv(container, env), env=env, workdir=container.get("workingDir", ""),
+                argv=pod_spec.container_argv(container, env, layout), env=env,
+                workdir=container.get("workingDir") or layout.workdir,
                 mounts=pod_spec.volume_mounts(self.pod, container, volumes, str(self.node.root)),
-                image_files=pod_spec.image_mounts({k: v for k, v in binaries.items() if k != "bpf"}, binaries["bpf"]))
+                image_files=pod_spec.image_mounts(layout, artifacts))
 
         return ContainerRunner(pod=self.pod, container=container, node=self.node, run_dir=run_dir, plan_for=plan,
                                restart_always=restart)

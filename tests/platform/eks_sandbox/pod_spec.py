@@ -34,16 +34,46 @@ from pathlib import PurePosixPath
 
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LLVM_BIN = "/usr/lib/llvm-19/bin"
-# What the Cilium images hold where (images/cilium/Dockerfile, images/operator/Dockerfile at v1.20.2).
-IMAGE_BINARIES = {
-    "/usr/bin/cilium-agent": "cilium-agent",
-    "/usr/bin/cilium-dbg": "cilium-dbg",
-    "/usr/bin/cilium": "cilium-dbg",
-    "/usr/bin/cilium-health-responder": "cilium-health-responder",
-    "/usr/bin/cilium-operator-aws": "cilium-operator-aws",
-    "/opt/cni/bin/cilium-cni": "cilium-cni",
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """What an image holds where, built here, and its config's Entrypoint, Cmd and WorkingDir. ``files``: (container
+    path, artifact) pairs; an artifact is a binary of ``tool``, or ``"<tool>:<path>"`` in a tool's cache entry (a
+    folder when it ends with ``/``)."""
+    tool: str  # "cilium", "cilium-operator-generic" or "aws-vpc-cni": the built tool behind the image's version
+    files: tuple
+    entrypoint: tuple = ()
+    cmd: tuple = ()
+    workdir: str = ""
+
+
+_CILIUM_FILES = (
+    ("/usr/bin/cilium-agent", "cilium-agent"), ("/usr/bin/cilium-dbg", "cilium-dbg"),
+    ("/usr/bin/cilium", "cilium-dbg"),  # a link to cilium-dbg since 1.15 (cilium-dbg/Makefile: ln -frs)
+    ("/usr/bin/cilium-health-responder", "cilium-health-responder"),
+    ("/usr/bin/cilium-operator-aws", "cilium-operator-aws"),
+    ("/opt/cni/bin/cilium-cni", "cilium-cni"),
+    ("/var/lib/cilium/bpf", "cilium:lib/bpf/"))
+_VPC_CNI_APP = ("aws-k8s-agent", "aws-cni", "egress-cni", "grpc-health-probe", "aws-vpc-cni")
+# Repository (registry left out) -> layout. Cilium: images/cilium/Dockerfile, images/operator/Dockerfile at v1.20.2.
+# AWS VPC CNI: scripts/dockerfiles/Dockerfile.release (WORKDIR /app, ENTRYPOINT /app/aws-vpc-cni) and Dockerfile.init
+# (WORKDIR /init, CMD /init/aws-vpc-cni-init, the containernetworking plugins beside it) at v1.19.2.
+IMAGE_LAYOUTS = {
+    "cilium/cilium": ImageLayout("cilium", _CILIUM_FILES),
+    "cilium/operator-aws": ImageLayout("cilium", _CILIUM_FILES),
+    # the operator of chaining's cluster-pool IPAM: a recipe of its own (gobuild.cilium_operator_generic_recipe)
+    "cilium/operator-generic": ImageLayout(
+        "cilium-operator-generic", (("/usr/bin/cilium-operator-generic", "cilium-operator-generic"),)),
+    "amazon-k8s-cni": ImageLayout(
+        "aws-vpc-cni", tuple((f"/app/{name}", name) for name in _VPC_CNI_APP)
+        + (("/app/10-aws.conflist", "aws-vpc-cni:misc/10-aws.conflist"),),
+        entrypoint=("/app/aws-vpc-cni",), workdir="/app"),
+    "amazon-k8s-cni-init": ImageLayout(
+        "aws-vpc-cni", (("/init/aws-vpc-cni-init", "aws-vpc-cni-init"),) + tuple(
+            (f"/init/{name}", f"cni-plugins:bin/{name}") for name in ("loopback", "portmap", "host-local", "bandwidth")),
+        cmd=("/init/aws-vpc-cni-init",), workdir="/init"),
 }
-IMAGE_BPF = "/var/lib/cilium/bpf"
 # hostPath volumes that are not folders of the node's root but the node's own procfs (the container's
 # /proc is one, mounted in the node's network namespace). /sys/fs/bpf is a folder of the node's root on
 # which the node runtime mounted the node's bpffs (so pinned maps outlive an agent restart, as on a node).
@@ -73,11 +103,21 @@ class ContainerPlan:
     image_files: list = field(default_factory=list)  # Mounts of the image's files (read-only)
 
 
-def image_mounts(binaries: dict, bpf_dir: str) -> list:
-    """The image's files as read-only mounts: ``binaries`` maps binary names to built files."""
-    mounts = [Mount(target=target, source=str(binaries[name]), readonly=True, is_file=True)
-              for target, name in IMAGE_BINARIES.items() if name in binaries]
-    return mounts + [Mount(target=IMAGE_BPF, source=str(bpf_dir))]
+def image_layout(image: str):
+    """The layout of a known image (None for an image the sandbox cannot run)."""
+    match = IMAGE_RE.match(image or "")
+    repository = (match.group("repo") if match else "").rsplit("/", 2)
+    return IMAGE_LAYOUTS.get("/".join(repository[-2:])) or IMAGE_LAYOUTS.get(repository[-1])
+
+
+def image_mounts(layout: ImageLayout, artifacts: dict) -> list:
+    """The image's files as mounts: ``artifacts`` maps each artifact of ``layout.files`` to a host path. Files are
+    read-only binds; folders are the lower layer of an overlay (the agent writes into /var/lib/cilium/bpf)."""
+    mounts = []
+    for target, artifact in layout.files:
+        folder = artifact.endswith("/")
+        mounts.append(Mount(target=target, source=str(artifacts[artifact]), readonly=not folder, is_file=not folder))
+    return mounts
 
 
 def image_version(image: str) -> str | None:
@@ -214,14 +254,19 @@ def volume_mounts(pod: dict, container: dict, volume_dirs: dict, node_root: str)
     return sorted(mounts, key=lambda m: (m.target.count("/"), m.target))
 
 
-def container_argv(container: dict, env: dict) -> list:
-    """``command`` + ``args`` with ``$(VAR)`` expanded (the image entrypoint is never needed here:
-    every Cilium container names its command)."""
-    command = container.get("command") or []
+def container_argv(container: dict, env: dict, layout: ImageLayout | None = None) -> list:
+    """What the runtime executes, with ``$(VAR)`` expanded: ``command`` replaces the image's Entrypoint and Cmd,
+    ``args`` its Cmd (the Kubernetes rules for command and args)."""
+    command = list(container.get("command") or [])
+    args = list(container.get("args") or [])
     if not command:
-        raise PodSpecError(f"container {container.get('name')!r} has no command; the sandbox's images have no "
-                           "entrypoint")
-    return [expand(part, env) for part in command + (container.get("args") or [])]
+        if layout is None:
+            raise PodSpecError(f"container {container.get('name')!r} has no command and its image is unknown here")
+        command, args = list(layout.entrypoint), args or list(layout.cmd)
+    argv = command + args
+    if not argv:
+        raise PodSpecError(f"container {container.get('name')!r} has no command and its image no entrypoint")
+    return [expand(part, env) for part in argv]
 
 
 def _q(value) -> str:
@@ -252,8 +297,8 @@ def start_script(rootfs: str, upper: str, plan: ContainerPlan, net_core: str | N
     if net_core:
         lines.append(f'mount --bind {_q(net_core)} "$R/proc/sys/net/core"')
     for number, mount in enumerate(plan.image_files):
-        if mount.is_file:
-            lines += _bind(mount.target, _q(mount.source), readonly=True, is_file=True)
+        if mount.readonly:
+            lines += _bind(mount.target, _q(mount.source), readonly=True, is_file=mount.is_file)
         else:  # an image folder is the lower layer of an overlay: the container may write there (the agent does)
             layer = f"{_q(upper)}/image{number}"
             lines += [f'mkdir -p {layer} {layer}.work "$R"{_q(mount.target)}',

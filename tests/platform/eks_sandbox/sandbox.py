@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from . import aws, cache, charts, cluster, eks_objects, gobuild, kube, versions
+from . import aws, cache, charts, cluster, eks_objects, gobuild, kube, pod_spec, versions
 
 DEFAULT_NAME = "cilium-eks-sandbox"
 KWOK_TOOLS = ("kwok", "etcd", "kubernetes")
@@ -39,6 +39,10 @@ class SandboxSpec:
     # "replay": Cilium's agents answer from recordings (agent_sim + agent_replay); "real": the chart's agent and
     # operator pods run for real (node_runtime.py), for the versions gobuild builds (versions.CILIUM_AGENTS).
     cilium: str = "replay"
+    # "kwok": the aws-node pods are kwok's (Ready, nothing runs); "real": the VPC CNI add-on from its own manifest
+    # (versions.AWS_VPC_CNI), its aws-node pods run for real by the node runtime (ipamd against moto, the aws-cni
+    # plugin, 10-aws.conflist): chaining's real tier. Needs cilium="real" (the node runtime) and a seeded cluster.
+    vpc_cni_runtime: str = "kwok"
 
 
 @dataclass
@@ -149,18 +153,51 @@ def instance_nodes(spec: SandboxSpec, seeded: dict, aws_env: dict) -> list:
     return nodes
 
 
+def real_vpc_cni(spec: SandboxSpec) -> bool:
+    """Do this sandbox's aws-node pods run the AWS VPC CNI for real?"""
+    return spec.vpc_cni_runtime == "real"
+
+
+def real_vpc_cni_unavailable_reason(spec: SandboxSpec):
+    """Why the VPC CNI cannot run for real in this sandbox (None when it can)."""
+    if spec.vpc_cni_runtime not in ("kwok", "real"):
+        return f"vpc_cni_runtime={spec.vpc_cni_runtime!r}: choose 'kwok' or 'real'"
+    if not real_vpc_cni(spec):
+        return None
+    if spec.cilium != "real" or not spec.seed or not spec.vpc_cni:
+        return "a real AWS VPC CNI needs the node runtime of --cilium real, a seeded cluster and the vpc-cni add-on"
+    if pod_spec.image_version(f"x:{spec.vpc_cni_tag}") != versions.AWS_VPC_CNI.lstrip("v"):
+        return f"only the AWS VPC CNI {versions.AWS_VPC_CNI} is built here (asked: {spec.vpc_cni_tag})"
+    return None
+
+
+def vpc_cni_manifest(spec: SandboxSpec):
+    """The AWS VPC CNI's own manifest (amazon-vpc-cni-k8s config/master/aws-k8s-cni.yaml at the built version, copied
+    into its tool's cache) when aws-node runs for real, else None."""
+    return gobuild.module_data_dir("aws-vpc-cni", "config") / "aws-k8s-cni.yaml" if real_vpc_cni(spec) else None
+
+
+def kube_system_objects(spec: SandboxSpec) -> list:
+    """What a fresh EKS cluster has in kube-system; with a real VPC CNI, aws-node from the add-on's own manifest."""
+    objects = eks_objects.kube_system_addons(spec.region, spec.vpc_cni_tag, with_vpc_cni=spec.vpc_cni)
+    if not real_vpc_cni(spec):
+        return objects
+    addon = eks_objects.vpc_cni_addon_from_manifest(vpc_cni_manifest(spec), spec.region, spec.vpc_cni_tag)
+    return addon + [o for o in objects if o["metadata"]["name"] != "aws-node"]
+
+
 def populate(api, spec: SandboxSpec, kubeconfig: Path, nodes: list = None) -> None:
     """Nodes, kube-system add-ons and the exec routing of agent pods, through the API server
     (only the exec routing for an empty platform: the real eksctl brings the rest)."""
     if spec.seed:
         kube.apply_all(api, nodes if nodes is not None else expected_nodes(spec))
         kube.wait_for(lambda: len(kube.ready_nodes(api)) >= spec.nodes, f"{spec.nodes} Ready nodes", timeout=60)
-        kube.apply_all(api, eks_objects.kube_system_addons(spec.region, spec.vpc_cni_tag, with_vpc_cni=spec.vpc_cni))
+        kube.apply_all(api, kube_system_objects(spec))
     kube.wait_for(lambda: _crd_established(api, "clusterexecs.kwok.x-k8s.io"), "kwok ClusterExec CRD", timeout=60)
     kube.apply(api, cluster.agent_exec_rules(kubeconfig))
-    if spec.seed and spec.vpc_cni:
+    if spec.seed and spec.vpc_cni:  # a real ipamd first takes its ENI's secondary IPs from moto
         kube.wait_for(lambda: kube.daemonset_rolled_out(api, "kube-system", "aws-node"),
-                      "aws-node DaemonSet rollout", timeout=120)
+                      "aws-node DaemonSet rollout", timeout=300 if real_vpc_cni(spec) else 120)
 
 
 def _crd_established(api, name: str) -> bool:
@@ -272,11 +309,15 @@ def node_runtime_pid(name: str):
     return _daemon_pid(name, "node-runtime")
 
 
-def start_node_runtime(name: str, kubeconfig, aws_env: dict, region: str) -> int:
+def start_node_runtime(spec: SandboxSpec, kubeconfig, aws_env: dict) -> int:
+    name = spec.name
+    # Pods of nodes with no CNI configuration get a stand-in address (the kwok VPC CNI era), unless aws-node runs for
+    # real: then they wait for its 10-aws.conflist, as a kubelet waits for its network plugin.
+    stand_in = [] if real_vpc_cni(spec) else ["--stand-in-cni"]
     return _start_daemon(name, "node-runtime", [
         "eks_sandbox.node_runtime", "--kubeconfig", str(kubeconfig), "--sandbox", name,
-        "--state", str(real_cilium_state(name)), "--aws-endpoint", aws_env["AWS_ENDPOINT_URL"], "--region", region,
-        "--tag", real_cilium_tag(name)])
+        "--state", str(real_cilium_state(name)), "--aws-endpoint", aws_env["AWS_ENDPOINT_URL"],
+        "--region", spec.region, "--tag", real_cilium_tag(name)] + stand_in)
 
 
 def stop_node_runtime(name: str) -> list:
@@ -297,7 +338,7 @@ def _ensure_daemons(box: Sandbox, out=None) -> None:
         pid = start_agent_sim(box.spec.name, box.kubeconfig, proxy_only=real)
         print(f"sandbox: agent simulator was not running; restarted (pid {pid})", file=out, flush=True)
     if real and not node_runtime_pid(box.spec.name):
-        pid = start_node_runtime(box.spec.name, box.kubeconfig, box.aws_env, box.spec.region)
+        pid = start_node_runtime(box.spec, box.kubeconfig, box.aws_env)
         print(f"sandbox: node runtime was not running; restarted (pid {pid})", file=out, flush=True)
 
 
@@ -314,7 +355,7 @@ def up(spec: SandboxSpec = None, out=None) -> Sandbox:
     real = spec.cilium == "real"
     if spec.cilium not in ("replay", "real"):
         raise cluster.SandboxError(f"cilium={spec.cilium!r}: choose 'replay' (recorded agent outputs) or 'real'")
-    reason = real_cilium_unavailable_reason(spec) if real else None
+    reason = (real_cilium_unavailable_reason(spec) if real else None) or real_vpc_cni_unavailable_reason(spec)
     if reason:
         raise cluster.SandboxError(f"{spec.name}: {reason}; or use the replay (--cilium replay)")
     try:
@@ -330,6 +371,9 @@ def _bring_up(spec: SandboxSpec, real: bool, out=None) -> Sandbox:
     binaries = _binaries()
     if real:
         gobuild.ensure(gobuild.cilium_tool(versions.CILIUM_AGENTS[0]))
+    if real_vpc_cni(spec):  # built on first use (gobuild on_demand): ipamd, the plugins, the add-on's manifest
+        gobuild.ensure("aws-vpc-cni")
+        gobuild.ensure("cni-plugins")
     t = _step(timings, "tools ready", t, out)
     servers = aws.start_servers(aws_state(spec.name)) if spec.aws else None
     if servers:
@@ -355,12 +399,13 @@ def _bring_up(spec: SandboxSpec, real: bool, out=None) -> Sandbox:
             nodes = instance_nodes(spec, seeded, aws_env)
         t = _step(timings, "EKS records ready" if spec.seed else "EKS APIs ready (empty)", t, out)
     if real:
-        start_node_runtime(spec.name, kubeconfig, aws_env, spec.region)
+        start_node_runtime(spec, kubeconfig, aws_env)
     populate(api, spec, kubeconfig, nodes)
     start_agent_sim(spec.name, kubeconfig, proxy_only=real)
     if servers:
         # After populate: the node group reconciler (started here) finds the seeded node group's nodes.
-        aws.register_platform(servers["endpoint"], api_server, ca_data, kubeconfig, spec.region)
+        aws.register_platform(servers["endpoint"], api_server, ca_data, kubeconfig, spec.region,
+                              vpc_cni_manifest=vpc_cni_manifest(spec))
         if spec.seed and spec.vpc_cni:  # the add-ons eksctl's create leaves, around the objects populate applied
             aws.seed_addons(servers["endpoint"], spec.region, spec.name, {
                 "vpc-cni": spec.vpc_cni_tag, "kube-proxy": eks_objects.KUBE_PROXY_TAG,

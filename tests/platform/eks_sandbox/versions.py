@@ -50,3 +50,10 @@ CILIUM_AGENTS = ("1.20.2", "1.19.7")
 # 1.20.2 from a published `cilium status` line (tests/recordings/cilium/SOURCES.md); 1.19.7's was not
 # found, and 00000000 says so.
 CILIUM_REVISIONS = {"1.20.2": "e0dc92bd", "1.19.7": "00000000"}
+
+# The AWS VPC CNI of the sandbox's EKS add-on (eks_objects.VPC_CNI_TAG v1.19.2-eksbuild.1), built from
+# github.com/aws/amazon-vpc-cni-k8s so that the aws-node pods of a sandbox with vpc_cni_runtime="real" run for real
+# (the cluster's CNI before Cilium, and the first CNI of Cilium's aws-cni chaining), with the core CNI plugins its
+# init image ships (Makefile target `plugins`: containernetworking/plugins v1.5.1). Both are built on first use.
+AWS_VPC_CNI = "v1.19.2"
+CNI_PLUGINS = "v1.5.1"
