@@ -19,8 +19,8 @@ description:
     several roles, renews the lock and leaves giving it back to whoever took it; RV(acquired) says which).
   - The run remembers until when the Leases it took or renewed stay valid. Asked again for a lock it holds, valid for at
     least O(duration) more (a role inside site.yml, which takes the lock for its Cilium and Bandwidth Manager stages
-    together), the task answers RV(outcome=held) without running the module or calling the API server: no other run
-    can take the lock before then anyway.
+    together), the task answers RV(outcome=held) without running the module or calling the API server, since no other
+    run can take the lock before then anyway.
   - A Lease held by another run is refused with a message naming that run (user, controller, ansible-playbook pid,
     inventory host), since when it holds it, when it renewed it, and what to do. It is taken over, with a warning,
     when it is stale (not renewed for its C(leaseDurationSeconds)), or at once when the run holding it ran on this
@@ -103,7 +103,7 @@ acquired:
   type: bool
 outcome:
   description: V(create), V(take) (a given-back Lease), V(renew) (this run holds it), V(take_over) (stale), or
-    V(held) (this run holds it, valid for at least O(duration) more: nothing written).
+    V(held) (this run holds it, valid for at least O(duration) more, so nothing is written).
   returned: state=acquired
   type: str
 reason:
