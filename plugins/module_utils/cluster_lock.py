@@ -28,6 +28,11 @@ of the ``cluster_lock`` module fills it in, so every task of one ansible-playboo
   -> ``take_over`` at once: a run killed hard on this controller does not block the next for the whole duration;
 * otherwise -> ``refuse``, with who holds it, since when, and what to do.
 
+Within one run, the action plugin remembers the Leases this run took or renewed and until when they stay valid
+(``remember``/``still_held``, a fact of the inventory host): a role asking again for a lock the run holds, valid for
+at least the duration it asks for, is answered without a module run (``outcome`` ``held``), as a renewal would change
+nothing another run can see before that moment; otherwise the module renews it.
+
 ``acquire``/``release`` apply it through ``K8sService`` with optimistic concurrency (``resourceVersion`` on every
 write): two runs racing for a free Lease cannot both win; the loser reads again and is refused.
 """
@@ -48,6 +53,8 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_service im
 LEASE_NAME = "cloudnet-cilium-eks"
 LEASE_NAMESPACE = "kube-system"
 DEFAULT_DURATION = 900
+LOCKS_FACT = "cloudnet_cilium_eks_cluster_locks"  # the action plugin's memory of this run's Leases (per inventory host)
+AUTH_KEYS = ("kubeconfig", "context", "host")
 HOLDER_RE = re.compile(r"(?P<user>\S*)@(?P<host>\S+) pid (?P<pid>\d+) run (?P<run>\S+)(?: for (?P<target>.*))?")
 
 
@@ -145,6 +152,35 @@ def assess(lease, holder, now, alive=process_alive):
     if _holder_gone(held_by, alive):
         return dict(state, action="take_over", reason="its process on this host is gone")
     return dict(state, action="refuse", reason="another run holds the lock")
+
+
+def lease_key(args):
+    """One string naming a Lease of one cluster as the task's arguments reach it: the connection (kubeconfig, context,
+    API server) and the Lease's namespace/name. Two spellings of one cluster make two keys: the module then runs."""
+    parts = [str(args.get(key) or "") for key in AUTH_KEYS]
+    parts += [str(args.get("namespace") or LEASE_NAMESPACE), str(args.get("name") or LEASE_NAME)]
+    return "|".join(parts)
+
+
+def still_held(held, holder, duration, now):
+    """Does ``held`` (this run's record of a Lease: ``{"holder", "expires"}``, from ``remember``) show the Lease held by
+    the run of ``holder`` and valid for at least ``duration`` seconds from ``now``? Then renewing it would change
+    nothing another run can see before that moment."""
+    if not held or not same_run(held.get("holder"), holder):
+        return False
+    return float(held.get("expires") or 0) - now >= int(duration)
+
+
+def remember(held, key, result, state, duration, started):
+    """This run's records (``{key: {"holder", "expires", "lease"}}``) after a ``cluster_lock`` task's ``result``: a taken or
+    renewed Lease is valid until ``started`` (before the module wrote ``renewTime``) plus ``duration``; a released one,
+    or one the task did not get, is forgotten."""
+    held = dict(held or {})
+    if state == "acquired" and not result.get("failed") and result.get("holder"):
+        held[key] = {"holder": result["holder"], "expires": started + int(duration), "lease": result.get("lease")}
+    else:
+        held.pop(key, None)
+    return held
 
 
 def refusal(name, namespace, state, now):

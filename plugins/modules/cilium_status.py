@@ -175,6 +175,13 @@ status:
       description: Cilium version the agents report (else the agent image tag).
       type: str
       sample: 1.18.11
+    kubernetes_version:
+      description:
+        - The API server's version (C(gitVersion) of C(/version)), read once Cilium is healthy, for reports (one
+          request, where C(kubernetes.core.k8s_cluster_info) discovers every API group).
+      type: str
+      returned: when the task succeeds
+      sample: v1.34.4
     agent:
       description: Rollout of the agent DaemonSet.
       type: dict

@@ -17,6 +17,10 @@ description:
   - O(state=acquired) creates the Lease, or takes it when it was given back, or renews it when this run holds it
     already. It is re-entrant; a role run inside site.yml, or inside a playbook of your own that took the lock around
     several roles, renews the lock and leaves giving it back to whoever took it; RV(acquired) says which).
+  - The run remembers until when the Leases it took or renewed stay valid. Asked again for a lock it holds, valid for at
+    least O(duration) more (a role inside site.yml, which takes the lock for its Cilium and Bandwidth Manager stages
+    together), the task answers RV(outcome=held) without running the module or calling the API server, since no other
+    run can take the lock before then anyway.
   - A Lease held by another run is refused with a message naming that run (user, controller, ansible-playbook pid,
     inventory host), since when it holds it, when it renewed it, and what to do. It is taken over, with a warning,
     when it is stale (not renewed for its C(leaseDurationSeconds)), or at once when the run holding it ran on this
@@ -98,7 +102,8 @@ acquired:
   returned: state=acquired
   type: bool
 outcome:
-  description: V(create), V(take) (a given-back Lease), V(renew) (this run holds it), or V(take_over) (stale).
+  description: V(create), V(take) (a given-back Lease), V(renew) (this run holds it), V(take_over) (stale), or
+    V(held) (this run holds it, valid for at least O(duration) more, so nothing is written).
   returned: state=acquired
   type: str
 reason:
@@ -120,7 +125,7 @@ previous_holder:
   type: str
 lease:
   description: The Lease's spec as the task left it (C(holder), C(acquire_time), C(renew_time), C(duration),
-    C(transitions)); on a refusal, as another run holds it.
+    C(transitions)); on a refusal, as another run holds it; with RV(outcome=held), as this run last wrote it.
   returned: always
   type: dict
   sample: {holder: "ci@runner-7 pid 4242 run 981234 for basic-cilium", acquire_time: "2026-12-06T16:40:01.123456Z",

@@ -599,6 +599,23 @@ def test_the_cli_cross_check_reaches_the_cluster_of_the_host_and_token_options(t
     assert seen["params"]["kubeconfig"] == "/k"
 
 
+def test_status_result_names_the_api_servers_version():
+    class Answers:
+        asked = []
+
+        def request(self, what, method, path):
+            self.asked.append((method, path))
+            return {"major": "1", "minor": "34", "gitVersion": "v1.34.4"}
+
+    class Settled(cs.CiliumStatusChecker):
+        def wait(self, timeout, wait=True, interval=cs.POLL_INTERVAL):
+            return settled(agents=2)
+
+    result = cs.status_result(Settled(Answers()), {"timeout": 1, "wait": True, "namespace": "kube-system"})
+    assert result["status"]["kubernetes_version"] == "v1.34.4" and result["status"]["healthy"] is True
+    assert Answers.asked == [("GET", "/version")]
+
+
 def test_status_result_fails_when_the_cli_disagrees_with_a_healthy_status():
     class Settled(cs.CiliumStatusChecker):
         def wait(self, timeout, wait=True, interval=cs.POLL_INTERVAL):

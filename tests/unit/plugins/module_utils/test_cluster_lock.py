@@ -154,3 +154,38 @@ def test_the_refusal_names_the_holder_since_when_and_what_to_do():
     assert "This run changed nothing here" in message
     assert "kubectl -n kube-system delete lease cloudnet-cilium-eks" in message
     assert "or wait 560s" in message
+
+
+# ------------------------------------------------------------------- the run's memory of its Leases (action plugin)
+
+
+def test_a_lease_is_named_by_its_cluster_connection_and_its_name():
+    site = {"kubeconfig": "/k/one", "state": "acquired", "duration": 3600}
+    role = {"kubeconfig": "/k/one", "duration": 3060, "state": "acquired", "holder": ME}
+    assert cluster_lock.lease_key(site) == cluster_lock.lease_key(role)
+    assert cluster_lock.lease_key(site) != cluster_lock.lease_key(dict(site, kubeconfig="/k/two"))
+    assert cluster_lock.lease_key(site) != cluster_lock.lease_key(dict(site, context="other"))
+    assert cluster_lock.lease_key(site) != cluster_lock.lease_key(dict(site, name="another-lock"))
+    assert cluster_lock.lease_key(site) == cluster_lock.lease_key(dict(site, namespace="kube-system"))
+
+
+def test_the_run_remembers_a_lease_it_took_until_it_expires_and_forgets_it_when_given_back():
+    taken = {"changed": True, "acquired": True, "outcome": "create", "holder": ME, "lease": {"duration": 3600}}
+    held = cluster_lock.remember({}, "k", taken, "acquired", 3600, NOW)
+    assert held == {"k": {"holder": ME, "expires": NOW + 3600, "lease": {"duration": 3600}}}
+    # a role of the same run (another inventory host of it too) asking for less than what is left: no renewal needed
+    assert cluster_lock.still_held(held["k"], ME, 3060, NOW + 500)
+    assert cluster_lock.still_held(held["k"], ME.replace("for basic", "for other-host"), 3060, NOW + 540)
+    # asking for more than is left, another run, nothing remembered: the module renews (or refuses)
+    assert not cluster_lock.still_held(held["k"], ME, 3060, NOW + 541)
+    assert not cluster_lock.still_held(held["k"], OTHER, 60, NOW)
+    assert not cluster_lock.still_held(None, ME, 60, NOW)
+    released = cluster_lock.remember(held, "k", {"changed": True, "released": True, "holder": None}, "released", 900,
+                                     NOW + 600)
+    assert released == {} and held["k"]["holder"] == ME  # the records are copied, never changed in place
+
+
+def test_a_refused_take_is_not_remembered():
+    held = {"k": {"holder": ME, "expires": NOW + 10}}
+    refused = {"failed": True, "msg": "Another run is changing this cluster", "holder": OTHER}
+    assert cluster_lock.remember(held, "k", refused, "acquired", 900, NOW) == {}
