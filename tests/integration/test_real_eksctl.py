@@ -5,8 +5,8 @@ needs (``moto_eks``: EKS CloudFormation models and fidelity; the proxy: EKS add-
 webhook; kwok Nodes following the node groups). One real cluster is shared by the life-cycle tests,
 in file order: create (private nodes: no ICMP/NodePort rule opened, and said so), a second run with ``changed=0``,
 scale and a new node group in public subnets (its node's public IP opened as a /32), user CIDRs instead and back
-(eks_nodeport_access), the node group removed the way the module says (its node's rules removed), a node group whose stack fails, a delete in check mode, a delete refused for a
-cluster without the ownership tag, a delete that fails once, delete.
+(eks_nodeport_access), the node group removed the way the module says (its node's rules removed), a node group
+whose stack fails, a delete in check mode, a delete refused for a cluster without the ownership tag, a delete that fails once, delete.
 A real ``create cluster`` costs at least 150 s of eksctl's own waits (30 s before its first stack
 poll, 6 API server probes 20 s apart), so there is one.
 """

@@ -83,8 +83,8 @@ def test_user_cidrs_are_the_sources_in_their_canonical_form():
        "IpRanges": [{"CidrIp": "54.1.2.3/32", "Description": "d1"}, {"CidrIp": "3.4.5.6/32", "Description": "d3"}]},
       {"IpProtocol": "tcp", "FromPort": 30000, "ToPort": 32767,
        "IpRanges": [{"CidrIp": "54.1.2.3/32", "Description": "d2"}]}]),
-    ([ICMP + ("54.1.2.3/32",)], [{"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1,
-                                   "IpRanges": [{"CidrIp": "54.1.2.3/32"}]}]),
+    ([ICMP + ("54.1.2.3/32",)],
+     [{"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "54.1.2.3/32"}]}]),
 ])
 def test_ip_permissions_group_the_rules_per_range(rules, expected):
     assert access.ip_permissions(rules) == expected
