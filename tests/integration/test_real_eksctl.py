@@ -62,10 +62,10 @@ def role_vars(platform, **extra):
             "eks_cluster_nodegroups": [nodegroup("ng-1", 2)], **extra}
 
 
-def run_role(platform, run_playbook, env=None, **variables):
+def run_role(platform, run_playbook, env=None, check=False, **variables):
     path = write_play(platform["work"] / "role.yml", "role", role="eks_cluster", variables=role_vars(platform, **variables),
                       hosts=HOST)
-    return run_playbook(path, platform["inventory"], env or platform["env"], timeout=1200)
+    return run_playbook(path, platform["inventory"], env or platform["env"], check=check, diff=check, timeout=1200)
 
 
 def run_module(platform, run_playbook, check=False, **params):
@@ -213,11 +213,22 @@ def test_scale_and_a_new_nodegroup(platform, created, run_playbook):
 
 
 def test_user_cidrs_replace_the_node_rules_and_back(platform, created, run_playbook):
-    """The module alone: check mode plans without changing, cidrs replace the nodes' rules (and only ours), the
-    nodes' public IPs come back, and the same call again changes nothing."""
+    """The role in check mode plans the rules from the nodes it reads; then the module alone: check mode plans
+    without changing, cidrs replace the nodes' rules (and only ours), the nodes' public IPs come back, and the same
+    call again changes nothing."""
     (public_ip,) = node_instances(platform, "ng-2").values()
     instance_ids = sorted(node_instances(platform))
     _owned, group = access_rules(platform)
+    role_plan = run_role(platform, run_playbook, check=True, eks_cluster_open_nodeport_icmp=True,
+                         eks_cluster_nodeport_icmp_source="cidrs", eks_cluster_nodeport_icmp_cidrs=["203.0.113.0/24"],
+                         eks_cluster_nodegroups=[nodegroup("ng-1", 3, min_size=2, max_size=3),
+                                                 {"name": "ng-2", "instance_type": "t3.large", "min_size": 1,
+                                                  "private_networking": False}])
+    assert role_plan.rc == 0, role_plan.failure_message(HOST)
+    planned_rules = role_plan.task("Allow ICMP and TCP 30000-32767 from cidrs", HOST)
+    assert planned_rules["changed"] and planned_rules["added"] == ["icmp from 203.0.113.0/24",
+                                                                   "tcp 30000-32767 from 203.0.113.0/24"]
+    assert access_rules(platform) == (opened_for(f"{public_ip}/32"), group)  # nothing changed in check mode
     planned = run_access(platform, run_playbook, check=True, source="cidrs", cidrs=["203.0.113.0/24"])
     assert planned.rc == 0, planned.failure_message(HOST)
     plan = planned.task("access", HOST)
