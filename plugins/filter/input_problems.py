@@ -14,9 +14,10 @@ description:
   - Applies the collection's one input checker (the same Python the modules use) to variables, before any change.
   - The input is a table of rules, variable name to rule; the values are looked up in O(values).
   - "A rule is a name (V(bool), V(int), V(timeout), V(count), V(port), V(dns_label), V(helm_release_name),
-    V(label_key), V(label_value), V(labels), V(aws_tags), V(cidr), V(cidrs), V(file_path), V(dir_path)) or a mapping
-    with C(rule) and its options (C(min)/C(max) for V(int), C(minimum) for V(timeout), C(choices) for V(choice),
-    C(version) for V(cidr)/V(cidrs), C(optional) to accept an empty value)."
+    V(label_key), V(label_value), V(labels), V(aws_tags), V(cidr), V(cidrs), V(source_cidrs), V(file_path), V(dir_path))
+    or a mapping with C(rule) and its options (C(min)/C(max) for V(int), C(minimum) for V(timeout), C(choices) for
+    V(choice), C(version) for V(cidr)/V(cidrs)/V(source_cidrs), C(source) and C(source_name) for V(source_cidrs) (the
+    CIDRs are required when the source is V(cidrs) and refused otherwise), C(optional) to accept an empty value)."
   - Patterns are full matches, booleans are real booleans or the words Ansible converts, numbers are whole numbers.
 positional: _input, values
 options:

@@ -32,16 +32,23 @@ _BAD_STATES = ("Failure", "Warning")
 CRITICAL_COMPONENTS = ("kubernetes", "kvstore", "container-runtime", "cni-file", "cilium-health")
 
 # The blog's failing pod-to-host pings target the nodes' PUBLIC addresses (54.x): the CLI pings every address of
-# node.Status.Addresses (connectivity/tests/host.go at cilium-cli v0.14.6 l.37-47; v0.15+ names the action
-# ping-ipv4-external-ip). Such a packet leaves through the internet gateway and comes back from the other node's
-# public IP, which rules referencing the node security group or the VPC CIDR do not match (they match private
-# addresses only): docs/running-on-real-eks.md, "Security group".
+# node.Status.Addresses (connectivity/tests/host.go at cilium-cli v0.14.6 l.37-47; from v0.15 it names the action
+# ping-ipv4-external-ip: host.go l.38-62 of the CLI vendored in cilium v1.20.0-pre.1.0.20260419120955-62bccdec3fb9) and
+# curls NodePorts on every one of them (service.go curlNodePort, l.223-263 there). Such a packet leaves through the
+# internet gateway and comes back from the other node's public IP, which rules referencing the node security group
+# (they match private addresses only: Amazon VPC User Guide, "Security group rules") or the VPC CIDR do not match.
+# The collection's answer is eks_cluster_open_nodeport_icmp with the source node_public_ips (module
+# eks_nodeport_access). In ENI mode without masquerading (cilium_eni_egress: vpc, and the 1.18+ chart default) pods
+# leave with their own private VPC address, which an internet gateway does not translate, so they cannot reach a
+# public IP at all in public subnets: docs/running-on-real-eks.md, "Pod egress in ENI mode" and "Security group".
 SECURITY_GROUP_HINT = (
     "pods reach the nodes' public IPs (%s) through the internet gateway, so these packets arrive from the other "
     "node's public IP, which the node security group does not allow (its rules and the VPC CIDR cover private "
     "addresses only): allow ICMP and NodePorts 30000-32767 from the nodes' public IPs (eks_cluster_open_nodeport_icmp: "
-    "true with eks_cluster_nodeport_icmp_cidrs: [<public IP>/32, ...]), or put the nodes in private subnets "
-    "(eks_cluster_node_subnets: private), where the test has no public address to reach"
+    "true, eks_cluster_nodeport_icmp_source: node_public_ips, or the module eks_nodeport_access), or put the nodes in "
+    "private subnets (eks_cluster_node_subnets: private), where the test has no public address to reach. In ENI mode "
+    "without masquerading (cilium_eni_egress: vpc; the default of Cilium 1.18+ in ENI mode) pods cannot reach public "
+    "IPs from public subnets at all: there, masquerade (cilium_eni_egress: iptables-masquerade or bpf-masquerade)"
 )
 
 

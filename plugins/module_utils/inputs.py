@@ -197,6 +197,20 @@ def cidrs(value, name, version=None):
     return [cidr(item, "%s[%d]" % (name, index), version) for index, item in enumerate(value)]
 
 
+def source_cidrs(value, name, source, source_name, version=None):
+    """CIDRs that only one choice of a source variable uses: with ``source == "cidrs"`` a non-empty list of CIDRs,
+    with any other source empty (a list given there would be silently ignored). ``source_name`` names the source
+    variable in the message (``eks_cluster_nodeport_icmp_source``)."""
+    if source == "cidrs" and not value:
+        raise ValidationError(name, "is empty but `%s` is cidrs: list the IPv4 CIDRs to allow (e.g. 203.0.113.7/32)"
+                              % source_name, value=value)
+    if source != "cidrs" and value:
+        raise ValidationError(name, "is given but `%s` is %s, which does not use it: set `%s: cidrs` to open from "
+                              "these CIDRs (the cluster VPC's CIDR is no longer a source: it changes nothing)"
+                              % (source_name, source, source_name), value=value)
+    return cidrs(value or [], name, version)
+
+
 def file_path(value, name):
     """A file this collection writes or reads (kubeconfig, JUnit report): a non-empty path, not a directory."""
     if not isinstance(value, str) or not value.strip():
@@ -227,7 +241,8 @@ def choice(value, name, choices):
 RULES = {
     "bool": strict_bool, "int": integer, "timeout": timeout, "count": count, "port": port, "dns_label": dns_label,
     "helm_release_name": helm_release_name, "label_key": label_key, "label_value": label_value, "labels": labels,
-    "aws_tags": aws_tags, "cidr": cidr, "cidrs": cidrs, "file_path": file_path, "dir_path": dir_path,
+    "aws_tags": aws_tags, "cidr": cidr, "cidrs": cidrs, "source_cidrs": source_cidrs, "file_path": file_path,
+    "dir_path": dir_path,
     "choice": choice,
 }
 

@@ -83,6 +83,7 @@ def module_baseline(module, env, scratch, case_id):
         "eksctl_cluster": {"name": NEW_CLUSTER, "region": REGION, "version": "1.34", "nodegroups": [{"name": "ng-1"}],
                            "eksctl_path": env["CILIUM_EKS_EKSCTL"], "timeout": 60},
         "eksctl_cluster_info": {"name": SANDBOX, "region": REGION},
+        "eks_nodeport_access": {"cluster": SANDBOX, "region": REGION},
         "cilium_values": {"mode": "eni", "cluster_name": SANDBOX},
         "cilium_status": {"wait": False, "timeout": 5},
         "cilium_restart_unmanaged": {"timeout": 60},

@@ -3,9 +3,10 @@
 eksctl v0.225.0 is built from the Go module proxy (``gobuild``); the sandbox adds to moto what it
 needs (``moto_eks``: EKS CloudFormation models and fidelity; the proxy: EKS add-ons, the token
 webhook; kwok Nodes following the node groups). One real cluster is shared by the life-cycle tests,
-in file order: create, a second run with ``changed=0``, scale and a new node group, the node group
-removed the way the module says, a node group whose stack fails, a delete in check mode, a delete refused for a
-cluster without the ownership tag, a delete that fails once, delete.
+in file order: create (private nodes: no ICMP/NodePort rule opened, and said so), a second run with ``changed=0``,
+scale and a new node group in public subnets (its node's public IP opened as a /32), user CIDRs instead and back
+(eks_nodeport_access), the node group removed the way the module says (its node's rules removed), a node group
+whose stack fails, a delete in check mode, a delete refused for a cluster without the ownership tag, a delete that fails once, delete.
 A real ``create cluster`` costs at least 150 s of eksctl's own waits (30 s before its first stack
 poll, 6 API server probes 20 s apart), so there is one.
 """
@@ -61,16 +62,49 @@ def role_vars(platform, **extra):
             "eks_cluster_nodegroups": [nodegroup("ng-1", 2)], **extra}
 
 
-def run_role(platform, run_playbook, env=None, **variables):
+def run_role(platform, run_playbook, env=None, check=False, **variables):
     path = write_play(platform["work"] / "role.yml", "role", role="eks_cluster", variables=role_vars(platform, **variables),
                       hosts=HOST)
-    return run_playbook(path, platform["inventory"], env or platform["env"], timeout=1200)
+    return run_playbook(path, platform["inventory"], env or platform["env"], check=check, diff=check, timeout=1200)
 
 
 def run_module(platform, run_playbook, check=False, **params):
     path = write_play(platform["work"] / "module.yml", "eksctl_cluster", module="eksctl_cluster", hosts=HOST, args={
         "name": NAME, "region": REGION, "eksctl_path": platform["env"]["CILIUM_EKS_EKSCTL"], **params})
     return run_playbook(path, platform["inventory"], platform["env"], check=check, timeout=1200)
+
+
+def run_access(platform, run_playbook, check=False, **args):
+    """The eks_nodeport_access module alone on the shared cluster, with --diff."""
+    path = write_play(platform["work"] / "access.yml", "access", module="eks_nodeport_access", hosts=HOST,
+                      args={"cluster": NAME, "region": REGION, **args})
+    return run_playbook(path, platform["inventory"], platform["env"], check=check, diff=True, timeout=300)
+
+
+OWNED = "cloudnet.cilium_eks "  # the description prefix of the rules the collection owns (module_utils/nodeport_access)
+
+
+def access_rules(platform):
+    """``({(protocol, from, to, cidr)}, {every rule of the group})`` of the cluster security group: the rules the
+    collection owns, and all IPv4 ones."""
+    eks, ec2 = aws_client(platform["endpoint"], "eks"), aws_client(platform["endpoint"], "ec2")
+    group_id = eks.describe_cluster(name=NAME)["cluster"]["resourcesVpcConfig"]["clusterSecurityGroupId"]
+    (group,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    every = {(p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), r["CidrIp"]): r.get("Description", "")
+             for p in group["IpPermissions"] for r in p.get("IpRanges", [])}
+    return {rule for rule, text in every.items() if text.startswith(OWNED)}, group
+
+
+def opened_for(*cidrs):
+    return {rule + (cidr,) for cidr in cidrs for rule in (("icmp", -1, -1), ("tcp", 30000, 32767))}
+
+
+def node_instances(platform, nodegroup=None):
+    """``{instance id: public IP or None}`` of the cluster's nodes (of ``nodegroup``), from their providerIDs."""
+    ids = [n.spec.provider_id.rsplit("/", 1)[-1] for n in cluster_nodes(platform)
+           if nodegroup is None or n.metadata.labels["eks.amazonaws.com/nodegroup"] == nodegroup]
+    reservations = aws_client(platform["endpoint"], "ec2").describe_instances(InstanceIds=ids)["Reservations"]
+    return {i["InstanceId"]: i.get("PublicIpAddress") for r in reservations for i in r["Instances"]}
 
 
 def eksctl(platform, *args):
@@ -118,15 +152,17 @@ def test_role_creates_the_cluster_with_the_real_eksctl(platform, created):
                              "whoami", "-o", "json"], env=platform["env"], capture_output=True, text=True,
                             timeout=60, check=True)
     assert json.loads(whoami.stdout)["status"]["userInfo"]["username"].startswith("arn:aws:sts::")
-    # eks_cluster_open_nodeport_icmp: ICMP and the NodePort range from the VPC on the security group managed nodes use
-    ec2 = aws_client(platform["endpoint"], "ec2")
-    (group,) = ec2.describe_security_groups(
-        Filters=[{"Name": "tag:aws:eks:cluster-name", "Values": [NAME]}])["SecurityGroups"]
-    (vpc,) = ec2.describe_vpcs(VpcIds=[group["VpcId"]])["Vpcs"]
-    rules = {(p["IpProtocol"], p.get("FromPort"), p.get("ToPort")): [r["CidrIp"] for r in p["IpRanges"]]
-             for p in group["IpPermissions"]}
-    assert rules[("icmp", -1, -1)] == [vpc["CidrBlock"]] and rules[("tcp", 30000, 32767)] == [vpc["CidrBlock"]]
-    assert ("-1", None, None) in rules  # EKS's own rule kept (purge_rules: false)
+    # eks_cluster_open_nodeport_icmp with the default source node_public_ips: the nodes are in private subnets (the
+    # default eks_cluster_node_subnets), have no public IP, so nothing is opened, and the role says so. The VPC CIDR,
+    # the source of earlier releases, is not opened either (it changed nothing: docs/running-on-real-eks.md).
+    assert set(node_instances(platform).values()) == {None}
+    owned, group = access_rules(platform)
+    assert owned == set()
+    assert not [p for p in group["IpPermissions"] if p["IpProtocol"] == "icmp" or p.get("FromPort") == 30000]
+    assert any(p["IpProtocol"] == "-1" for p in group["IpPermissions"])  # EKS's own rule, untouched
+    said = created.task("Show the security group rules (the nodes have no public IPs in private subnets, so nothing "
+                        "is opened there)", HOST)["msg"]
+    assert said.startswith("the nodes have no public IPs (private subnets)") and "nothing to change" in said, said
 
 
 def test_a_second_run_changes_nothing(platform, created, run_playbook):
@@ -152,8 +188,9 @@ def test_a_host_without_the_login_command_is_told_what_to_install(platform, crea
 def test_scale_and_a_new_nodegroup(platform, created, run_playbook):
     """ng-2 gives only min_size: eksctl makes desiredCapacity = minSize (pkg/apis/eksctl.io/v1alpha5/validation.go
     at v0.225.0 l.1321), and the role waits for the nodes EKS then reports, not for a default of its own."""
-    grown = run_role(platform, run_playbook, eks_cluster_nodegroups=[
-        nodegroup("ng-1", 3, min_size=2, max_size=3), {"name": "ng-2", "instance_type": "t3.large", "min_size": 1}])
+    grown = run_role(platform, run_playbook, eks_cluster_open_nodeport_icmp=True, eks_cluster_nodegroups=[
+        nodegroup("ng-1", 3, min_size=2, max_size=3),
+        {"name": "ng-2", "instance_type": "t3.large", "min_size": 1, "private_networking": False}])
     assert grown.rc == 0, grown.failure_message(HOST)
     outcome = grown.task("Collect the result of eksctl", HOST)
     assert [a["action"] for a in outcome["actions"]] == ["scale_nodegroup", "create_nodegroup"]
@@ -166,6 +203,47 @@ def test_scale_and_a_new_nodegroup(platform, created, run_playbook):
         by_group.setdefault(node.metadata.labels["eks.amazonaws.com/nodegroup"], []).append(node)
     assert {group: len(members) for group, members in by_group.items()} == {"ng-1": 3, "ng-2": 1}
     assert by_group["ng-2"][0].metadata.labels["node.kubernetes.io/instance-type"] == "t3.large"
+    # ng-2 is in eksctl's public subnets (MapPublicIpOnLaunch: pkg/cfn/builder/vpc_ipv4.go l.315 at v0.225.0), so its
+    # instance has a public IP; the rules open exactly that /32 (the ng-1 nodes are private and get none).
+    (public_ip,) = node_instances(platform, "ng-2").values()
+    assert public_ip and set(node_instances(platform, "ng-1").values()) == {None}
+    assert access_rules(platform)[0] == opened_for(f"{public_ip}/32")
+    opened = grown.task("Allow ICMP and TCP 30000-32767 from node_public_ips", HOST)
+    assert opened["changed"] and opened["added"] == [f"icmp from {public_ip}/32", f"tcp 30000-32767 from {public_ip}/32"]
+
+
+def test_user_cidrs_replace_the_node_rules_and_back(platform, created, run_playbook):
+    """The role in check mode plans the rules from the nodes it reads; then the module alone: check mode plans
+    without changing, cidrs replace the nodes' rules (and only ours), the nodes' public IPs come back, and the same
+    call again changes nothing."""
+    (public_ip,) = node_instances(platform, "ng-2").values()
+    instance_ids = sorted(node_instances(platform))
+    _owned, group = access_rules(platform)
+    role_plan = run_role(platform, run_playbook, check=True, eks_cluster_open_nodeport_icmp=True,
+                         eks_cluster_nodeport_icmp_source="cidrs", eks_cluster_nodeport_icmp_cidrs=["203.0.113.0/24"],
+                         eks_cluster_nodegroups=[nodegroup("ng-1", 3, min_size=2, max_size=3),
+                                                 {"name": "ng-2", "instance_type": "t3.large", "min_size": 1,
+                                                  "private_networking": False}])
+    assert role_plan.rc == 0, role_plan.failure_message(HOST)
+    planned_rules = role_plan.task("Allow ICMP and TCP 30000-32767 from cidrs", HOST)
+    assert planned_rules["changed"] and planned_rules["added"] == ["icmp from 203.0.113.0/24",
+                                                                   "tcp 30000-32767 from 203.0.113.0/24"]
+    assert access_rules(platform) == (opened_for(f"{public_ip}/32"), group)  # nothing changed in check mode
+    planned = run_access(platform, run_playbook, check=True, source="cidrs", cidrs=["203.0.113.0/24"])
+    assert planned.rc == 0, planned.failure_message(HOST)
+    plan = planned.task("access", HOST)
+    assert plan["changed"] and plan["removed"] == [f"icmp from {public_ip}/32", f"tcp 30000-32767 from {public_ip}/32"]
+    assert plan["diff"]["after"] == "icmp from 203.0.113.0/24\ntcp 30000-32767 from 203.0.113.0/24\n"
+    assert access_rules(platform) == (opened_for(f"{public_ip}/32"), group)  # nothing changed in check mode
+    mine = run_access(platform, run_playbook, source="cidrs", cidrs=["203.0.113.0/24"])
+    assert mine.rc == 0 and mine.task("access", HOST)["changed"], mine.failure_message(HOST)
+    assert access_rules(platform)[0] == opened_for("203.0.113.0/24")
+    back = run_access(platform, run_playbook, instance_ids=instance_ids)
+    assert back.rc == 0 and back.task("access", HOST)["removed"] == ["icmp from 203.0.113.0/24",
+                                                                     "tcp 30000-32767 from 203.0.113.0/24"]
+    assert access_rules(platform)[0] == opened_for(f"{public_ip}/32")
+    again = run_access(platform, run_playbook, instance_ids=instance_ids)
+    assert again.rc == 0 and again.task("access", HOST)["changed"] is False, again.failure_message(HOST)
 
 
 def test_a_nodegroup_removed_from_the_config_is_deleted_as_the_module_says(platform, created, run_playbook):
@@ -180,8 +258,15 @@ def test_a_nodegroup_removed_from_the_config_is_deleted_as_the_module_says(platf
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert f"eksctl-{NAME}-nodegroup-ng-2" not in live_stacks(platform)
     kube.wait_for(lambda: len(cluster_nodes(platform)) == 3, "ng-2's node gone", timeout=30)
-    clean = run_role(platform, run_playbook, eks_cluster_nodegroups=[nodegroup("ng-1", 3, min_size=2, max_size=3)])
-    assert clean.rc == 0 and clean.changed(HOST) == 0, (clean.stats, clean.failure_message(HOST))
+    # ng-2's node (the one public node) is gone: the next run removes its rules, and only that changes.
+    clean = run_role(platform, run_playbook, eks_cluster_open_nodeport_icmp=True,
+                     eks_cluster_nodegroups=[nodegroup("ng-1", 3, min_size=2, max_size=3)])
+    assert clean.rc == 0 and clean.changed(HOST) == 1, (clean.stats, clean.failure_message(HOST))
+    closed = clean.task("Allow ICMP and TCP 30000-32767 from node_public_ips", HOST)
+    assert closed["changed"] and closed["added"] == [] and len(closed["removed"]) == 2
+    assert access_rules(platform)[0] == set()
+    assert clean.task("Show the security group rules (the nodes have no public IPs in private subnets, so nothing "
+                      "is opened there)", HOST)["msg"].startswith("the nodes have no public IPs")
 
 
 def test_a_failing_nodegroup_stack_is_reported_and_left_for_the_user(platform, created, run_playbook):

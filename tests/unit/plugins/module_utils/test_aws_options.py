@@ -22,7 +22,11 @@ from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import aws_client  # noqa: E402
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eks_service import ClusterManager  # noqa: E402
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError  # noqa: E402
-from ansible_collections.cloudnet.cilium_eks.plugins.modules import eksctl_cluster, eksctl_cluster_info  # noqa: E402
+from ansible_collections.cloudnet.cilium_eks.plugins.modules import (  # noqa: E402
+    eks_nodeport_access,
+    eksctl_cluster,
+    eksctl_cluster_info,
+)
 
 REPO = Path(__file__).resolve().parents[4]
 AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY",
@@ -55,8 +59,8 @@ def test_the_options_are_amazon_aws_ones_with_their_aliases_and_environment_vari
     assert ours.pop("region") == {"aliases": ["aws_region"]}  # resolved by the modules: option, config, then env
     theirs.pop("region")
     assert ours == theirs
-    for module in (eksctl_cluster, eksctl_cluster_info):
-        with patch_module_args({"name": "c", "region": "us-east-1"}):
+    for module, required in ((eksctl_cluster, "name"), (eksctl_cluster_info, "name"), (eks_nodeport_access, "cluster")):
+        with patch_module_args({required: "c", "region": "us-east-1"}):
             spec = module.build_module().argument_spec
         assert {name: spec[name] for name in theirs} == theirs
         assert spec["secret_key"]["no_log"] and spec["session_token"]["no_log"]

@@ -89,3 +89,17 @@ def test_filters():
 def test_eksctl_names_are_full_matches(check, value):
     with pytest.raises(ValidationError):
         check(value)
+
+
+SOURCE = {"rule": "source_cidrs", "source_name": "my_source", "version": 4}
+
+
+def test_cidrs_of_a_source_are_required_with_cidrs_and_refused_with_another_source():
+    assert inputs.check(["203.0.113.0/24"], "my_cidrs", dict(SOURCE, source="cidrs")) == ["203.0.113.0/24"]
+    assert inputs.check([], "my_cidrs", dict(SOURCE, source="node_public_ips")) == []
+    with pytest.raises(ValidationError, match=r"Invalid `my_cidrs` \[\]: is empty but `my_source` is cidrs"):
+        inputs.check([], "my_cidrs", dict(SOURCE, source="cidrs"))
+    with pytest.raises(ValidationError, match=r"is given but `my_source` is node_public_ips.*`my_source: cidrs`"):
+        inputs.check(["10.0.0.0/16"], "my_cidrs", dict(SOURCE, source="node_public_ips"))
+    with pytest.raises(ValidationError, match=r"Invalid `my_cidrs\[0\]` 'fd00::/64'"):
+        inputs.check(["fd00::/64"], "my_cidrs", dict(SOURCE, source="cidrs"))
