@@ -54,6 +54,9 @@ class FakeK8s:
         self.reads += 1
         return deployment(self.reads > self.rollout_after)
 
+    def request(self, what, method, path):  # cilium_status's GET /version
+        return {"gitVersion": "v1.34.4"} if (method, path) == ("GET", "/version") else None
+
 
 def fake_waiter(timeout, interval=0.5):
     clock = {"now": 0.0}
@@ -97,4 +100,4 @@ def test_the_status_step_finds_the_unmanaged_pods_only_when_asked():
     assert found["unmanaged"] == {"restart": [{"kind": "Deployment", "namespace": "kube-system", "name": "coredns"}],
                                   "bare_pods": []}
     assert cs.status_result(checker, {"timeout": 1, "wait": True, "unmanaged_pods": False}) == {
-        "changed": False, "status": {"healthy": True}}
+        "changed": False, "status": {"healthy": True, "kubernetes_version": "v1.34.4"}}
