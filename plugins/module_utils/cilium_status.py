@@ -456,10 +456,6 @@ class CiliumStatusChecker:
                 "config_data": (cm or {}).get("data") if cm else None, "nodes": k8s.list("Node"),
                 "ceps": None if ceps.get("absent") else ceps.get("items") or []}
 
-    def server_version(self):
-        """The API server's ``gitVersion`` (``GET /version``), or None when it does not say."""
-        return (self.k8s.request("read the API server's version", "GET", "/version") or {}).get("gitVersion")
-
     # -- asking the agents
 
     def ask_agent(self, pod):
@@ -697,7 +693,7 @@ def status_result(checker, params, runner=None):
         raise CiliumNotHealthyError("Cilium is healthy by the agents' own status, but the Cilium CLI's `cilium status` "
                                     "disagrees:\n" + "\n".join("- " + line for line in status["cli"]["disagreements"]),
                                     status=status)
-    status["kubernetes_version"] = checker.server_version()
+    status["kubernetes_version"] = checker.k8s.server_version()
     result = {"changed": False, "status": status}
     if params.get("unmanaged_pods"):
         result["unmanaged"] = find_unmanaged(checker.k8s, checker.target.namespace)

@@ -25,6 +25,7 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import 
 )
 
 SOURCE_ATTR = "cilium_eks_source"  # attribute set on the ApiClients we build: {"kubeconfig": ..., "context": ...}
+VERSION_ATTR = "cilium_eks_version"  # attribute set by check_reachable: the /version answer it read
 IN_MEMORY = "<in-memory kubeconfig>"
 IN_CLUSTER = "<in-cluster service account>"
 _DEFAULT_KUBECONFIG = os.path.join("~", ".kube", "config")
@@ -372,4 +373,5 @@ def check_reachable(api_client, timeout=10):
     if not isinstance(version, dict):
         raise ClusterUnreachableError(api_client.configuration.host, "/version did not return a JSON object",
                                       kubeconfig=source.get("kubeconfig"), context=source.get("context"))
+    setattr(api_client, VERSION_ATTR, version)
     return version

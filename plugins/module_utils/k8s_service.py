@@ -31,7 +31,11 @@ import time
 from urllib.parse import quote
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import classify_failure, import_kubernetes
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import (
+    VERSION_ATTR,
+    classify_failure,
+    import_kubernetes,
+)
 
 # kind -> (API group path, resource, namespaced).
 KINDS = {
@@ -200,6 +204,14 @@ class K8sService:
         except (HTTPError, OSError) as exc:  # no answer at all: connection refused/reset, timeout
             raise ApiUnavailableError("Kubernetes API server %s did not answer (%s) to %s" % (
                 self.host, classify_failure(exc, self.request_timeout)[0], what)) from exc
+
+    def server_version(self):
+        """The API server's ``gitVersion``: from the ``/version`` answer ``check_reachable`` already read for this
+        client when it did, else one ``GET /version``; None when the server does not say."""
+        version = getattr(self.api_client, VERSION_ATTR, None)
+        if version is None:
+            version = self.request("read the API server's version", "GET", "/version") or {}
+        return version.get("gitVersion")
 
     def request(self, what, method, path, query=(), body=None, content_type="application/json"):
         """The JSON answer as a dict (None: 404); failures turned into ``ApiUnavailableError``/``K8sApiError``."""

@@ -177,8 +177,8 @@ status:
       sample: 1.18.11
     kubernetes_version:
       description:
-        - The API server's version (C(gitVersion) of C(/version)), read once Cilium is healthy, for reports (one
-          request, where C(kubernetes.core.k8s_cluster_info) discovers every API group).
+        - The API server's version (C(gitVersion) of C(/version)) as the module's reachability check read it, for
+          reports (no further request, where C(kubernetes.core.k8s_cluster_info) discovers every API group).
       type: str
       returned: when the task succeeds
       sample: v1.34.4

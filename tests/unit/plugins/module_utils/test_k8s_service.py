@@ -265,3 +265,16 @@ def test_username_and_password_are_sent_as_basic_auth():
     service = k8s_service.K8sService(get_api_client(host="https://127.0.0.1:6443", username="u", password="p"))
     assert service.api_client.configuration.auth_settings()["BearerToken"]["value"] == "Basic dTpw"
     assert _exec_request_headers(username="u", password="p")["authorization"] == "Basic dTpw"
+
+
+def test_the_server_version_is_the_reachability_probes_answer_when_there_was_one(monkeypatch):
+    """cilium_status's report names the Kubernetes version: the /version answer the module's reachability probe
+    already read, not a second request; without a probe, one GET /version."""
+    from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.k8s_client import VERSION_ATTR
+
+    service = k8s_service.K8sService(get_api_client(KUBECONFIG))
+    asked = []
+    monkeypatch.setattr(service, "request", lambda what, method, path: asked.append(path) or {"gitVersion": "v9"})
+    assert service.server_version() == "v9" and asked == ["/version"]
+    setattr(service.api_client, VERSION_ATTR, {"gitVersion": "v1.34.4"})
+    assert service.server_version() == "v1.34.4" and asked == ["/version"]
