@@ -211,8 +211,11 @@ def test_a_pod_goes_through_the_real_chain(installed, box, core, custom, ec2, en
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "chained"},
         "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}],
                  "terminationGracePeriodSeconds": 0}})
-    pod = kube.wait_for(lambda: (lambda p: p if p.status.pod_ip else None)(
-        core.read_namespaced_pod("chained", "default")), "the chained pod's IP", timeout=180)
+    def chained_pod_with_ip():
+        pod = core.read_namespaced_pod("chained", "default")
+        return pod if pod.status.pod_ip else None
+
+    pod = kube.wait_for(chained_pod_with_ip, "the chained pod's IP", timeout=180)
     addresses, _enis = eni_addresses(ec2, core, node)
     assert pod.status.pod_ip in addresses
     ipam = json.loads(node_file(node, "run/aws-node/ipam.json").read_text())
