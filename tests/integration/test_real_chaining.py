@@ -211,6 +211,7 @@ def test_a_pod_goes_through_the_real_chain(installed, box, core, custom, ec2, en
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "chained"},
         "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}],
                  "terminationGracePeriodSeconds": 0}})
+
     def chained_pod_with_ip():
         pod = core.read_namespaced_pod("chained", "default")
         return pod if pod.status.pod_ip else None
