@@ -16,7 +16,7 @@ import re
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_parsers as parsers
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import cilium_table as table
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cli_tools import reported_version
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.cli_tools import VERSION_TIMEOUT, reported_version
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import (
     CiliumEksError,
     CommandError,
@@ -187,8 +187,10 @@ def installed_cilium_version(k8s, namespace):
 
 def check_cli_pairing(cli, k8s, namespace):
     """Refuse a cilium CLI whose release line does not support the installed Cilium minor (``cilium_table.
-    CLI_LINES``, from the cilium-cli README of each line); nothing is refused when either version is unknown."""
-    cli_version = reported_version("cilium", cli.run(["version", "--client"], check=False).stdout)
+    CLI_LINES``, from the cilium-cli README of each line); nothing is refused when either version is unknown.
+    The version query has its own timeout: the test's ``timeout`` bounds the test, not this local query."""
+    query = cli.run(["version", "--client"], check=False, timeout=VERSION_TIMEOUT)
+    cli_version = reported_version("cilium", query.stdout)
     cilium_version = installed_cilium_version(k8s, namespace)
     if cli_version is None or cilium_version is None:
         return

@@ -113,9 +113,11 @@ class _Listed:
 
     def __init__(self, stdout="", daemonset=None):
         self.stdout, self.daemonset = stdout, daemonset
+        self.timeouts = []
 
-    def run(self, _args, check=True):
+    def run(self, _args, check=True, timeout=None):
         assert check is False
+        self.timeouts.append(timeout)
         return self
 
     def get(self, kind, name, namespace=None):
@@ -136,6 +138,15 @@ def test_a_cli_of_a_line_that_does_not_support_the_installed_minor_is_refused():
     cc.check_cli_pairing(_Listed("not a cli"), _Listed(daemonset=_agent("quay.io/cilium/cilium:v1.14.19")),
                          "kube-system")
     cc.check_cli_pairing(cli, _Listed(daemonset=None), "kube-system")
+
+
+def test_the_version_query_is_not_bounded_by_the_tests_timeout():
+    """A connectivity test run with ``timeout: 1`` must not time out in ``cilium version --client`` on a loaded
+    machine (the CI failure of stop 21): the local query has the CLI tools' own version timeout."""
+    cli = _Listed("cilium-cli: v0.19.7 compiled with go1.25.5 on linux/amd64\n")
+    cli.timeout = 1  # what the runner was built with: the test's timeout
+    cc.check_cli_pairing(cli, _Listed(daemonset=None), "kube-system")
+    assert cli.timeouts == [cc.VERSION_TIMEOUT]
 
 
 def test_verdict_keeps_a_multi_line_failure_whole():
