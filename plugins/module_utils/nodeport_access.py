@@ -24,11 +24,12 @@ The rules this collection owns are those whose description starts with :data:`OW
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils import inputs
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.aws_client import AwsClients, region_from_env
 from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.eksctl_config import validate_cluster_name, validate_region
-from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError
+from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.errors import CiliumEksError, ValidationError
 
 SOURCES = ("node_public_ips", "cidrs")
 # Every rule this collection writes starts its description with this (AWS allows a-z, A-Z, 0-9, spaces and
@@ -39,6 +40,27 @@ OWNER = "cloudnet.cilium_eks "
 PORT_RANGES = (("icmp", -1, -1, "ICMP"), ("tcp", 30000, 32767, "NodePort range"))
 NO_PUBLIC_IPS = ("the nodes have no public IPs (private subnets): the connectivity test has no node public address to "
                  "reach, so there is nothing to open")
+
+
+# The forms of a Node's spec.providerID on AWS, and the instance id as its last path element starting with ``i-``:
+# k8s.io/cloud-provider-aws v1.34.1 pkg/providers/v1/instances.go l.52-91 (KubernetesInstanceID, MapToAWSInstanceID):
+# ``aws:///<zone>/<id>``, ``aws:////<id>``, ``aws:///<zone>/fargate-<eni ip>`` and a bare ``<id>``.
+_PROVIDER_ID = re.compile(r"^(?:aws://(?:/[^/]*)?/)?(?P<last>[^/]+)$")
+_INSTANCE_ID = re.compile(r"^i-[^/]*$")  # awsInstanceRegMatch, same file l.39
+FARGATE_PREFIX = "fargate-"  # a Fargate node (variant/fargate): no EC2 instance, no public IP of ours to allow
+
+
+def instance_id_of_provider_id(provider_id, name="provider_ids"):
+    """The EC2 instance id in a Node's ``spec.providerID`` (the forms above), None for a Fargate node; a
+    ``ValidationError`` naming ``name`` for anything else (another cloud's node, a typo)."""
+    match = _PROVIDER_ID.match(provider_id or "")
+    last = match.group("last") if match else ""
+    if last.startswith(FARGATE_PREFIX):
+        return None
+    if not _INSTANCE_ID.match(last):
+        raise ValidationError(name, "not an AWS node's providerID", value=provider_id,
+                              accepted="aws:///<zone>/<instance id> (what the AWS cloud provider sets on a Node)")
+    return last
 
 
 def rule_text(rule):
@@ -180,8 +202,13 @@ def run(module, aws=None):
     inputs.check(params["cidrs"], "cidrs", {"rule": "source_cidrs", "source": params["source"], "source_name": "source",
                                             "version": 4})
     for index, instance in enumerate(params["instance_ids"]):
-        inputs.text(instance, "instance_ids[%d]" % index, r"i-[0-9a-f]{8,17}", "an EC2 instance id (i-0123456789abcdef0)")
+        inputs.text(instance, "instance_ids[%d]" % index, r"i-[0-9a-f]{8,17}", "an EC2 instance id (i-0123456789abcdef0); a Node's spec.providerID goes in provider_ids")
+    instance_ids = list(params["instance_ids"])
+    for index, provider_id in enumerate(params["provider_ids"]):
+        instance_id = instance_id_of_provider_id(provider_id, "provider_ids[%d]" % index)
+        if instance_id:
+            instance_ids.append(instance_id)
     aws = aws or AwsClients(region, params=params, calls=module.aws_calls)
-    result = reconcile(aws, params["cluster"], params["source"], params["cidrs"], params["instance_ids"],
+    result = reconcile(aws, params["cluster"], params["source"], params["cidrs"], instance_ids,
                        check_mode=module.check_mode)
     return dict(result, region=region)

@@ -37,7 +37,7 @@ options:
     aliases: [aws_region]
   source:
     description:
-      - V(node_public_ips) allows the public IPv4 address of each instance of O(instance_ids).
+      - V(node_public_ips) allows the public IPv4 address of each instance of O(provider_ids) or O(instance_ids).
       - V(cidrs) allows the CIDRs of O(cidrs).
     type: str
     choices: [node_public_ips, cidrs]
@@ -48,9 +48,18 @@ options:
     type: list
     elements: str
     default: []
+  provider_ids:
+    description:
+      - The C(spec.providerID) of each of the cluster's Nodes (C(aws:///<zone>/<instance id>), what the AWS cloud
+        provider sets); the module takes the instance id out of each. Used with O(source=node_public_ips).
+      - A Fargate node (C(aws:///<zone>/fargate-<ip>)) has no instance and is left out; another form is refused.
+      - Instances that are gone or stopped are left out.
+    type: list
+    elements: str
+    default: []
   instance_ids:
     description:
-      - The EC2 instances of the cluster's nodes, from each Node's C(spec.providerID) (C(aws:///<zone>/<instance id>)).
+      - The EC2 instance ids of the cluster's nodes, when they are known without the Nodes (else O(provider_ids)).
         Used with O(source=node_public_ips). Instances that are gone or stopped are left out.
     type: list
     elements: str
@@ -89,7 +98,7 @@ EXAMPLES = r"""
   cloudnet.cilium_eks.eks_nodeport_access:
     cluster: basic-cilium
     region: us-east-1
-    instance_ids: "{{ nodes.resources | map(attribute='spec.providerID') | map('regex_replace', '^.*/', '') | list }}"
+    provider_ids: "{{ nodes.resources | map(attribute='spec.providerID') | list }}"
 
 - name: Allow them from an office range instead
   cloudnet.cilium_eks.eks_nodeport_access:
@@ -159,6 +168,7 @@ def build_module():
             cluster=dict(type="str", required=True),
             source=dict(type="str", choices=list(SOURCES), default="node_public_ips"),
             cidrs=dict(type="list", elements="str", default=[]),
+            provider_ids=dict(type="list", elements="str", default=[]),
             instance_ids=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,

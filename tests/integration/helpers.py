@@ -150,6 +150,14 @@ def write_play(path, name="play", role=None, variables=None, module=None, args=N
     return Path(path)
 
 
+def status_play(directory, kubeconfig, **options):
+    """A play of one task ``status``: the collection's cilium_status module with ``options`` on this host, and its
+    inventory (``(play, inventory)``, written in ``directory``)."""
+    play = write_play(Path(directory) / "status.yml", "status", module="cilium_status",
+                      args={"kubeconfig": str(kubeconfig), **options}, hosts="localhost")
+    return play, local_inventory(Path(directory) / "hosts", hosts=("localhost",))
+
+
 # ------------------------------------------------------------------------------------------- sandboxes
 
 

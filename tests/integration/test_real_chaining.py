@@ -15,10 +15,9 @@ docs/real-cilium.md lists for ENI mode. Skips naming the missing piece when a pi
 import json
 import os
 import subprocess
-import sys
 
 import pytest
-from helpers import cilium_role_vars, local_inventory, sandbox_apis, write_play
+from helpers import cilium_role_vars, local_inventory, sandbox_apis, status_play, write_play
 
 from eks_sandbox import charts, gobuild, kube, linux_ns, sandbox
 
@@ -253,12 +252,7 @@ def test_a_chaining_configuration_the_agent_refuses_is_reported(installed, box, 
     subprocess.run([str(helm), "upgrade", "cilium", chart, *helm_args, "--set", "bandwidthManager.enabled=true",
                     "--set", "bandwidthManager.bbr=true"], env=env, check=True, capture_output=True, timeout=300)
     run_kubectl(kubectl, env, "-n", "kube-system", "rollout", "restart", "ds/cilium")
-    play = tmp_path / "status.yml"
-    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [{
-        "name": "status", "register": "cilium", "cloudnet.cilium_eks.cilium_status": {
-            "kubeconfig": box.kubeconfig, "timeout": 600, "expected_version": VERSION}}]}]))
-    inventory = tmp_path / "hosts"
-    inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    play, inventory = status_play(tmp_path, box.kubeconfig, timeout=600, expected_version=VERSION)
     try:
         result = run_playbook(play, inventory, env)
         assert result.rc != 0, result

@@ -12,11 +12,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 import boto3
 import pytest
-from helpers import cilium_role_vars, local_inventory, write_play
+from helpers import cilium_role_vars, local_inventory, status_play, write_play
 from kubernetes import client, config
 
 from eks_sandbox import charts, gobuild, kube, linux_ns, pod_runtime, sandbox, vpc_network
@@ -164,21 +163,10 @@ def test_the_agent_answers_status_in_json_and_text(installed, core, env, kubectl
     assert "Routing:                 Network: Native   Host: Legacy" in text
 
 
-def status_play(tmp_path, box, **options):
-    """A playbook running the collection's cilium_status module with ``options`` (registered as ``cilium``)."""
-    play = tmp_path / "status.yml"
-    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [{
-        "name": "status", "register": "cilium", "cloudnet.cilium_eks.cilium_status": {
-            "kubeconfig": box.kubeconfig, **options}}]}]))
-    inventory = tmp_path / "hosts"
-    inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    return play, inventory
-
-
 def test_the_collections_cilium_status_reads_the_real_agents(installed, box, env, run_playbook, tmp_path):
     """The module users run, against agents that answer for real (their JSON, their versions, their IPAM), cross-checked
     with the real Cilium CLI's own `cilium status -o json`."""
-    play, inventory = status_play(tmp_path, box, timeout=120, expected_version=VERSION, expect={
+    play, inventory = status_play(tmp_path, box.kubeconfig, timeout=120, expected_version=VERSION, expect={
         "ipam_mode": "eni", "routing_mode": "native", "kube_proxy_replacement": False, "host_routing": "legacy"},
         cli_cross_check=True, cilium_path=str(gobuild.ensure("cilium-cli")["cilium"]))
     result = run_playbook(play, inventory, env)
@@ -348,7 +336,7 @@ def test_a_configuration_the_agent_refuses_crashloops_with_its_reason(installed,
                            "--previous").stdout
     assert MASQUERADE_PANIC in previous
     assert pod.status.container_statuses[0].last_state.terminated.exit_code == 2  # a Go panic
-    play, inventory = status_play(tmp_path, box, timeout=900, expected_version=VERSION)
+    play, inventory = status_play(tmp_path, box.kubeconfig, timeout=900, expected_version=VERSION)
     result = run_playbook(play, inventory, env)
     assert result.rc != 0, result
     failed = result.task_results("status")[0]["localhost"]

@@ -88,3 +88,20 @@ def test_user_cidrs_are_the_sources_in_their_canonical_form():
 ])
 def test_ip_permissions_group_the_rules_per_range(rules, expected):
     assert access.ip_permissions(rules) == expected
+
+
+@pytest.mark.parametrize("provider_id, instance_id", [
+    ("aws:///us-east-1a/i-0123456789abcdef0", "i-0123456789abcdef0"),  # what EKS nodes carry
+    ("aws:////i-0123456789abcdef0", "i-0123456789abcdef0"),  # no zone
+    ("i-0abc1234", "i-0abc1234"),  # bare id
+    ("aws:///us-east-1a/fargate-ip-192-168-1-2.ec2.internal", None),  # a Fargate node: no instance
+])
+def test_the_instance_id_is_the_last_part_of_an_aws_provider_id(provider_id, instance_id):
+    assert access.instance_id_of_provider_id(provider_id) == instance_id
+
+
+@pytest.mark.parametrize("provider_id", ["", "kwok://node-1", "gce://project/zone/node-1", "aws:///us-east-1a/",
+                                         "aws:///us-east-1a/vol-0abc"])
+def test_a_provider_id_that_is_no_aws_instance_is_refused_by_its_position(provider_id):
+    with pytest.raises(access.ValidationError, match=r"Invalid `provider_ids\[2\]`.*not an AWS node's providerID"):
+        access.instance_id_of_provider_id(provider_id, "provider_ids[2]")
