@@ -42,6 +42,9 @@ pytestmark = pytest.mark.skipif(bool(_skip_reason()), reason=str(_skip_reason())
 
 @pytest.fixture(scope="module")
 def box(sandbox_factory):
+    # The chaining operator's "image" is built on first use: before the role's timed waits, not during them (the
+    # sandbox builds the agents', aws-node's and the CNI plugins' itself).
+    gobuild.ensure("cilium-operator-generic")
     return sandbox_factory(NAME, nodes=NODES, cilium="real", vpc_cni_runtime="real")
 
 

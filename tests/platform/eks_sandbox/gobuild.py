@@ -496,10 +496,16 @@ def _go_env() -> dict[str, str]:
     return env
 
 
+# A build started by a sandbox's node runtime (an image "pulled" on first use) must not outlive it: `down` stops the
+# runtime, and the go command then gets SIGKILL (prctl PR_SET_PDEATHSIG through util-linux's setpriv) instead of
+# building on as an orphan.
+_DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+
+
 def _run(tool: str, argv: Sequence[str], cwd: Path | None = None, timeout: float | None = None) -> str:
     try:
         result = subprocess.run(
-            list(argv), cwd=cwd, env=_go_env(), capture_output=True, text=True, timeout=timeout,
+            _DIE_WITH_PARENT + list(argv), cwd=cwd, env=_go_env(), capture_output=True, text=True, timeout=timeout,
             check=False,
         )
     except FileNotFoundError as exc:
