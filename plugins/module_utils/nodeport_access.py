@@ -202,7 +202,8 @@ def run(module, aws=None):
     inputs.check(params["cidrs"], "cidrs", {"rule": "source_cidrs", "source": params["source"], "source_name": "source",
                                             "version": 4})
     for index, instance in enumerate(params["instance_ids"]):
-        inputs.text(instance, "instance_ids[%d]" % index, r"i-[0-9a-f]{8,17}", "an EC2 instance id (i-0123456789abcdef0); a Node's spec.providerID goes in provider_ids")
+        inputs.text(instance, "instance_ids[%d]" % index, r"i-[0-9a-f]{8,17}",
+                    "an EC2 instance id (i-0123456789abcdef0); a Node's spec.providerID goes in provider_ids")
     instance_ids = list(params["instance_ids"])
     for index, provider_id in enumerate(params["provider_ids"]):
         instance_id = instance_id_of_provider_id(provider_id, "provider_ids[%d]" % index)
