@@ -32,6 +32,9 @@ from ansible_collections.cloudnet.cilium_eks.plugins.module_utils.waiter import 
 
 AGENT_LABELS = ("cilium", "cilium-operator")  # k8s-app of Cilium's own pods
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+# Seconds the restart waits for agent pods that are not Ready at that moment: a few readiness probe periods (the chart's
+# cilium-agent readinessProbe: periodSeconds 30, failureThreshold 3, values.yaml l.2431-2435 at v1.20.2).
+AGENT_READY_GRACE = 120
 ROLLOUT = {"Deployment": deployment_rollout, "DaemonSet": daemonset_rollout, "StatefulSet": statefulset_rollout}
 
 
@@ -87,16 +90,31 @@ def restart_patch(now=None):
     return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now.strftime("%Y-%m-%dT%H:%M:%SZ")}}}}}
 
 
+def _agent_pods(pods, cilium_namespace):
+    return [p for p in pods if (p.get("metadata") or {}).get("namespace") == cilium_namespace
+            and ((p.get("metadata") or {}).get("labels") or {}).get("k8s-app") == "cilium"]
+
+
 def find_unmanaged(k8s, cilium_namespace):
     """``unmanaged_workloads`` on what the cluster holds (one list of pods serves both pods and agents)."""
     pods = k8s.list("Pod")
-    agents = [p for p in pods if (p.get("metadata") or {}).get("namespace") == cilium_namespace
-              and ((p.get("metadata") or {}).get("labels") or {}).get("k8s-app") == "cilium"]
-    return unmanaged_workloads(pods, agents, k8s.list("CiliumEndpoint"), k8s.list("ReplicaSet"))
+    return unmanaged_workloads(pods, _agent_pods(pods, cilium_namespace), k8s.list("CiliumEndpoint"),
+                               k8s.list("ReplicaSet"))
+
+
+def agents_ready(k8s, cilium_namespace):
+    """Every agent pod Ready (and at least one)."""
+    agents = _agent_pods(k8s.list("Pod"), cilium_namespace)
+    return bool(agents) and all(pod_ready(a) for a in agents)
 
 
 def restart_unmanaged(k8s, cilium_namespace="kube-system", timeout=600, check_mode=False, waiter=Waiter):
-    """Restart the workloads with unmanaged pods and wait for their rollouts; the module's result."""
+    """Restart the workloads with unmanaged pods and wait for their rollouts; the module's result.
+
+    The status step before this one found every agent healthy. An agent pod that is not Ready at this moment (a
+    readiness probe missed on a loaded node) would hide its node's pods (``_unmanaged``): wait up to
+    :data:`AGENT_READY_GRACE` seconds for every agent pod to be Ready again, then go on with what is found."""
+    waiter(min(timeout, AGENT_READY_GRACE)).until(lambda: agents_ready(k8s, cilium_namespace))
     found = find_unmanaged(k8s, cilium_namespace)
     result = {"changed": bool(found["restart"]), "restarted": found["restart"], "bare_pods": found["bare_pods"]}
     if check_mode or not found["restart"]:

@@ -82,6 +82,32 @@ def test_managed_pods_and_check_mode_change_nothing():
     assert planned.patches == []
 
 
+class FlappingAgent(FakeK8s):
+    """The agent pod of n1 is not Ready for the first ``not_ready_lists`` reads of the pods (a missed probe)."""
+
+    def __init__(self, not_ready_lists):
+        super().__init__()
+        self.not_ready_lists = not_ready_lists
+
+    def list(self, kind, namespace=None):
+        if kind != "Pod":
+            return super().list(kind)
+        self.not_ready_lists -= 1
+        ready = "False" if self.not_ready_lists >= 0 else "True"
+        pods = super().list(kind)
+        pods[0]["status"]["conditions"] = [{"type": "Ready", "status": ready}]
+        return pods
+
+
+def test_an_agent_not_ready_for_a_moment_does_not_hide_its_nodes_pods():
+    k8s = FlappingAgent(not_ready_lists=3)
+    result = cu.restart_unmanaged(k8s, waiter=fake_waiter)
+    assert result["restarted"] == [{"kind": "Deployment", "namespace": "kube-system", "name": "coredns"}]
+    # an agent that stays not Ready: the restart goes on after the grace period with what it finds (nothing here)
+    stuck = FlappingAgent(not_ready_lists=10 ** 6)
+    assert cu.restart_unmanaged(stuck, waiter=fake_waiter)["restarted"] == []
+
+
 def test_a_rollout_that_does_not_finish_names_the_workload():
     k8s = FakeK8s(rollout_after=10 ** 6)
     with pytest.raises(cu.RestartTimeoutError) as caught:
