@@ -95,17 +95,12 @@ def _agent_pods(pods, cilium_namespace):
             and ((p.get("metadata") or {}).get("labels") or {}).get("k8s-app") == "cilium"]
 
 
-def find_unmanaged(k8s, cilium_namespace):
-    """``unmanaged_workloads`` on what the cluster holds (one list of pods serves both pods and agents)."""
-    pods = k8s.list("Pod")
+def find_unmanaged(k8s, cilium_namespace, pods=None):
+    """``unmanaged_workloads`` on what the cluster holds (one list of pods, ``pods`` when the caller just read it,
+    serves both pods and agents)."""
+    pods = k8s.list("Pod") if pods is None else pods
     return unmanaged_workloads(pods, _agent_pods(pods, cilium_namespace), k8s.list("CiliumEndpoint"),
                                k8s.list("ReplicaSet"))
-
-
-def agents_ready(k8s, cilium_namespace):
-    """Every agent pod Ready (and at least one)."""
-    agents = _agent_pods(k8s.list("Pod"), cilium_namespace)
-    return bool(agents) and all(pod_ready(a) for a in agents)
 
 
 def restart_unmanaged(k8s, cilium_namespace="kube-system", timeout=600, check_mode=False, waiter=Waiter):
@@ -114,8 +109,13 @@ def restart_unmanaged(k8s, cilium_namespace="kube-system", timeout=600, check_mo
     The status step before this one found every agent healthy. An agent pod that is not Ready at this moment (a
     readiness probe missed on a loaded node) would hide its node's pods (``_unmanaged``): wait up to
     :data:`AGENT_READY_GRACE` seconds for every agent pod to be Ready again, then go on with what is found."""
-    waiter(min(timeout, AGENT_READY_GRACE)).until(lambda: agents_ready(k8s, cilium_namespace))
-    found = find_unmanaged(k8s, cilium_namespace)
+    def pods_with_every_agent_ready():
+        pods = k8s.list("Pod")
+        agents = _agent_pods(pods, cilium_namespace)
+        return pods if agents and all(pod_ready(a) for a in agents) else None
+
+    found = find_unmanaged(k8s, cilium_namespace, waiter(min(timeout, AGENT_READY_GRACE)).until(
+        pods_with_every_agent_ready))
     result = {"changed": bool(found["restart"]), "restarted": found["restart"], "bare_pods": found["bare_pods"]}
     if check_mode or not found["restart"]:
         return result
