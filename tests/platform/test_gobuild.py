@@ -363,3 +363,12 @@ def test_chainings_real_pieces_are_recipes_built_on_first_use():
     assert vpc_cni.on_demand and plugins.on_demand and vpc_cni.version == versions.AWS_VPC_CNI
     assert vpc_cni.binaries["aws-k8s-agent"].endswith("/cmd/aws-k8s-agent")
     assert vpc_cni.module_dirs["config"] == "config/master" and plugins.version == versions.CNI_PLUGINS
+
+
+def test_the_compilers_gc_waits_for_the_memory_limit_unless_the_caller_says_otherwise(monkeypatch):
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    env = gobuild._go_env()
+    assert (env["GOGC"], env["GOMEMLIMIT"]) == ("off", "4GiB")
+    monkeypatch.setenv("GOGC", "200")
+    assert gobuild._go_env()["GOGC"] == "200"

@@ -480,6 +480,13 @@ def _lock(recipe: Recipe) -> Iterator[None]:
 
 # --- building --------------------------------------------------------------------------
 
+# The compile processes' garbage collector: off until a process's heap reaches GOMEMLIMIT (the runtime's soft limit,
+# https://go.dev/doc/gc-guide#Memory_limit). A cold build is all compile CPU on this 2-core machine; the setting
+# changes no byte of what the compiler emits, so the build cache and the cached tools stay valid. Measured on
+# helm v3.19.5 with an empty build cache: 330 -> 295 CPU-s (-11%), peak RSS 1.07 -> 1.21 GB (GOGC=800: no gain).
+COMPILER_GC = {"GOGC": "off", "GOMEMLIMIT": "4GiB"}
+
+
 def _go_env() -> dict[str, str]:
     """The go command's environment: this toolchain only, no cgo, no workspace, and
     go.mod/go.sum of the throwaway module updated as needed (``-mod=mod``)."""
@@ -493,6 +500,8 @@ def _go_env() -> dict[str, str]:
         # Setting GOFLAGS here hides the one of `go env -w`, so say everything needed.
         GOFLAGS=" ".join(inherited + ["-mod=mod", "-buildvcs=false"]),
     )
+    for variable, value in COMPILER_GC.items():  # a caller's own setting wins
+        env.setdefault(variable, value)
     return env
 
 
