@@ -77,6 +77,23 @@ def test_json_status_gives_the_same_facts_as_the_text(version):
         assert from_json[key] == from_text[key], key
 
 
+# Real 1.20.2 texts whose value column moved (a failing controller's table, another node's health row): the same
+# facts as the regular recording, and the states that are not healthy become a problem and a warning.
+@pytest.mark.parametrize("name, bandwidth_manager, problems", [
+    ("status.failing-controller.txt", {"enabled": False, "congestion_control": None, "devices": []},
+     (["1/21 controllers failing: resolve-labels-kube-system/coredns-f8899c7b5-9q6bb"], [])),
+    ("status.node-unreachable.txt", {"enabled": True, "congestion_control": "cubic", "devices": ["eth0"]},
+     ([], ["cluster health: 1/2 nodes reachable"])),
+])
+def test_real_text_status_whose_columns_moved(name, bandwidth_manager, problems):
+    status = parsers.parse_status_text(recording(os.path.join("1.20.2", name)))
+    assert (status["state"], status["version"], status["routing_mode"], status["host_routing"]) == \
+        ("Ok", "1.20.2", "native", "Legacy")
+    assert status["ipam"] == "IPv4: 1 IPAM pool(s) available,"
+    assert status["bandwidth_manager"] == bandwidth_manager
+    assert parsers.status_problems(status) == problems
+
+
 # The real 1.20.2 agent with masquerading off (ENI mode, egress vpc), as recorded from the agent on the sandbox's
 # real-Cilium platform: the JSON has an empty enabledProtocols and no mode, the text says Disabled
 # (pkg/client/client.go at v1.20.2 l.535-579).
