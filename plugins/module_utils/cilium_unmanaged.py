@@ -107,7 +107,8 @@ def restart_unmanaged(k8s, cilium_namespace="kube-system", timeout=600, check_mo
     """Restart the workloads with unmanaged pods and wait for their rollouts; the module's result.
 
     The status step before this one found every agent healthy. An agent pod that is not Ready at this moment (a
-    readiness probe missed on a loaded node) would hide its node's pods (``_unmanaged``): wait up to
+    readiness probe missed on a loaded node: the chart probes every 30 s and marks the pod not Ready after 3 failures,
+    values.yaml l.2431-2435 at v1.20.2) would hide its node's pods (``_unmanaged``): wait up to
     :data:`AGENT_READY_GRACE` seconds for every agent pod to be Ready again, then go on with what is found."""
     def pods_with_every_agent_ready():
         pods = k8s.list("Pod")

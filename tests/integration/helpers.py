@@ -87,11 +87,17 @@ class PlaybookResult:
 
     def failure_message(self, host=None):
         """Every failure message of ``host`` in one line (whitespace folded)."""
-        return " ".join(" ".join(message for _task, message in self.failures(host)).split())
+        return folded(" ".join(message for _task, message in self.failures(host)))
 
     def __repr__(self):
         return (f"PlaybookResult(rc={self.rc}, stats={self.stats}, failures={self.failures()[:5]}, "
                 f"stderr={self.stderr[-2000:]!r})")
+
+
+def folded(text):
+    """``text`` with every run of whitespace made one space: for reports whose columns or line breaks move (the
+    agent's `cilium-dbg status` aligns its values as wide as its longest label, which depends on the agent's state)."""
+    return " ".join(text.split())
 
 
 def playbook_env(env):

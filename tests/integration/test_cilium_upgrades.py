@@ -16,7 +16,7 @@ import json
 import os
 
 import pytest
-from helpers import cilium_role_vars, helm_json, helm_run, local_inventory, start_sandbox, write_play
+from helpers import cilium_role_vars, folded, helm_json, helm_run, local_inventory, start_sandbox, write_play
 from kubernetes import client, config
 
 from eks_sandbox import charts, gobuild, kube, sandbox
@@ -131,8 +131,7 @@ def test_check_mode_says_the_upgrade_would_run_the_preflight_check(
     result = run_playbook(play, inventory, real_box.env, check=True)
     assert result.rc == 0, result
     said = result.task("Say that check mode would run Cilium's pre-flight check before the upgrade")["msg"]
-    assert f"Cilium {FROM} -> {TO} would first run Cilium's pre-flight check (release kube-system/cilium-preflight" in \
-        " ".join(said.split())
+    assert f"Cilium {FROM} -> {TO} would first run Cilium's pre-flight check (release kube-system/cilium-preflight" in folded(said)
     assert preflight_left(api, helm, real_box) == [] and len(history(helm, real_box)) == 1
 
 

@@ -15,7 +15,7 @@ import subprocess
 
 import boto3
 import pytest
-from helpers import cilium_role_vars, local_inventory, status_play, write_play
+from helpers import cilium_role_vars, folded, local_inventory, status_play, write_play
 from kubernetes import client, config
 
 from eks_sandbox import charts, gobuild, kube, linux_ns, pod_runtime, sandbox, vpc_network
@@ -76,13 +76,6 @@ def run_kubectl(kubectl_path, env, *args, check=True, timeout=120):
 def agents(core):
     return sorted(core.list_namespaced_pod("kube-system", label_selector="k8s-app=cilium").items,
                   key=lambda p: p.spec.node_name)
-
-
-def words(status_text):
-    """A status report with its whitespace folded. `cilium-dbg status` aligns its values in one column as wide as its
-    longest label, and that label depends on the agent's state at the time: a failing controller's name, a node
-    unreachable in "Cluster health" (both seen in the same sandbox, under load), the "Cilium health daemon" line."""
-    return " ".join(status_text.split())
 
 
 def all_ready(core):
@@ -166,8 +159,8 @@ def test_the_agent_answers_status_in_json_and_text(installed, core, env, kubectl
     assert status["routing"]["intra-host-routing-mode"] == "Legacy"  # the chart's ConfigMap, read by the agent
     assert status["routing"]["inter-host-routing-mode"] == "Native"
     text = run_kubectl(kubectl, env, "-n", "kube-system", "exec", pod, "-c", "cilium-agent", "--", "cilium", "status").stdout
-    assert f"Cilium: Ok {VERSION}" in words(text), text
-    assert "Routing: Network: Native Host: Legacy" in words(text), text
+    assert f"Cilium: Ok {VERSION}" in folded(text), text
+    assert "Routing: Network: Native Host: Legacy" in folded(text), text
 
 
 def test_the_collections_cilium_status_reads_the_real_agents(installed, box, env, run_playbook, tmp_path):
@@ -197,7 +190,7 @@ def test_the_real_cilium_cli_status_wait_settles(installed, env, box):
     result = subprocess.run([str(cli), "status", "--wait", "--wait-duration", "3m"], env=env, capture_output=True,
                             text=True, timeout=240, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Cilium: OK" in words(result.stdout.replace("\x1b[32m", "").replace("\x1b[0m", "")), result.stdout
+    assert "Cilium: OK" in folded(result.stdout.replace("\x1b[32m", "").replace("\x1b[0m", "")), result.stdout
 
 
 def _pod(name, node, annotations=None):
@@ -249,7 +242,7 @@ def test_bandwidth_manager_puts_the_annotation_in_the_bpf_map(installed, box, co
     node = sorted(n.metadata.name for n in core.list_node().items)[0]
     agent = next(p.metadata.name for p in agents(core) if p.spec.node_name == node)
     status = run_kubectl(kubectl, env, "-n", "kube-system", "exec", agent, "--", "cilium-dbg", "status").stdout
-    assert "BandwidthManager: EDT with BPF [CUBIC] [eth0]" in words(status), status
+    assert "BandwidthManager: EDT with BPF [CUBIC] [eth0]" in folded(status), status
     core.create_namespaced_pod("default", _pod("limited", node, {"kubernetes.io/egress-bandwidth": "10M"}))
     endpoint = _wait_endpoint(custom, "limited")
     listing = run_kubectl(kubectl, env, "-n", "kube-system", "exec", agent, "--", "cilium-dbg", "bpf", "bandwidth",
@@ -286,8 +279,8 @@ def test_bbr_and_host_routing_as_the_real_agent_treats_them(installed, box, core
     rollout(kubectl, env)
     agent = agents(core)[0].metadata.name
     status = run_kubectl(kubectl, env, "-n", "kube-system", "exec", agent, "--", "cilium-dbg", "status").stdout
-    assert "BandwidthManager: EDT with BPF [BBR] [eth0]" in words(status), status
-    assert "Routing: Network: Native Host: Legacy" in words(status), status
+    assert "BandwidthManager: EDT with BPF [BBR] [eth0]" in folded(status), status
+    assert "Routing: Network: Native Host: Legacy" in folded(status), status
 
     helm_run(helm, env, "upgrade", "cilium", chart, *ENI_VALUES, *bbr, "--set", "bpf.hostLegacyRouting=true")
     run_kubectl(kubectl, env, "-n", "kube-system", "rollout", "restart", "ds/cilium")
