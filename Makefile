@@ -26,7 +26,7 @@ export PYTHONPATH := $(CURDIR)/tests/platform
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SANDBOX := $(PY) -m eks_sandbox
 
-.PHONY: help deps platform sandbox sandbox-up sandbox-down test sanity lint units integration integration-real molecule build bench bench-cold lock clean docs docs-lint role-docs ee changelog
+.PHONY: help deps platform sandbox sandbox-up sandbox-down test checks sanity lint units integration integration-real molecule build bench bench-cold lock clean docs docs-lint role-docs ee changelog
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,8 +42,8 @@ deps: $(VENV)/.installed ## venv with pinned Python packages, kubernetes.core an
 	bash scripts/install_debs.sh
 
 platform: deps ## build/fetch the local platform's tools and Cilium charts (cached by version)
-	$(SANDBOX) build
-	$(SANDBOX) charts
+	# The charts download (network) while the tools compile (CPU).
+	$(SANDBOX) charts & charts=$$!; $(SANDBOX) build || { wait $$charts; exit 1; }; wait $$charts
 
 sandbox: platform ## the main job on the local sandbox: playbooks/site.yml against inventories/sandbox
 	$(SANDBOX) up --name $(SANDBOX_NAME) --empty --cilium $(CILIUM)
@@ -57,7 +57,13 @@ sandbox-up: platform ## start the sandbox only, empty (kwok + moto + the EKS pro
 sandbox-down: deps ## stop the sandbox, leaving no process behind
 	$(SANDBOX) down --name $(SANDBOX_NAME)
 
-test: platform sanity lint docs-lint docs units integration ## everything CI runs
+test: ## everything CI runs: the static checks beside the platform's build, then the unit and integration tests
+	# Two jobs: `platform` compiles Go on every core, and the checks (mostly one Python process each) run one after
+	# another beside it instead of after it; their lines interleave with the build's (--output-sync=line).
+	$(MAKE) --no-print-directory -j2 --output-sync=line platform checks
+	$(MAKE) --no-print-directory units integration
+
+checks: sanity lint docs-lint docs ## the static checks: ansible-test sanity, ansible-lint, docs lint, the docs site
 
 sanity: deps ## ansible-test sanity
 	$(PY) scripts/run_ansible_test.py sanity --python 3.11 --color no

@@ -372,3 +372,77 @@ def test_the_compilers_gc_waits_for_the_memory_limit_unless_the_caller_says_othe
     assert (env["GOGC"], env["GOMEMLIMIT"]) == ("off", "4GiB")
     monkeypatch.setenv("GOGC", "200")
     assert gobuild._go_env()["GOGC"] == "200"
+
+
+def test_compiles_run_on_one_thread_each_and_two_per_core_at_once(monkeypatch):
+    monkeypatch.delenv("GOMAXPROCS", raising=False)
+    assert gobuild._go_env()["GOMAXPROCS"] == "1"
+    monkeypatch.setenv("GOMAXPROCS", "3")
+    assert gobuild._go_env()["GOMAXPROCS"] == "3"
+    gib = 1 << 30
+    sysconf = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 24 * gib // 4096}
+    monkeypatch.setattr(gobuild.os, "sysconf", sysconf.get)
+    monkeypatch.setattr(gobuild.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert gobuild.build_parallelism() == 4  # this machine: 2 cores, 24 GiB
+    monkeypatch.setattr(gobuild.os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert gobuild.build_parallelism() == 6  # 16 cores, but 6 compiles of 4 GiB fill 24 GiB
+    sysconf["SC_PHYS_PAGES"] = 2 * gib // 4096
+    assert gobuild.build_parallelism() == 1
+
+
+@pytest.mark.parametrize("package, name", [
+    ("k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver"),
+    ("github.com/cilium/cilium/daemon", "daemon"),
+    ("go.etcd.io/etcd/etcdctl/v3", "etcdctl"),
+    ("go.etcd.io/etcd/server/v3", "server"),
+    ("example.com/tool/v1", "v1"),  # v0 and v1 are not major-version suffixes
+    ("example.com/tool/v0", "v0"),
+    ("example.com/tool/vx2", "vx2"),
+    ("v2", "v2"),
+])
+def test_the_file_go_build_writes_a_main_package_to(package, name):
+    assert gobuild.go_executable_name(package) == name
+
+
+def test_one_go_command_per_set_of_build_tags_in_recipe_order():
+    groups = gobuild.build_groups(gobuild.RECIPES[gobuild.cilium_tool(versions.CILIUM_AGENTS[0])])
+    assert [(tags, list(group)) for tags, group in groups] == [
+        (("osusergo",), ["cilium-agent", "cilium-dbg", "cilium-cni", "cilium-health-responder"]),
+        (("osusergo", "ipam_provider_aws"), ["cilium-operator-aws"]),
+    ]
+    kubernetes = gobuild.build_groups(gobuild.RECIPES["kubernetes"])
+    assert kubernetes == [((), dict(gobuild.RECIPES["kubernetes"].binaries))]
+
+
+def test_packages_go_build_would_write_to_the_same_file_go_to_separate_commands():
+    recipe = gobuild.Recipe(name="t", version="v1.0.0", modules=("example.com/t",), binaries={
+        "server-a": "example.com/a/server/v3", "server-b": "example.com/b/server", "client": "example.com/a/client"})
+    assert [list(group) for _, group in gobuild.build_groups(recipe)] == [["server-a", "client"], ["server-b"]]
+
+
+def test_a_build_runs_one_go_command_per_group_and_names_the_binaries_as_the_recipe(tmp_path, monkeypatch):
+    monkeypatch.setenv("CILIUM_EKS_CACHE", str(tmp_path))
+    recipe = gobuild.Recipe(name="t", version="v1.0.0", modules=("example.com/t",), binaries={
+        "t-server": "example.com/t/cmd/server/v2", "t-ctl": "example.com/t/cmd/ctl", "t-op": "example.com/t/op"},
+        build_tags={"t-op": ("aws",)})
+    monkeypatch.setattr(gobuild, "_write_module", lambda recipe, module_dir: ([tmp_path], ["2026-01-02T03:04:05Z"],
+                                                                              ["abcdef12"]))
+    monkeypatch.setattr(gobuild, "build_parallelism", lambda: 4)
+    builds = []
+
+    def run(tool, argv, cwd=None, timeout=None):
+        if argv[:2] == ["go", "build"]:
+            builds.append(argv)
+            out_dir = gobuild.Path(argv[argv.index("-o") + 1])
+            out_dir.mkdir()
+            for package in argv[argv.index("-o") + 2:]:
+                (out_dir / gobuild.go_executable_name(package)).write_text(package)
+        return ""
+
+    monkeypatch.setattr(gobuild, "_run", run)
+    paths = gobuild._build(recipe)
+    assert [argv[:5] for argv in builds] == [["go", "build", "-trimpath", "-p", "4"]] * 2
+    assert builds[0][builds[0].index("-o") + 2:] == ["example.com/t/cmd/server/v2", "example.com/t/cmd/ctl"]
+    assert "-tags" not in builds[0] and builds[1][5:7] == ["-tags", "aws"]
+    assert builds[0][builds[0].index("-o") + 1].endswith("/")  # a folder: go build writes each binary in it
+    assert {binary: path.read_text() for binary, path in paths.items()} == dict(recipe.binaries)
