@@ -59,8 +59,9 @@ sandbox-down: deps ## stop the sandbox, leaving no process behind
 
 test: ## everything CI runs: the static checks beside the platform's build, then the unit and integration tests
 	# Two jobs: `platform` compiles Go on every core, and the checks (mostly one Python process each) run one after
-	# another beside it instead of after it; their lines interleave with the build's (--output-sync=line).
-	$(MAKE) --no-print-directory -j2 --output-sync=line platform checks
+	# another beside it instead of after it. Their lines interleave with the build's progress, which shows as it
+	# comes (make's --output-sync would hold a job's output until the job ends).
+	$(MAKE) --no-print-directory -j2 platform checks
 	$(MAKE) --no-print-directory units integration
 
 checks: sanity lint docs-lint docs ## the static checks: ansible-test sanity, ansible-lint, docs lint, the docs site

@@ -417,7 +417,7 @@ def test_one_go_command_per_set_of_build_tags_in_recipe_order():
 def test_packages_go_build_would_write_to_the_same_file_go_to_separate_commands():
     recipe = gobuild.Recipe(name="t", version="v1.0.0", modules=("example.com/t",), binaries={
         "server-a": "example.com/a/server/v3", "server-b": "example.com/b/server", "client": "example.com/a/client"})
-    assert [list(group) for _, group in gobuild.build_groups(recipe)] == [["server-a", "client"], ["server-b"]]
+    assert [list(binaries) for tags, binaries in gobuild.build_groups(recipe)] == [["server-a", "client"], ["server-b"]]
 
 
 def test_a_build_runs_one_go_command_per_group_and_names_the_binaries_as_the_recipe(tmp_path, monkeypatch):

@@ -673,7 +673,7 @@ def _write_module(recipe: Recipe, module_dir: Path) -> tuple[list, list, list]:
 def go_executable_name(package: str) -> str:
     """The file ``go build -o DIR/`` writes a main package to: the import path's last element, or the one before
     a major-version suffix (``go.etcd.io/etcd/etcdctl/v3`` -> ``etcdctl``; cmd/go/internal/load DefaultExecName)."""
-    parent, _, last = package.rpartition("/")
+    parent, last = package.rpartition("/")[::2]
     if parent and len(last) >= 2 and last[0] == "v" and last[1:].isdigit() and last[1] != "0" and last != "v1":
         return parent.rpartition("/")[2]
     return last
