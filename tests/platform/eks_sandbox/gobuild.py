@@ -610,7 +610,7 @@ def _build(recipe: Recipe) -> dict[str, Path]:
             # One go command per group: its packages compile once and its links run beside the compiles.
             group_dir = staging / f"group-{number}"
             _run(recipe.name, ["go", "build", "-trimpath", "-p", str(build_parallelism()),
-                               *(["-tags", ",".join(tags)] if tags else []), "-ldflags", ldflags,
+                               *_tags_args(tags), "-ldflags", ldflags,
                                "-o", f"{group_dir}{os.sep}", *group.values()], cwd=module_dir)
             for binary, package in group.items():
                 os.rename(group_dir / go_executable_name(package), output_dir / "bin" / binary)
@@ -695,9 +695,12 @@ def build_groups(recipe: Recipe) -> list[tuple[tuple[str, ...], dict[str, str]]]
     return groups
 
 
-def _tags_flag(recipe: Recipe, binary: str) -> list[str]:
-    tags = recipe.build_tags.get(binary, ())
+def _tags_args(tags: Sequence[str]) -> list[str]:
     return ["-tags", ",".join(tags)] if tags else []
+
+
+def _tags_flag(recipe: Recipe, binary: str) -> list[str]:
+    return _tags_args(recipe.build_tags.get(binary, ()))
 
 
 def prefetch(recipe: Recipe) -> None:
