@@ -64,7 +64,10 @@ test: ## everything CI runs: the static checks beside the platform's build, then
 	$(MAKE) --no-print-directory -j2 platform checks
 	$(MAKE) --no-print-directory units integration
 
-checks: sanity lint docs-lint docs ## the static checks: ansible-test sanity, ansible-lint, docs lint, the docs site
+checks: deps ## the static checks, one after another: ansible-test sanity, ansible-lint, docs lint, the docs site
+	# -j1: under `make test -j2` they share the one job beside the build, never run two at once (make says so with a
+	# "-j1 forced in submake" warning).
+	$(MAKE) --no-print-directory -j1 sanity lint docs-lint docs
 
 sanity: deps ## ansible-test sanity
 	$(PY) scripts/run_ansible_test.py sanity --python 3.11 --color no
