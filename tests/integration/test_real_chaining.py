@@ -18,6 +18,7 @@ import subprocess
 
 import pytest
 from helpers import cilium_role_vars, local_inventory, sandbox_apis, status_play, write_play
+from kubernetes import client
 
 from eks_sandbox import charts, gobuild, kube, linux_ns, sandbox
 
@@ -76,6 +77,11 @@ def ec2(apis):
 def pods(core, selector):
     return sorted(core.list_namespaced_pod("kube-system", label_selector=selector).items,
                   key=lambda p: p.spec.node_name)
+
+
+def live_pods(core, selector):
+    """The pods of ``selector`` that are not going away."""
+    return [p for p in pods(core, selector) if p.metadata.deletion_timestamp is None]
 
 
 def ready(pod):
@@ -190,16 +196,18 @@ def test_the_role_moves_the_pods_of_the_vpc_cni_era_onto_cilium(installed, core,
     """coredns started on the VPC CNI alone and was restarted once Cilium ran, and its new pods went through the
     chain: an ipamd address and an endpoint of the real agent. Two restart it, whichever comes first: the role's wait
     (cilium_install wait.yml) and the real operator's unmanaged-pod watcher, which the chart turns on for the pods
-    labelled k8s-app=kube-dns every 15 s (values.yaml l.3470-3478 at v1.20.2: operator.unmanagedPodWatcher). When
-    the operator was first, the role rightly found nothing left to restart."""
+    labelled k8s-app=kube-dns every 15 s (values.yaml l.3470-3481 at v1.20.2: operator.unmanagedPodWatcher). When
+    the operator was first, the role rightly found nothing left to restart; then coredns's pods must still be younger
+    than the cilium DaemonSet (made once by the install; its pods may be replaced later, it is not)."""
     restarted = installed.task_results(RESTART_TASK)[-1]["sandbox"]["restarted"]
     if {"kind": "Deployment", "namespace": "kube-system", "name": "coredns"} not in restarted:
-        first_agent = min(p.metadata.creation_timestamp for p in pods(core, "k8s-app=cilium"))
-        current = [p for p in pods(core, "k8s-app=kube-dns") if p.metadata.deletion_timestamp is None]
-        assert current and all(p.metadata.creation_timestamp >= first_agent for p in current), restarted
+        installed_at = client.AppsV1Api(core.api_client).read_namespaced_daemon_set(
+            "cilium", "kube-system").metadata.creation_timestamp
+        current = live_pods(core, "k8s-app=kube-dns")
+        assert current and all(p.metadata.creation_timestamp >= installed_at for p in current), restarted
 
     def coredns_on_cilium():
-        current = [p for p in pods(core, "k8s-app=kube-dns") if p.metadata.deletion_timestamp is None]
+        current = live_pods(core, "k8s-app=kube-dns")
         if not current or not all(p.status.pod_ip for p in current):
             return None
         endpoints = {p.metadata.name: cilium_endpoint_ipv4(custom, "kube-system", p.metadata.name) for p in current}
