@@ -485,7 +485,8 @@ def _lock(recipe: Recipe) -> Iterator[None]:
 # https://go.dev/doc/gc-guide#Memory_limit). A cold build is all compile CPU on this 2-core machine; the setting
 # changes no byte of what the compiler emits, so the build cache and the cached tools stay valid. Measured on
 # helm v3.19.5 with an empty build cache: 330 -> 295 CPU-s (-11%), peak RSS 1.07 -> 1.21 GB (GOGC=800: no gain).
-COMPILER_GC = {"GOGC": "off", "GOMEMLIMIT": "4GiB"}
+COMPILE_HEAP_GIB = 4  # a compile's heap before its GC runs, and what build_parallelism() budgets per compile
+COMPILER_GC = {"GOGC": "off", "GOMEMLIMIT": f"{COMPILE_HEAP_GIB}GiB"}
 
 
 # How the go command spreads a build over the cores. Each compile and link runs on one thread (GOMAXPROCS=1: the
@@ -498,14 +499,13 @@ COMPILER_GC = {"GOGC": "off", "GOMEMLIMIT": "4GiB"}
 # (COMPILER_GC), so no more compiles run at once than that many fit in the machine's memory.
 COMPILER_THREADS = {"GOMAXPROCS": "1"}
 PACKAGES_PER_CORE = 2
-COMPILE_MEMORY_BYTES = 4 << 30  # COMPILER_GC's GOMEMLIMIT
 
 
 def build_parallelism() -> int:
     """``go build -p``: PACKAGES_PER_CORE compiles per core this process may run on, and no more than the
-    machine's memory holds at COMPILE_MEMORY_BYTES each (at least one)."""
+    machine's memory holds at COMPILE_HEAP_GIB each (at least one)."""
     memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return max(1, min(PACKAGES_PER_CORE * len(os.sched_getaffinity(0)), memory // COMPILE_MEMORY_BYTES))
+    return max(1, min(PACKAGES_PER_CORE * len(os.sched_getaffinity(0)), memory // (COMPILE_HEAP_GIB << 30)))
 
 
 def _go_env() -> dict[str, str]:
